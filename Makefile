@@ -1,0 +1,82 @@
+# One-command set-up (`make deps`) and one-command test (`make test`). Every target is idempotent.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CACHE ?= $(HOME)/.cache/hubsettings
+export HUBSETTINGS_CACHE := $(CACHE)
+PYTEST_ARGS ?=
+LINT_PATHS := $(wildcard operator tests bench hack)
+
+.PHONY: deps venv postgres-server testenv-bin helm-bin test test-unit test-integration test-e2e lint crd docs \
+        generated bench bench-smoke e2e-kind testenv-up testenv-down clean
+
+deps: venv postgres-server testenv-bin ## install everything the tests need
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,bench]'
+	@touch $@
+
+# PostgreSQL server binaries for the integration and e2e tiers (Debian's package), only if missing.
+postgres-server:
+	@if command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  echo "postgres: $$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -n1 || command -v pg_ctl)"; \
+	else \
+	  echo "postgres: installing Debian's postgresql package"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -q postgresql; \
+	fi
+
+# kube-apiserver + etcd built from the Kubernetes Go modules, cached under $(CACHE) (first build: minutes).
+testenv-bin:
+	@bash hack/build-testenv.sh
+
+helm-bin:
+	@bash hack/install-helm.sh >/dev/null
+
+lint: venv
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
+
+# The README's test command. Unit + integration (real PostgreSQL) + e2e (real kube-apiserver + PostgreSQL).
+test: deps lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: venv postgres-server
+	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: deps
+	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
+
+# Regenerate every generated file (the CRD, the chart's copy of it, the field reference).
+generated crd: venv
+	$(VENV)/bin/hubsettings crd > crds/hubsettings.yaml
+	@if [ -d helm/hubsettings-operator/crds ]; then cp crds/hubsettings.yaml helm/hubsettings-operator/crds/hubsettings.yaml; fi
+	$(VENV)/bin/hubsettings docs > docs/crd-reference.md
+
+docs: generated
+
+bench: deps
+	$(PY) -m bench
+
+bench-smoke: deps
+	$(PY) -m bench --smoke
+
+e2e-kind:
+	bash hack/e2e-kind.sh
+
+testenv-up: testenv-bin
+	@bash hack/testenv.sh up
+
+testenv-down:
+	@bash hack/testenv.sh down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

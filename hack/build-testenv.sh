@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Builds the binaries of the real Kubernetes test tier (kube-apiserver + etcd) from the published Go modules.
+#
+# Only the Go module proxy is needed: no GitHub release downloads, no dl.k8s.io. kube-apiserver comes from
+# k8s.io/kubernetes (whose go.mod points every k8s.io/* staging module at ./staging/src with a v0.0.0
+# requirement, so a small wrapper module re-points each of them at the matching published v0.X.Y tag), and
+# etcd from go.etcd.io/etcd/server/v3 (whose module root is the etcd main package).
+#
+# Binaries are cached under ${HUBSETTINGS_CACHE:-~/.cache/hubsettings}/bin/<component>-<version>/, so a
+# second run prints "cached" and exits at once. Each binary is built into a temporary file and moved into
+# place, so an interrupted build never leaves a half-written binary that later looks cached.
+#
+# Usage: hack/build-testenv.sh [--print-paths|--paths-only]
+#   --print-paths  print "NAME=PATH" for each binary (building first if needed) and nothing else on stdout.
+#   --paths-only   print "NAME=PATH" for each binary without building (they may not exist yet).
+set -euo pipefail
+
+# --- pinned versions (change here only) -------------------------------------------------------------------
+KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.35.4}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+# -----------------------------------------------------------------------------------------------------------
+
+CACHE="${HUBSETTINGS_CACHE:-${HOME}/.cache/hubsettings}"
+BIN_ROOT="${CACHE}/bin"
+BUILD_ROOT="${CACHE}/build"
+KUBE_APISERVER_BIN="${BIN_ROOT}/kube-apiserver-${KUBERNETES_VERSION}/kube-apiserver"
+ETCD_BIN="${BIN_ROOT}/etcd-${ETCD_VERSION}/etcd"
+
+print_paths=0
+case "${1:-}" in
+  "") ;;
+  --print-paths) print_paths=1 ;;
+  --paths-only)
+    printf 'KUBE_APISERVER=%s\nETCD=%s\n' "${KUBE_APISERVER_BIN}" "${ETCD_BIN}"
+    exit 0
+    ;;
+  *)
+    echo "usage: $0 [--print-paths|--paths-only]" >&2
+    exit 2
+    ;;
+esac
+
+# Progress goes to stderr so that --print-paths keeps stdout machine-readable.
+log() { printf '[build-testenv] %s\n' "$*" >&2; }
+
+emit_paths() {
+  if [[ ${print_paths} -eq 1 ]]; then
+    printf 'KUBE_APISERVER=%s\nETCD=%s\n' "${KUBE_APISERVER_BIN}" "${ETCD_BIN}"
+  fi
+}
+
+all_cached() { [[ -x "${KUBE_APISERVER_BIN}" && -x "${ETCD_BIN}" ]]; }
+
+if all_cached; then
+  log "cached: kube-apiserver ${KUBERNETES_VERSION}, etcd ${ETCD_VERSION} under ${BIN_ROOT}"
+  emit_paths
+  exit 0
+fi
+
+GO="${GO:-$(command -v go || true)}"
+if [[ -z "${GO}" && -x /usr/local/go/bin/go ]]; then
+  GO=/usr/local/go/bin/go
+fi
+if [[ -z "${GO}" ]]; then
+  log "error: no Go toolchain found (install Go >= 1.25 or set GO=/path/to/go)"
+  exit 1
+fi
+
+# Keep the module and build caches under our own cache dir so they survive between runs and do not depend on
+# (or pollute) the user's GOPATH. GOTOOLCHAIN=local: never try to download a toolchain (no network for it).
+export GOPATH="${CACHE}/go"
+export GOMODCACHE="${CACHE}/go/pkg/mod"
+export GOCACHE="${CACHE}/go/cache"
+export GOFLAGS="-buildvcs=false -mod=mod"
+export GOTOOLCHAIN=local
+export CGO_ENABLED=0
+mkdir -p "${BIN_ROOT}" "${BUILD_ROOT}" "${GOMODCACHE}" "${GOCACHE}"
+
+# Two concurrent runs (e.g. `make deps` and a pytest session) must not build into the same directories.
+exec 9>"${CACHE}/.build-testenv.lock"
+if ! flock -n 9; then
+  log "another build is running; waiting for it"
+  flock 9
+fi
+if all_cached; then
+  log "cached (built by a concurrent run)"
+  emit_paths
+  exit 0
+fi
+
+log "using $("${GO}" version)"
+total_start=${SECONDS}
+
+# Moves a freshly built binary into its cache dir atomically (rename within the same filesystem).
+install_binary() {
+  local built="$1" dest="$2"
+  mkdir -p "$(dirname "${dest}")"
+  local tmp
+  tmp="$(mktemp "$(dirname "${dest}")/.tmp.XXXXXX")"
+  cp "${built}" "${tmp}"
+  chmod 0755 "${tmp}"
+  mv -f "${tmp}" "${dest}"
+}
+
+build_etcd() {
+  if [[ -x "${ETCD_BIN}" ]]; then
+    log "etcd ${ETCD_VERSION}: cached"
+    return
+  fi
+  local start=${SECONDS}
+  local dir="${BUILD_ROOT}/etcd-${ETCD_VERSION}"
+  rm -rf "${dir}"
+  mkdir -p "${dir}"
+  log "etcd ${ETCD_VERSION}: resolving modules in ${dir}"
+  cat >"${dir}/go.mod" <<EOF
+module hubsettings.local/testenv/etcd
+
+go 1.25.0
+EOF
+  (cd "${dir}" && "${GO}" get "go.etcd.io/etcd/server/v3@${ETCD_VERSION}")
+  log "etcd ${ETCD_VERSION}: compiling"
+  (cd "${dir}" && "${GO}" build -trimpath -ldflags "-s -w" -o "${dir}/etcd.out" go.etcd.io/etcd/server/v3)
+  install_binary "${dir}/etcd.out" "${ETCD_BIN}"
+  rm -rf "${dir}"
+  log "etcd ${ETCD_VERSION}: built in $((SECONDS - start))s -> ${ETCD_BIN}"
+}
+
+build_kube_apiserver() {
+  if [[ -x "${KUBE_APISERVER_BIN}" ]]; then
+    log "kube-apiserver ${KUBERNETES_VERSION}: cached"
+    return
+  fi
+  local start=${SECONDS}
+  local dir="${BUILD_ROOT}/kube-apiserver-${KUBERNETES_VERSION}"
+  # Staging modules are tagged v0.<minor>.<patch> for Kubernetes v1.<minor>.<patch>.
+  local staging_version="v0.${KUBERNETES_VERSION#v1.}"
+  rm -rf "${dir}"
+  mkdir -p "${dir}"
+
+  log "kube-apiserver ${KUBERNETES_VERSION}: downloading k8s.io/kubernetes's go.mod"
+  local kmod
+  kmod="$(cd "${dir}" && "${GO}" mod download -json "k8s.io/kubernetes@${KUBERNETES_VERSION}" \
+    | sed -n 's/.*"GoMod": "\([^"]*\)".*/\1/p')"
+  if [[ -z "${kmod}" || ! -f "${kmod}" ]]; then
+    log "error: could not download k8s.io/kubernetes@${KUBERNETES_VERSION}'s go.mod"
+    exit 1
+  fi
+
+  # Every `k8s.io/foo => ./staging/src/k8s.io/foo` replace becomes `k8s.io/foo => k8s.io/foo v0.X.Y`.
+  local replaces
+  replaces="$(awk -v ver="${staging_version}" \
+    '$1 ~ /^k8s\.io\// && $2 == "=>" && $3 ~ /^\.\/staging\// { printf "\t%s => %s %s\n", $1, $1, ver }' \
+    "${kmod}")"
+  if [[ -z "${replaces}" ]]; then
+    log "error: found no staging replaces in ${kmod}"
+    exit 1
+  fi
+  log "kube-apiserver ${KUBERNETES_VERSION}: $(wc -l <<<"${replaces}") staging modules -> ${staging_version}"
+  # Keep Kubernetes' own godebug defaults: they change runtime behaviour (e.g. TLS, x509 parsing).
+  local godebug
+  godebug="$(grep -E '^godebug ' "${kmod}" || true)"
+  local gover
+  gover="$(awk '$1 == "go" { print $2; exit }' "${kmod}")"
+
+  cat >"${dir}/go.mod" <<EOF
+module hubsettings.local/testenv/kube-apiserver
+
+go ${gover}
+
+${godebug}
+
+require k8s.io/kubernetes ${KUBERNETES_VERSION}
+
+replace (
+${replaces}
+)
+EOF
+  log "kube-apiserver ${KUBERNETES_VERSION}: resolving modules in ${dir}"
+  (cd "${dir}" && "${GO}" get "k8s.io/kubernetes/cmd/kube-apiserver@${KUBERNETES_VERSION}")
+
+  # The same version stamps the Kubernetes release build sets, so /version reports the real release.
+  local minor="${KUBERNETES_VERSION#v1.}"
+  minor="${minor%%.*}"
+  local ldflags="-s -w"
+  local pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X ${pkg}.gitVersion=${KUBERNETES_VERSION}"
+    ldflags+=" -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${minor}"
+    ldflags+=" -X ${pkg}.gitTreeState=clean"
+    ldflags+=" -X ${pkg}.buildDate=1970-01-01T00:00:00Z"
+  done
+  log "kube-apiserver ${KUBERNETES_VERSION}: compiling (first build takes many minutes)"
+  (cd "${dir}" && "${GO}" build -trimpath -ldflags "${ldflags}" -o "${dir}/kube-apiserver.out" \
+    k8s.io/kubernetes/cmd/kube-apiserver)
+  install_binary "${dir}/kube-apiserver.out" "${KUBE_APISERVER_BIN}"
+  rm -rf "${dir}"
+  log "kube-apiserver ${KUBERNETES_VERSION}: built in $((SECONDS - start))s -> ${KUBE_APISERVER_BIN}"
+}
+
+build_etcd
+build_kube_apiserver
+log "done in $((SECONDS - total_start))s"
+emit_paths

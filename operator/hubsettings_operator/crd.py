@@ -1,0 +1,231 @@
+"""CRD generation: the HubSettings CustomResourceDefinition, built from the pydantic models and the catalog.
+
+`hubsettings crd` prints it; `crds/hubsettings.yaml` is its committed output (a test keeps them equal).
+Pydantic's JSON Schema is turned into a *structural* OpenAPI v3 schema (refs inlined, `anyOf [X, null]`
+turned into `nullable`, free-form maps marked `x-kubernetes-preserve-unknown-fields`), and CEL rules are
+added for what the API server can check itself: no Layer 0 key or secret under `spec.settings`, the
+`extraSettings` key rules, `createTable` only with the proposal profile.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import yaml
+
+from . import catalog
+from .models import (
+    GROUP,
+    KIND,
+    MAX_EXTRA_KEYS,
+    PLURAL,
+    SHORT_NAMES,
+    SINGULAR,
+    VERSION,
+    HubSettingsSpec,
+    HubSettingsStatus,
+)
+from .sections import SECTION_MODELS
+
+Schema = dict[str, Any]
+
+_DROP = {"title", "default", "$defs", "examples"}
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            target = copy.deepcopy(defs[name])
+            merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+            return _inline(merged, defs)
+        return {k: _inline(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
+def _structural(node: Schema) -> Schema:
+    """Make one pydantic schema node structural (recursively)."""
+    node = dict(node)
+    desc = node.get("description")
+    default = node.get("default")
+    for key in _DROP:
+        node.pop(key, None)
+    if desc is not None and default not in (None, [], {}, "") and "Default:" not in desc:
+        node["description"] = f"{desc} Default: {json.dumps(default)}."
+
+    any_of = node.pop("anyOf", None)
+    if any_of is not None:
+        non_null = [s for s in any_of if s.get("type") != "null"]
+        nullable = len(non_null) != len(any_of)
+        types = sorted({s.get("type") for s in non_null if "type" in s})
+        if len(non_null) == 1:
+            inner = _structural(non_null[0])
+            inner.update({k: v for k, v in node.items() if k == "description"})
+            node = {**inner, **({"nullable": True} if nullable else {})}
+            return node
+        if types == ["integer", "string"] and len(non_null) == 2:
+            out: Schema = {"x-kubernetes-int-or-string": True}
+            if desc:
+                out["description"] = node.get("description", desc)
+            return out
+        # Any other union: keep it free-form; pydantic checks it.
+        out = {"x-kubernetes-preserve-unknown-fields": True}
+        if desc:
+            out["description"] = node.get("description", desc)
+        return out
+
+    typ = node.get("type")
+    if typ is None and "properties" not in node and "enum" not in node:
+        node["x-kubernetes-preserve-unknown-fields"] = True
+        return node
+    if "enum" in node and typ is None:
+        node["type"] = "string"
+    if typ == "object" or "properties" in node:
+        node["type"] = "object"
+        props = node.get("properties")
+        if props:
+            node["properties"] = {k: _structural(v) for k, v in props.items()}
+        addl = node.get("additionalProperties")
+        if addl is False:
+            node.pop("additionalProperties")
+        elif isinstance(addl, dict):
+            if addl == {} or ("type" not in addl and "anyOf" not in addl and "$ref" not in addl):
+                node.pop("additionalProperties")
+                node["x-kubernetes-preserve-unknown-fields"] = True
+            else:
+                node["additionalProperties"] = _structural(addl)
+        elif addl is True or (not props and addl is None):
+            node.pop("additionalProperties", None)
+            node["x-kubernetes-preserve-unknown-fields"] = True
+    if typ == "array" and isinstance(node.get("items"), dict):
+        node["items"] = _structural(node["items"])
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    return node
+
+
+def model_schema(model: Any) -> Schema:
+    raw = model.model_json_schema(mode="validation")
+    defs = raw.pop("$defs", {})
+    return _structural(_inline(raw, defs))
+
+
+def _trap_rules() -> tuple[dict[str, Schema], list[Schema]]:
+    """Properties under spec.settings that exist only to be refused with guidance (CEL can only test
+    fields the schema declares: undeclared ones are pruned or rejected before CEL sees them)."""
+    props: dict[str, Schema] = {}
+    rules: list[Schema] = []
+    for name, message in catalog.settings_traps().items():
+        props[name] = {
+            "description": f"Not accepted here: {message}",
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
+        rules.append({"rule": f"!has(self.{name})", "message": message, "fieldPath": f".{name}"})
+    return props, rules
+
+
+def spec_schema() -> Schema:
+    spec = model_schema(HubSettingsSpec)
+    spec["required"] = sorted(set(spec.get("required", [])) | {"database"})
+    settings = spec["properties"]["settings"]
+    trap_props, trap_rules = _trap_rules()
+    settings["properties"].update(trap_props)
+    settings["x-kubernetes-validations"] = trap_rules
+    extra = spec["properties"]["extraSettings"]
+    section_list = ", ".join(f"'{s}'" for s in SECTION_MODELS)
+    extra["maxProperties"] = MAX_EXTRA_KEYS
+    extra["x-kubernetes-validations"] = [
+        {
+            "rule": "self.all(k, !k.startsWith('_'))",
+            "message": "keys starting with '_' are the Hub's own rows (such as _meta): choose another key",
+        },
+        {
+            "rule": f"self.all(k, !(k in [{section_list}]))",
+            "message": "this key is a known section of the Hub: write it under spec.settings, where it is typed",
+        },
+    ]
+    database = spec["properties"]["database"]
+    database["x-kubernetes-validations"] = [
+        {
+            "rule": "!has(self.createTable) || !self.createTable || !has(self.profile) || self.profile != 'scion'",
+            "message": "createTable applies to the proposal profile only: the shipped Hub creates its table "
+            "through its own migrations",
+        }
+    ]
+    return spec
+
+
+def status_schema() -> Schema:
+    return model_schema(HubSettingsStatus)
+
+
+def crd() -> dict[str, Any]:
+    def cond(ctype: str) -> str:
+        return f'.status.conditions[?(@.type=="{ctype}")].status'
+
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{PLURAL}.{GROUP}",
+            "labels": {
+                "app.kubernetes.io/name": "hubsettings-operator",
+                "app.kubernetes.io/part-of": "scion",
+            },
+        },
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": list(SHORT_NAMES),
+                "categories": ["scion"],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {"name": "Ready", "type": "string", "jsonPath": cond("Ready")},
+                        {"name": "Synced", "type": "string", "jsonPath": cond("Synced")},
+                        {"name": "Drifted", "type": "string", "jsonPath": cond("Drifted")},
+                        {"name": "Keys", "type": "integer", "jsonPath": ".status.appliedKeys"},
+                        {"name": "Profile", "type": "string", "jsonPath": ".status.profile", "priority": 1},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "HubSettings declares the Scion Hub's runtime settings: Layer 1 "
+                            "(operational) settings the operator writes to the Hub's settings table, and "
+                            "Layer 0 (bootstrap) values it checks on the Hub's pods.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string", "description": "API version."},
+                                "kind": {"type": "string", "description": "Kind."},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema(),
+                                "status": status_schema(),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render() -> str:
+    header = (
+        "# Generated by `hubsettings crd` from the pydantic models and the settings catalog. Do not edit.\n"
+    )
+    return header + yaml.safe_dump(crd(), sort_keys=False, width=110, allow_unicode=True)

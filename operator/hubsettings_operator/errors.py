@@ -1,0 +1,60 @@
+"""The operator's typed errors. Their messages are safe to print: never a DSN, never a password.
+
+Handlers map each class to a condition reason (`conditions.Reason`); the CLI maps them to exit codes.
+"""
+
+from __future__ import annotations
+
+from .conditions import Reason
+from .redact import scrub
+
+
+class HubSettingsError(Exception):
+    """Base class. `reason` is the condition reason; `transient` says whether retrying can help."""
+
+    reason: Reason = Reason.DATABASE_UNAVAILABLE
+    transient: bool = True
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class DatabaseUnavailable(HubSettingsError):
+    """Cannot connect, connection lost, or timed out."""
+
+    reason = Reason.DATABASE_UNAVAILABLE
+
+
+class PermissionDenied(HubSettingsError):
+    """The database role lacks a privilege (SELECT/INSERT/UPDATE/DELETE on the table, CREATE on the schema)."""
+
+    reason = Reason.PERMISSION_DENIED
+
+
+class SchemaMismatch(HubSettingsError):
+    """The table is missing or its columns match no supported profile."""
+
+    reason = Reason.SCHEMA_MISMATCH
+
+
+class ConcurrentWrite(HubSettingsError):
+    """Somebody else wrote a row between our read and our write (the revision check failed); re-plan."""
+
+    reason = Reason.CONCURRENT_WRITE
+
+
+class SecretNotFound(HubSettingsError):
+    """The referenced Secret (or key) does not exist or may not be read."""
+
+    reason = Reason.SECRET_NOT_FOUND
+
+
+class InvalidSpec(HubSettingsError):
+    """The spec cannot be applied as written. Not transient: only a spec change helps."""
+
+    reason = Reason.INVALID_SPEC
+    transient = False

@@ -1,0 +1,201 @@
+"""Pure planning: current rows of the settings table + desired rows -> what to write.
+
+No I/O here. The store reads rows, calls `make_plan`, and writes exactly what the plan says, so the same
+function backs `hubsettings plan`, the operator's reconcile and the tests.
+
+A *row key* is what identifies a row under the table profile in use: a section name (`access`) for the
+shipped Hub, a proposal key (`admin_emails`) for seed 000's table. Values are compared as canonical JSON,
+so formatting, key order and `1` vs `1.0` are never a change, while `1` vs `true` is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+OWNER_PREFIX = "hubsettings-operator:"
+# Writers that are the Hub itself seeding defaults from its bootstrap config, not a person editing.
+HUB_SEED_WRITERS = frozenset({"seed", "migration"})
+
+JSONValue = Any
+
+
+class ConflictPolicy(StrEnum):
+    ENFORCE = "Enforce"
+    REPORT = "Report"
+
+
+class Action(StrEnum):
+    INSERT = "insert"
+    UPDATE = "update"
+    DELETE = "delete"
+    ADOPT = "adopt"  # same value, but the row becomes ours (e.g. a Hub `seeded` row turns `managed`)
+    UNCHANGED = "unchanged"
+    CONFLICT = "conflict"  # edited out of band and left alone (policy Report)
+    OWNED_BY_OTHER = "ownedByOther"
+
+
+WRITE_ACTIONS = frozenset({Action.INSERT, Action.UPDATE, Action.DELETE, Action.ADOPT})
+VALUE_ACTIONS = frozenset({Action.INSERT, Action.UPDATE, Action.DELETE})
+
+
+def owner_marker(namespace: str, name: str) -> str:
+    """The `updated_by` value that marks a row as written by one HubSettings."""
+    return f"{OWNER_PREFIX}{namespace}/{name}"
+
+
+def _normalize(value: JSONValue) -> JSONValue:
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, Mapping):
+        return {str(k): _normalize(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_normalize(v) for v in value]
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+def canonical_json(value: JSONValue) -> str:
+    """One spelling per JSON value: sorted keys, no spaces, integral floats as integers."""
+    return json.dumps(_normalize(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_equal(a: JSONValue, b: JSONValue) -> bool:
+    return canonical_json(a) == canonical_json(b)
+
+
+def settings_hash(rows: Mapping[str, JSONValue]) -> str:
+    """Fingerprint of a whole desired row set (reported in status and in proposal NOTIFY payloads)."""
+    digest = hashlib.sha256(canonical_json(dict(rows)).encode()).hexdigest()
+    return f"sha256:{digest}"
+
+
+@dataclass(frozen=True)
+class CurrentRow:
+    """A row as read from the table (value already parsed from JSON; `None` means unparseable)."""
+
+    key: str
+    value: JSONValue
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+    revision: int | None = None
+    origin: str | None = None
+    parse_error: bool = False
+
+    @property
+    def is_hub_seed(self) -> bool:
+        """Written by the Hub from its own bootstrap config rather than by a person."""
+        return self.origin == "seeded" or self.updated_by is None or self.updated_by in HUB_SEED_WRITERS
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str
+    action: Action
+    old: JSONValue = None
+    new: JSONValue = None
+    current_by: str | None = None
+    current_at: datetime | None = None
+    current_revision: int | None = None
+    conflict: bool = False  # an out-of-band edit was found on this row (overwritten under Enforce)
+
+
+@dataclass(frozen=True)
+class Plan:
+    owner: str
+    changes: tuple[Change, ...] = field(default_factory=tuple)
+
+    def by_action(self, *actions: Action) -> list[Change]:
+        return [c for c in self.changes if c.action in actions]
+
+    @property
+    def writes(self) -> list[Change]:
+        return [c for c in self.changes if c.action in WRITE_ACTIONS]
+
+    @property
+    def value_changes(self) -> list[Change]:
+        """Changes replicas must hear about (a NOTIFY is sent iff this is non-empty)."""
+        return [c for c in self.changes if c.action in VALUE_ACTIONS]
+
+    @property
+    def conflicts(self) -> list[Change]:
+        return [c for c in self.changes if c.conflict or c.action is Action.CONFLICT]
+
+    @property
+    def owned_by_other(self) -> list[Change]:
+        return self.by_action(Action.OWNED_BY_OTHER)
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.writes
+
+
+def make_plan(
+    current: Mapping[str, CurrentRow],
+    desired: Mapping[str, JSONValue],
+    owner: str,
+    *,
+    prune: bool = True,
+    conflicts: ConflictPolicy = ConflictPolicy.ENFORCE,
+) -> Plan:
+    """Decide, row by row, what to do. Deterministic: changes are sorted by key.
+
+    Ownership rules: a row marked by another HubSettings is never written (reported instead, so two CRs
+    never flip-flop); a row last written by the Hub's own seeding is adopted silently; a row last edited
+    by anybody else is a conflict, overwritten under Enforce, left under Report, reported either way.
+    Pruning deletes only rows carrying this owner's marker.
+    """
+    changes: list[Change] = []
+    for key in sorted(desired):
+        new = desired[key]
+        row = current.get(key)
+        if row is None:
+            changes.append(Change(key, Action.INSERT, new=new))
+            continue
+        same = not row.parse_error and json_equal(row.value, new)
+        common = {
+            "old": row.value,
+            "new": new,
+            "current_by": row.updated_by,
+            "current_at": row.updated_at,
+            "current_revision": row.revision,
+        }
+        if row.updated_by == owner:
+            if not same:
+                changes.append(Change(key, Action.UPDATE, **common))
+            elif row.origin not in (None, "managed"):
+                changes.append(Change(key, Action.ADOPT, **common))
+            else:
+                changes.append(Change(key, Action.UNCHANGED, **common))
+        elif row.updated_by is not None and row.updated_by.startswith(OWNER_PREFIX):
+            changes.append(Change(key, Action.OWNED_BY_OTHER, **common))
+        elif row.is_hub_seed:
+            changes.append(Change(key, Action.ADOPT if same else Action.UPDATE, **common))
+        elif same:
+            action = Action.ADOPT if conflicts is ConflictPolicy.ENFORCE else Action.UNCHANGED
+            changes.append(Change(key, action, **common))
+        elif conflicts is ConflictPolicy.ENFORCE:
+            changes.append(Change(key, Action.UPDATE, conflict=True, **common))
+        else:
+            changes.append(Change(key, Action.CONFLICT, conflict=True, **common))
+    if prune:
+        for key in sorted(set(current) - set(desired)):
+            row = current[key]
+            if row.updated_by == owner:
+                changes.append(
+                    Change(
+                        key,
+                        Action.DELETE,
+                        old=row.value,
+                        current_by=row.updated_by,
+                        current_at=row.updated_at,
+                        current_revision=row.revision,
+                    )
+                )
+    return Plan(owner=owner, changes=tuple(changes))

@@ -1,0 +1,325 @@
+"""Validation with guidance: every error names a field path, says why, and says what to do.
+
+The pydantic models reject wrong types and unknown fields; this module adds what a model alone cannot say
+well: that `log_level` is a bootstrap setting and where it goes instead, that secrets stay in the secret
+backend, that `admin_emails` belongs to section `access`, size and nesting limits, and the key grammar of
+`extraSettings`. Pure: no I/O. Used by the CLI (`validate`, `plan`, `apply`) and by the operator.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import catalog
+from .models import (
+    API_VERSION,
+    EXTRA_KEY_PATTERN,
+    KIND,
+    MAX_EXTRA_KEYS,
+    MAX_JSON_DEPTH,
+    MAX_VALUE_BYTES,
+    HubSettings,
+    HubSettingsSpec,
+)
+from .sections import SECTION_MODELS
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem: where (a field path such as `spec.settings.access.admin_emails[0]`), why, what to do."""
+
+    path: str
+    reason: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}" + (f". {self.hint}" if self.hint else "")
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason, "hint": self.hint}
+
+
+@dataclass
+class Report:
+    """The outcome of validating one manifest."""
+
+    source: str
+    name: str | None = None
+    namespace: str | None = None
+    errors: list[FieldError] = field(default_factory=list)
+    resource: HubSettings | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.resource is not None
+
+    def summary(self, limit: int = 5) -> str:
+        """All errors on one line (for a condition message), the first `limit` in full."""
+        shown = "; ".join(str(e) for e in self.errors[:limit])
+        more = len(self.errors) - limit
+        return shown + (f"; and {more} more" if more > 0 else "")
+
+
+def _loc_to_path(prefix: str, loc: Iterable[int | str]) -> str:
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
+            path += f".{part}"
+        else:
+            path += f"[{json.dumps(part)}]"
+    return path
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if isinstance(value, Mapping):
+        return max([level + 1, *(_depth(v, level + 1) for v in value.values())])
+    if isinstance(value, list):
+        return max([level + 1, *(_depth(v, level + 1) for v in value)])
+    return level
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _misplaced(path: str, name: str, *, in_section: str | None) -> FieldError:
+    """Guidance for a key that is not a field of where it was written."""
+    setting = catalog.find_misplaced(name)
+    if catalog.is_secret_name(name) or (setting is not None and setting.secret):
+        guidance = catalog.SECRET_GUIDANCE
+        return FieldError(path, f"{name!r} is a secret", guidance[:1].upper() + guidance[1:])
+    if setting is not None and setting.layer == 0:
+        reason, _, hint = catalog.layer0_guidance(repr(name), setting).partition(": ")
+        return FieldError(path, reason, hint[:1].upper() + hint[1:])
+    if setting is not None and setting.section is not None and setting.section != in_section:
+        return FieldError(
+            path,
+            f"{name!r} is not a field of {'section ' + repr(in_section) if in_section else 'spec.settings'}",
+            f"It belongs to section {setting.section!r}: spec.settings.{setting.section}.{setting.field}",
+        )
+    if in_section is None:
+        close = difflib.get_close_matches(name, list(SECTION_MODELS), n=1)
+        did = f"Did you mean {close[0]!r}? " if close else ""
+        return FieldError(
+            path,
+            f"unknown section {name!r}",
+            f"{did}The Hub's sections are: {', '.join(SECTION_MODELS)}. For rows the catalog does not know "
+            "yet, use spec.extraSettings",
+        )
+    fields = list(SECTION_MODELS[in_section].model_fields)
+    close = difflib.get_close_matches(name, fields, n=1)
+    did = f"Did you mean {close[0]!r}? " if close else ""
+    return FieldError(
+        path,
+        f"unknown field {name!r} in section {in_section!r} (the Hub rejects unknown fields)",
+        f"{did}Fields of {in_section}: {', '.join(fields)}",
+    )
+
+
+def _check_settings(raw: Any) -> tuple[list[FieldError], set[tuple[str, ...]]]:
+    """Guidance errors for spec.settings, and the pydantic locations they replace."""
+    errors: list[FieldError] = []
+    handled: set[tuple[str, ...]] = set()
+    if not isinstance(raw, Mapping):
+        return errors, handled
+    for section, doc in raw.items():
+        spath = _loc_to_path("spec.settings", [str(section)])
+        if section not in SECTION_MODELS:
+            errors.append(_misplaced(spath, str(section), in_section=None))
+            handled.add(("settings", str(section)))
+            continue
+        if not isinstance(doc, Mapping):
+            continue
+        fields = SECTION_MODELS[section].model_fields
+        for name in doc:
+            if name not in fields:
+                errors.append(_misplaced(_loc_to_path(spath, [str(name)]), str(name), in_section=section))
+                handled.add(("settings", section, str(name)))
+        if _depth(doc) > MAX_JSON_DEPTH:
+            errors.append(
+                FieldError(spath, f"nested deeper than {MAX_JSON_DEPTH} levels", "Flatten the value")
+            )
+        elif _json_size(doc) > MAX_VALUE_BYTES:
+            errors.append(
+                FieldError(
+                    spath, f"section document larger than {MAX_VALUE_BYTES} bytes", "Shorten the values"
+                )
+            )
+    return errors, handled
+
+
+def _check_extra(raw: Any) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if not isinstance(raw, Mapping):
+        return errors
+    if len(raw) > MAX_EXTRA_KEYS:
+        errors.append(
+            FieldError("spec.extraSettings", f"{len(raw)} keys, more than the limit of {MAX_EXTRA_KEYS}")
+        )
+    for key, value in raw.items():
+        path = _loc_to_path("spec.extraSettings", [str(key)])
+        skey = str(key)
+        if skey.startswith("_"):
+            errors.append(
+                FieldError(
+                    path,
+                    "keys starting with '_' are the Hub's own rows (such as _meta)",
+                    "Choose another key",
+                )
+            )
+            continue
+        if not re.fullmatch(EXTRA_KEY_PATTERN, skey):
+            errors.append(
+                FieldError(
+                    path,
+                    "key does not match the key grammar (lower-case words of [a-z0-9_] separated by '.', "
+                    "starting with a letter, at most 8 parts of 63 characters)",
+                )
+            )
+            continue
+        setting = catalog.find_misplaced(skey)
+        if skey in SECTION_MODELS:
+            errors.append(
+                FieldError(
+                    path, f"{skey!r} is a known section", f"Write it under spec.settings.{skey}, typed"
+                )
+            )
+        elif (setting is not None and setting.layer == 0) or catalog.is_secret_name(skey.rsplit(".", 1)[-1]):
+            errors.append(_misplaced(path, skey, in_section=None))
+        elif setting is not None and setting.section is not None and catalog.is_known_row_key(skey):
+            errors.append(
+                FieldError(
+                    path,
+                    f"{skey!r} is a known setting",
+                    f"Write it under spec.settings.{setting.section}.{setting.field}, where it is type-checked",
+                )
+            )
+        if _depth(value) > MAX_JSON_DEPTH:
+            errors.append(FieldError(path, f"value nested deeper than {MAX_JSON_DEPTH} levels"))
+        elif _json_size(value) > MAX_VALUE_BYTES:
+            errors.append(FieldError(path, f"value larger than {MAX_VALUE_BYTES} bytes (JSON-encoded)"))
+        elif isinstance(value, str) and "\x00" in value:
+            errors.append(FieldError(path, "value contains a NUL character, which PostgreSQL cannot store"))
+    return errors
+
+
+def _check_bootstrap(raw: Any) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("expected"), Mapping):
+        return errors
+    for key in raw["expected"]:
+        path = _loc_to_path("spec.bootstrap.expected", [str(key)])
+        setting = catalog.by_key(str(key))
+        if setting is None:
+            close = difflib.get_close_matches(str(key), catalog.layer0_keys(), n=1)
+            did = f"Did you mean {close[0]!r}? " if close else ""
+            errors.append(
+                FieldError(
+                    path,
+                    f"unknown bootstrap key {key!r}",
+                    f"{did}Keys are koanf paths of Layer 0 settings as in the Hub's settings.yaml (see "
+                    "docs/crd-reference.md)",
+                )
+            )
+        elif setting.layer == 1:
+            errors.append(
+                FieldError(
+                    path,
+                    f"{key!r} is an operational (Layer 1) setting",
+                    f"Set it under spec.settings.{setting.section}.{setting.field}; bootstrap.expected checks "
+                    "Layer 0 settings only",
+                )
+            )
+    return errors
+
+
+def _walk_strings(value: Any, path: str) -> Iterable[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _walk_strings(v, _loc_to_path(path, [str(k)]))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _walk_strings(v, f"{path}[{i}]")
+
+
+def validate_spec(raw: Any) -> tuple[HubSettingsSpec | None, list[FieldError]]:
+    """Validate a raw `spec` (parsed YAML/JSON). Never raises: every problem is a FieldError."""
+    if not isinstance(raw, Mapping):
+        return None, [FieldError("spec", "must be an object")]
+    errors: list[FieldError] = []
+    settings_errors, handled = _check_settings(raw.get("settings"))
+    errors += settings_errors
+    errors += _check_extra(raw.get("extraSettings"))
+    errors += _check_bootstrap(raw.get("bootstrap"))
+    for path, text in _walk_strings(raw.get("settings"), "spec.settings"):
+        if "\x00" in text:
+            errors.append(FieldError(path, "contains a NUL character, which PostgreSQL cannot store"))
+    spec: HubSettingsSpec | None = None
+    try:
+        spec = HubSettingsSpec.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            loc = tuple(str(p) for p in err["loc"])
+            if any(loc[: len(h)] == h for h in handled):
+                continue
+            errors.append(FieldError(_loc_to_path("spec", err["loc"]), _pydantic_reason(err)))
+    except (ValueError, TypeError, RecursionError) as exc:
+        errors.append(FieldError("spec", f"cannot be read: {type(exc).__name__}"))
+    if errors:
+        return None, errors
+    return spec, []
+
+
+def _pydantic_reason(err: Mapping[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid"))
+    kind = str(err.get("type", ""))
+    if kind == "extra_forbidden":
+        return "unknown field (not part of the HubSettings schema)"
+    if kind == "missing":
+        return "required field is missing"
+    got = err.get("input")
+    if kind.endswith("_type") and got is not None and not isinstance(got, Mapping | list):
+        return f"{msg} (got {type(got).__name__} {json.dumps(got, default=str)[:60]})"
+    return msg
+
+
+def validate_object(obj: Any, source: str = "<input>") -> Report:
+    """Validate a whole manifest (apiVersion, kind, metadata, spec)."""
+    report = Report(source=source)
+    if not isinstance(obj, Mapping):
+        report.errors.append(FieldError("(document)", "a HubSettings manifest must be a YAML/JSON object"))
+        return report
+    raw_meta = obj.get("metadata")
+    meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
+    report.name = str(meta.get("name")) if meta.get("name") is not None else None
+    report.namespace = str(meta.get("namespace")) if meta.get("namespace") is not None else None
+    if obj.get("apiVersion") != API_VERSION:
+        report.errors.append(
+            FieldError("apiVersion", f"must be {API_VERSION!r}, got {obj.get('apiVersion')!r}")
+        )
+    if obj.get("kind") != KIND:
+        report.errors.append(FieldError("kind", f"must be {KIND!r}, got {obj.get('kind')!r}"))
+    if not report.name:
+        report.errors.append(FieldError("metadata.name", "required field is missing"))
+    spec, errors = validate_spec(obj.get("spec"))
+    report.errors += errors
+    if not report.errors and spec is not None:
+        try:
+            report.resource = HubSettings.model_validate(dict(obj))
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                report.errors.append(
+                    FieldError(_loc_to_path("", err["loc"]).lstrip("."), _pydantic_reason(err))
+                )
+    return report

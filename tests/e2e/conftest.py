@@ -1,0 +1,39 @@
+"""Fixtures of the e2e tier: one real kube-apiserver + etcd per test session (see tests/support/kubeenv.py).
+
+Every test collected under tests/e2e is marked `e2e`, so `pytest -m "not e2e"` skips the tier that needs the
+built binaries (the first build takes minutes; `make testenv-bin` does it ahead of time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s_client
+
+from tests.support.kubeenv import KubeTestEnv
+
+_E2E_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # This hook sees the items of the whole session, not only this directory's: mark just ours.
+    del config
+    for item in items:
+        if _E2E_DIR in item.path.resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def kube_env() -> Iterator[KubeTestEnv]:
+    """A running control plane shared by the session (start-up costs ~3 s, so once is enough)."""
+    with KubeTestEnv() as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def kube_api(kube_env: KubeTestEnv) -> Iterator[k8s_client.ApiClient]:
+    """An ApiClient authenticated as cluster admin."""
+    with kube_env.admin_client() as api:
+        yield api

@@ -1,0 +1,100 @@
+"""The catalog against the generated facts of the Hub's settings schema."""
+
+from __future__ import annotations
+
+from hubsettings_operator import catalog
+from hubsettings_operator.sections import SECTION_MODELS
+
+
+def test_facts_record_their_source() -> None:
+    source = catalog.facts()["source"]
+    assert source["path"] == "pkg/config/schemas/settings-v1.schema.json"
+    assert len(source["commit"]) == 40
+
+
+def test_every_x_env_var_of_a_hub_setting_is_in_the_catalog_with_the_same_name() -> None:
+    missing = []
+    for prop in catalog.facts()["properties"]:
+        path = prop["path"]
+        owned = any(
+            path == k or path.startswith(f"{k}.")
+            for fields in catalog.SECTION_KOANF.values()
+            for k in fields.values()
+            if k
+        )
+        if not (catalog.is_layer0_path(path) or owned):
+            continue  # not a Hub server setting (agent-side settings share the schema)
+        for name in prop.get("env") or []:
+            setting = catalog.by_env(name)
+            if setting is None or not (path == setting.key or path.startswith(setting.key + ".")):
+                missing.append((path, name))
+    # Layer 1 x-env-vars are informational for the operator (the Hub reads Layer 1 from the table);
+    # Layer 0 ones must all be known so drift can map them.
+    layer0_missing = [(p, n) for p, n in missing if catalog.is_layer0_path(p)]
+    assert layer0_missing == []
+
+
+def test_every_layer1_field_has_a_type_and_section() -> None:
+    fields = {(s.section, s.field) for s in catalog.layer1_settings()}
+    for section, model in SECTION_MODELS.items():
+        for name in model.model_fields:
+            assert (section, name) in fields
+    for s in catalog.layer1_settings():
+        assert s.json_type in {"string", "integer", "boolean", "array", "object", "number"}, s
+        assert s.proposal_key
+
+
+def test_env_name_rule_matches_the_hub() -> None:
+    assert catalog.server_env_name("server.hub.hub_id") == "SCION_SERVER_HUB_HUBID"
+    assert catalog.server_env_name("server.database.url") == "SCION_SERVER_DATABASE_URL"
+    assert catalog.seed_env_name("server.hub.admin_emails") == "SCION_SEED_SERVER_HUB_ADMINEMAILS"
+    assert catalog.seed_env_name("image_registry") == "SCION_SEED_IMAGEREGISTRY"
+
+
+def test_layer0_and_layer1_lookups() -> None:
+    db = catalog.by_env("SCION_SERVER_DATABASE_URL")
+    assert db is not None and db.layer == 0 and db.secret
+    admins = catalog.by_env("SCION_SEED_SERVER_HUB_ADMINEMAILS")
+    assert admins is not None and admins.layer == 1 and admins.section == "access"
+    assert catalog.by_key("server.log_level") is not None
+
+
+def test_secret_names() -> None:
+    assert catalog.is_secret_name("client_secret")
+    assert catalog.is_secret_name("dev_token")
+    assert not catalog.is_secret_name("private_key_path")
+    assert not catalog.is_secret_name("dev_token_file")
+    assert not catalog.is_secret_name("admin_emails")
+
+
+def test_inert_names_are_not_settings() -> None:
+    for name in catalog.INERT_ENV:
+        setting = catalog.by_env(name)
+        assert setting is None or name in setting.env, name
+
+
+def test_section_documents_are_complete_with_defaults() -> None:
+    from hubsettings_operator.sections import AccessSettings, Settings, TelemetrySettings
+
+    docs = catalog.section_documents(
+        Settings(access=AccessSettings(admin_emails=["a@b.co"]), telemetry=TelemetrySettings(enabled=False))
+    )
+    assert docs["access"] == {
+        "admin_emails": ["a@b.co"],
+        "user_access_mode": "open",
+        "authorized_domains": [],
+    }
+    assert docs["telemetry"]["enabled"] is False
+    assert docs["telemetry"]["cloud"]["batch"] == {"max_size": 512, "timeout": "5s"}
+
+
+def test_proposal_values_only_explicit_fields() -> None:
+    from hubsettings_operator.sections import EndpointsSettings, Settings, TelemetrySettings
+
+    rows = catalog.proposal_values(
+        Settings(
+            endpoints=EndpointsSettings(public_url="https://h.example"),
+            telemetry=TelemetrySettings(enabled=True),
+        )
+    )
+    assert rows == {"hub.public_url": "https://h.example", "telemetry_enabled": True}
