@@ -213,9 +213,11 @@ async def _apply_all(
     dry_run: bool,
 ) -> list[tuple[HubSettings, Any]]:
     from .profiles import desired_rows
-    from .store import SettingsStore, Target
+    from .store import PoolRegistry, SettingsStore, StoreOptions, Target
 
-    store = SettingsStore(dsn)
+    # A one-shot command: fail fast when the database is down instead of waiting for the pool.
+    registry = PoolRegistry(StoreOptions(pool_timeout=5.0, pool_max_size=2))
+    store = SettingsStore(dsn, registry)
     results = []
     try:
         for res in resources:
@@ -239,7 +241,7 @@ async def _apply_all(
             )
             results.append((res, result))
     finally:
-        await store.close()
+        await registry.close()
     return results
 
 

@@ -201,7 +201,7 @@ class SettingsCache:
         revisions: dict[str, int] = {}
         for key, raw, revision in rows:
             value = raw
-            if isinstance(raw, str):
+            if self.profile is Profile.PROPOSAL and isinstance(raw, str):
                 with contextlib.suppress(ValueError):
                     value = json.loads(raw)
             values[key] = value

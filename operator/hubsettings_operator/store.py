@@ -212,9 +212,10 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _parse(value: Any) -> tuple[JSONValue, bool]:
-    """Row value -> (parsed JSON, parse_error). jsonb arrives parsed; proposal TEXT arrives as a string."""
-    if isinstance(value, str):
+def _parse(value: Any, profile: Profile) -> tuple[JSONValue, bool]:
+    """Row value -> (parsed JSON, parse_error). jsonb (scion) arrives parsed, even a bare JSON string;
+    the proposal's TEXT column holds JSON text."""
+    if profile is Profile.PROPOSAL and isinstance(value, str):
         try:
             return json.loads(value), False
         except ValueError:
@@ -247,8 +248,23 @@ class SettingsStore:
                 yield conn
         except HubSettingsError:
             raise
-        except (psycopg.Error, PoolTimeout, OSError) as exc:
+        except PoolTimeout:
+            # The pool only says "timed out"; one direct attempt tells why (refused, auth, DNS...).
+            raise await self._diagnose() from None
+        except (psycopg.Error, OSError) as exc:
             raise map_error(exc, self._dsn) from None
+
+    async def _diagnose(self) -> HubSettingsError:
+        opts = self._registry.options
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._dsn, connect_timeout=opts.connect_timeout)
+        except (psycopg.Error, OSError) as exc:
+            return map_error(exc, self._dsn)
+        await conn.close()
+        return DatabaseUnavailable(
+            f"database {self.where} busy: no pooled connection free within {opts.pool_timeout:g}s "
+            "(pool exhausted or the server is slow)"
+        )
 
     # ---- reading ------------------------------------------------------------------------------------
 
@@ -281,7 +297,7 @@ class SettingsStore:
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query)
             for r in await cur.fetchall():
-                value, bad = _parse(r["value"])
+                value, bad = _parse(r["value"], profile)
                 rows[r["key"]] = CurrentRow(
                     key=r["key"],
                     value=value,

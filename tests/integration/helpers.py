@@ -1,0 +1,82 @@
+"""Builders shared by the integration tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hubsettings_operator import catalog
+from hubsettings_operator.models import HubSettingsSpec, Profile
+from hubsettings_operator.plan import ConflictPolicy, owner_marker
+from hubsettings_operator.profiles import desired_rows
+from hubsettings_operator.store import ApplyResult, SettingsStore, Target
+from hubsettings_operator.validation import validate_spec
+
+
+def make_spec(settings: dict[str, Any] | None = None, **spec: Any) -> HubSettingsSpec:
+    raw = {"database": {"secretRef": {"name": "db"}}, "settings": settings or {}, **spec}
+    parsed, errors = validate_spec(raw)
+    assert parsed is not None, errors
+    return parsed
+
+
+async def apply(
+    dsn: str,
+    spec: HubSettingsSpec,
+    *,
+    name: str = "hub",
+    namespace: str = "scion",
+    profile: str = "auto",
+    create_table: bool = False,
+    dry_run: bool = False,
+    store: SettingsStore | None = None,
+) -> ApplyResult:
+    own = store is None
+    store = store or SettingsStore(dsn)
+    try:
+        return await store.apply(
+            Target(table=spec.database.table, profile=Profile(profile), create_table=create_table),
+            lambda p: desired_rows(spec, p),
+            owner_marker(namespace, name),
+            prune=spec.policy.prune,
+            conflicts=ConflictPolicy(spec.policy.conflicts.value),
+            dry_run=dry_run,
+        )
+    finally:
+        if own:
+            await store.close()
+
+
+def facts_type_errors(section: str, doc: dict[str, Any]) -> list[str]:
+    """Check a section document's leaves against the JSON types in the Hub's facts table (independent of
+    our pydantic models): every field known to the facts must carry the facts' type."""
+    by_path = {p["path"]: p for p in catalog.facts()["properties"]}
+    py_types = {
+        "string": str,
+        "integer": int,
+        "boolean": bool,
+        "array": list,
+        "object": dict,
+        "number": (int, float),
+    }
+    errors: list[str] = []
+
+    def walk(path: str, value: Any) -> None:
+        prop = by_path.get(path)
+        if prop is not None:
+            expected = py_types.get(prop["type"])
+            if expected is not None and not isinstance(value, expected):  # type: ignore[arg-type]
+                errors.append(f"{path}: {type(value).__name__} is not {prop['type']}")
+            if expected is int and isinstance(value, bool):
+                errors.append(f"{path}: bool is not integer")
+            if prop.get("enum") and value not in prop["enum"]:
+                errors.append(f"{path}: {value!r} not in {prop['enum']}")
+            return
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(f"{path}.{key}", sub)
+
+    for field, value in doc.items():
+        koanf = catalog.SECTION_KOANF[section].get(field)
+        if koanf is not None:
+            walk(koanf, value)
+    return errors
