@@ -1,4 +1,4 @@
-"""The `hubsettings` command line: validate, crd, docs, import, plan, apply, watch.
+"""The `hubsettings` command line: validate, crd, docs, import, plan, apply, watch, drift, run.
 
 Exit codes: 0 success / no changes; 1 invalid input or error; 2 `plan` found changes; 3 `drift` found drift.
 """
@@ -375,6 +375,33 @@ def watch(
         sys.exit(EXIT_INVALID)
     except KeyboardInterrupt:
         pass
+
+
+# ---- drift / run (need Kubernetes) --------------------------------------------------------------------
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("-f", "--filename", "files", multiple=True, required=True, help="Manifest file(s).")
+@click.option("--namespace", default=None, help="Namespace of the pods (default: the manifest's).")
+@click.option("--kubeconfig", default=None, help="Default: $KUBECONFIG or ~/.kube/config.")
+@click.option("--profile", type=click.Choice(["scion", "proposal"]), default="scion", show_default=True)
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def drift(
+    files: tuple[str, ...], namespace: str | None, kubeconfig: str | None, profile: str, output: str
+) -> None:
+    """Check the Hub pods' Layer 0 environment against spec.bootstrap (exit 0 clean, 3 drift).
+
+    Uses your kubeconfig: Secret-backed env vars are resolved only if you may read them, and shown as
+    fingerprints.
+
+    \b
+    Example:
+      hubsettings drift -f hub.yaml --namespace scion
+    """
+    from .drift_cli import run_drift
+
+    resources = _one_resource(files)
+    sys.exit(run_drift(resources, namespace, kubeconfig, Profile(profile), output))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,7 +27,6 @@ from .models import (
     HubSettingsSpec,
     HubSettingsStatus,
 )
-from .sections import SECTION_MODELS
 
 Schema = dict[str, Any]
 
@@ -114,16 +113,31 @@ def model_schema(model: Any) -> Schema:
     return _structural(_inline(raw, defs))
 
 
+def _trap_type(name: str) -> Schema:
+    """A type CEL can see (an untyped, preserved field is invisible to CEL, so `has()` would not compile).
+
+    Subtrees (`database`, `oauth`...) are objects, flags are booleans, the rest int-or-string. A value of
+    the other kind is still refused, by the type check instead of the guidance message.
+    """
+    prefix = next((p for p in catalog.LAYER0_PREFIXES if p.rsplit(".", 1)[-1] == name), None)
+    setting = catalog.find_misplaced(prefix or name)
+    nested = name == "server" or (
+        prefix is not None and any(s.key.startswith(prefix + ".") for s in catalog.settings())
+    )
+    if nested:
+        return {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    if setting is not None and setting.json_type == "boolean" and not catalog.is_secret_name(name):
+        return {"type": "boolean"}
+    return {"x-kubernetes-int-or-string": True}
+
+
 def _trap_rules() -> tuple[dict[str, Schema], list[Schema]]:
     """Properties under spec.settings that exist only to be refused with guidance (CEL can only test
     fields the schema declares: undeclared ones are pruned or rejected before CEL sees them)."""
     props: dict[str, Schema] = {}
     rules: list[Schema] = []
     for name, message in catalog.settings_traps().items():
-        props[name] = {
-            "description": f"Not accepted here: {message}",
-            "x-kubernetes-preserve-unknown-fields": True,
-        }
+        props[name] = {"description": f"Not accepted here: {message}", **_trap_type(name)}
         rules.append({"rule": f"!has(self.{name})", "message": message, "fieldPath": f".{name}"})
     return props, rules
 
@@ -136,18 +150,10 @@ def spec_schema() -> Schema:
     settings["properties"].update(trap_props)
     settings["x-kubernetes-validations"] = trap_rules
     extra = spec["properties"]["extraSettings"]
-    section_list = ", ".join(f"'{s}'" for s in SECTION_MODELS)
+    # The key rules of extraSettings (no `_` prefix, no section names, key grammar) stay in the operator:
+    # CEL cannot range over an object whose fields are preserved-unknown, and declaring it a typed map would
+    # refuse the plain values (`some.key: 5`) the proposal profile stores as rows.
     extra["maxProperties"] = MAX_EXTRA_KEYS
-    extra["x-kubernetes-validations"] = [
-        {
-            "rule": "self.all(k, !k.startsWith('_'))",
-            "message": "keys starting with '_' are the Hub's own rows (such as _meta): choose another key",
-        },
-        {
-            "rule": f"self.all(k, !(k in [{section_list}]))",
-            "message": "this key is a known section of the Hub: write it under spec.settings, where it is typed",
-        },
-    ]
     database = spec["properties"]["database"]
     database["x-kubernetes-validations"] = [
         {

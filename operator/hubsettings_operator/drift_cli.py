@@ -1,0 +1,247 @@
+"""`hubsettings drift`: Layer 0 drift of the Hub's pods, checked from a workstation with the user's kubeconfig.
+
+The same pure `drift.compute` the operator's timer runs, fed by one list of the selected pods and reads of the
+ConfigMaps and Secrets they refer to. A Secret or ConfigMap that cannot be read (403, 404, any API error) is
+reported as `unresolved`, never a crash. Secret values are only ever shown as `sha256:` fingerprints.
+
+Exit codes (as the rest of the CLI): 0 no drift, 3 drift found, 1 error (e.g. no spec.bootstrap).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+import click
+
+from . import drift
+from .models import DriftStatus, HubSettings, Profile
+from .redact import register_secret, scrub
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_DRIFT = 3
+
+DRIFT_COLUMNS = ("POD", "CONTAINER", "KEY", "ENV", "EXPECTED", "ACTUAL", "REASON")
+OVERRIDE_COLUMNS = ("POD", "CONTAINER", "KEY", "ENV", "EFFECT")
+_MAX_CELL = 60
+
+
+class Cluster(Protocol):
+    """What `drift` reads from the API server. Reads of a ConfigMap or Secret return None when not readable."""
+
+    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
+
+    def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None: ...
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None: ...
+
+
+class KubeCluster:
+    """`Cluster` over the official `kubernetes` client; objects as the API returns them (camelCase JSON)."""
+
+    def __init__(self, kubeconfig: str | None) -> None:
+        from kubernetes import client, config
+
+        # Typed as Any: the client's annotations vary between releases (and `_preload_content=False` returns
+        # the raw response, not the model its annotations promise).
+        cfg: Any = config
+        cfg.load_kube_config(config_file=kubeconfig)
+        self._core: Any = client.CoreV1Api()
+
+    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        pods: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"label_selector": selector, "limit": 500, "_preload_content": False}
+            if token:
+                kwargs["_continue"] = token
+            resp = self._core.list_namespaced_pod(namespace, **kwargs)
+            data = json.loads(resp.data)
+            pods += data.get("items") or []
+            token = (data.get("metadata") or {}).get("continue")
+            if not token:
+                return pods
+
+    def _read(self, method: str, namespace: str, name: str) -> dict[str, str] | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            resp = getattr(self._core, method)(name, namespace, _preload_content=False)
+        except ApiException:  # 403 (RBAC), 404, anything else: unresolved, never a crash
+            return None
+        data = json.loads(resp.data).get("data") or {}
+        return {str(k): str(v) for k, v in data.items()}
+
+    def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
+        return self._read("read_namespaced_config_map", namespace, name)
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        data = self._read("read_namespaced_secret", namespace, name)
+        for value in (data or {}).values():  # never printed, but scrubbed from any log line all the same
+            register_secret(value)
+            register_secret(drift._b64(value))
+        return data
+
+
+def _connect(kubeconfig: str | None) -> Cluster:
+    return KubeCluster(kubeconfig)
+
+
+def read_sources(cluster: Cluster, namespace: str, pods: Iterable[Mapping[str, Any]]) -> drift.Sources:
+    """Read every ConfigMap and Secret the pods refer to; unreadable ones map to None (unresolved)."""
+    configmaps, secrets = drift.referenced_sources(pods)
+    return drift.Sources(
+        configmaps={name: cluster.read_configmap(namespace, name) for name in sorted(configmaps)},
+        secrets={name: cluster.read_secret(namespace, name) for name in sorted(secrets)},
+    )
+
+
+def check_resource(cluster: Cluster, resource: HubSettings, namespace: str, profile: Profile) -> DriftStatus:
+    """The drift report of one HubSettings (which must have spec.bootstrap) against the live pods."""
+    bootstrap = resource.spec.bootstrap
+    if bootstrap is None:
+        raise ValueError("no spec.bootstrap")
+    if profile is Profile.AUTO:
+        profile = resource.spec.database.profile
+    if profile is Profile.AUTO:
+        profile = Profile.SCION
+    pods = cluster.list_pods(namespace, drift.label_selector(bootstrap.podSelector))
+    return drift.compute(
+        pods,
+        bootstrap.expected,
+        sources=read_sources(cluster, namespace, pods),
+        container=bootstrap.container,
+        require_consistency=bootstrap.requireConsistency,
+        profile=profile,
+        managed_sections=sorted(resource.spec.settings.listed()),
+    )
+
+
+def _cell(value: str | None) -> str:
+    if value is None or value == "":
+        return "-"
+    text = value.replace("\n", "\\n")
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 3] + "..."
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [
+        "   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+
+
+def render_table(status: DriftStatus) -> str:
+    """Human-readable report: drift items, Layer 1 overrides, and a summary line. Pure."""
+    lines: list[str] = []
+    if status.items:
+        rows: list[tuple[str, ...]] = [
+            (
+                _cell(i.pod),
+                _cell(i.container),
+                _cell(i.key),
+                _cell(i.env),
+                _cell(i.expected),
+                _cell(i.actual),
+                i.reason,
+            )
+            for i in status.items
+        ]
+        lines += _table(DRIFT_COLUMNS, rows)
+    else:
+        lines.append("No drift.")
+    if status.truncated:
+        lines.append(f"... and {status.truncated} more drift item(s) not shown")
+    if status.overrides:
+        lines += ["", "Layer 1 settings set by env vars:"]
+        orows: list[tuple[str, ...]] = [
+            (_cell(o.pod), _cell(o.container), _cell(o.key), _cell(o.env), o.effect) for o in status.overrides
+        ]
+        lines += _table(OVERRIDE_COLUMNS, orows)
+    lines += [
+        "",
+        f"{status.checkedPods} pod(s) checked, {status.driftedPods} drifted, {status.skippedPods} skipped",
+    ]
+    return "\n".join(lines)
+
+
+def run_drift(
+    resources: list[HubSettings],
+    namespace: str | None,
+    kubeconfig: str | None,
+    profile: Profile,
+    output: str,
+) -> int:
+    """`hubsettings drift`: check each HubSettings' pods; print text or JSON; return the exit code.
+
+    `namespace` overrides each resource's own. JSON: one resource prints its `DriftStatus`; several print a
+    list of {name, namespace, drift}. Returns 0 clean, 3 drift, 1 on any error (errors win over drift).
+    """
+    if not resources:
+        click.echo("error: no HubSettings documents found", err=True)
+        return EXIT_ERROR
+    missing = [r for r in resources if r.spec.bootstrap is None]
+    for r in missing:
+        click.echo(
+            f"error: HubSettings {r.metadata.namespace}/{r.metadata.name} has no spec.bootstrap section: "
+            "nothing to check (add spec.bootstrap with a podSelector and the expected Layer 0 values)",
+            err=True,
+        )
+    todo = [r for r in resources if r.spec.bootstrap is not None]
+    if not todo:
+        return EXIT_ERROR
+    try:
+        cluster = _connect(kubeconfig)
+    except Exception as exc:  # kubeconfig missing or invalid: a message, not a traceback
+        click.echo(f"error: cannot load kubeconfig: {scrub(str(exc))}", err=True)
+        return EXIT_ERROR
+    return _run(cluster, todo, namespace, profile, output, failed=bool(missing), many=len(resources) > 1)
+
+
+def _run(
+    cluster: Cluster,
+    resources: list[HubSettings],
+    namespace: str | None,
+    profile: Profile,
+    output: str,
+    *,
+    failed: bool = False,
+    many: bool = False,
+) -> int:
+    many = many or len(resources) > 1
+    results: list[tuple[HubSettings, str, DriftStatus]] = []
+    for r in resources:
+        ns = namespace or r.metadata.namespace
+        try:
+            status = check_resource(cluster, r, ns, profile)
+        except Exception as exc:  # API server unreachable, pods not listable: report, go on with the others
+            click.echo(
+                f"error: HubSettings {ns}/{r.metadata.name}: cannot list pods: {scrub(str(exc))}", err=True
+            )
+            failed = True
+            continue
+        if status.checkedPods == 0 and status.skippedPods == 0:
+            bootstrap = r.spec.bootstrap
+            selector = drift.label_selector(bootstrap.podSelector) if bootstrap else ""
+            click.echo(f"warning: no pods in namespace {ns} match {selector or '(everything)'}", err=True)
+        results.append((r, ns, status))
+    if output == "json":
+        if not many and len(results) == 1:
+            payload: Any = results[0][2].model_dump(mode="json")
+        else:
+            payload = [
+                {"name": r.metadata.name, "namespace": ns, "drift": s.model_dump(mode="json")}
+                for r, ns, s in results
+            ]
+        click.echo(json.dumps(payload, indent=2, sort_keys=True))
+    else:
+        for index, (r, ns, status) in enumerate(results):
+            if many:
+                click.echo(("\n" if index else "") + f"== HubSettings {ns}/{r.metadata.name}")
+            click.echo(render_table(status))
+    if failed:
+        return EXIT_ERROR
+    return EXIT_DRIFT if any(s.items or s.truncated for _, _, s in results) else EXIT_OK
