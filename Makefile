@@ -10,7 +10,7 @@ LINT_PATHS := $(wildcard operator tests bench hack)
 .PHONY: deps venv postgres-server testenv-bin helm-bin test test-unit test-integration test-e2e lint crd docs \
         generated bench bench-smoke e2e-kind testenv-up testenv-down clean
 
-deps: venv postgres-server testenv-bin ## install everything the tests need
+deps: venv postgres-server testenv-bin helm-bin ## install everything the tests need
 
 venv: $(VENV)/.installed
 
@@ -58,7 +58,7 @@ test-e2e: deps
 # Regenerate every generated file (the CRD, the chart's copy of it, the field reference).
 generated crd: venv
 	$(VENV)/bin/hubsettings crd > crds/hubsettings.yaml
-	@if [ -d helm/hubsettings-operator/crds ]; then cp crds/hubsettings.yaml helm/hubsettings-operator/crds/hubsettings.yaml; fi
+	@if [ -d helm/hubsettings-operator/files/crds ]; then cp crds/hubsettings.yaml helm/hubsettings-operator/files/crds/hubsettings.yaml; fi
 	$(VENV)/bin/hubsettings docs > docs/crd-reference.md
 
 docs: generated

@@ -655,3 +655,21 @@ def _vote(cname: str, key: str, group: list[ContainerView]) -> list[DriftItem]:
             )
         )
     return items
+
+
+def matches_selector(sel: LabelSelector, labels: Mapping[str, str]) -> bool:
+    """Whether a pod's labels satisfy a metav1.LabelSelector (the operator filters its pod index with it)."""
+    for key, value in sel.matchLabels.items():
+        if labels.get(key) != value:
+            return False
+    for req in sel.matchExpressions:
+        present = req.key in labels
+        if req.operator == "In" and (not present or labels[req.key] not in req.values):
+            return False
+        if req.operator == "NotIn" and present and labels[req.key] in req.values:
+            return False
+        if req.operator == "Exists" and not present:
+            return False
+        if req.operator == "DoesNotExist" and present:
+            return False
+    return True

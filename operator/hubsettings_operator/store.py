@@ -344,6 +344,15 @@ class SettingsStore:
             except (psycopg.Error, OSError) as exc:
                 raise map_error(exc, self._dsn) from None
 
+    async def ping(self, target: Target) -> None:
+        """Cheap liveness check of the database and the table (no lock, no write)."""
+        async with self._connection() as conn:
+            try:
+                await conn.set_autocommit(True)
+                await self.columns(conn, target)
+            except (psycopg.Error, OSError) as exc:
+                raise map_error(exc, self._dsn) from None
+
     # ---- writing ------------------------------------------------------------------------------------
 
     async def apply(

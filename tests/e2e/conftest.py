@@ -37,3 +37,44 @@ def kube_api(kube_env: KubeTestEnv) -> Iterator[k8s_client.ApiClient]:
     """An ApiClient authenticated as cluster admin."""
     with kube_env.admin_client() as api:
         yield api
+
+
+ROOT = _E2E_DIR.parents[1]
+
+
+@pytest.fixture(scope="session")
+def crd_installed(kube_env: KubeTestEnv, kube_api: k8s_client.ApiClient) -> str:
+    """The committed CRD (crds/hubsettings.yaml), applied server-side and Established."""
+    import subprocess
+    import time
+
+    base = ["kubectl", f"--kubeconfig={kube_env.kubeconfig}"]
+    subprocess.run(
+        [
+            *base,
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=e2e",
+            "-f",
+            str(ROOT / "crds/hubsettings.yaml"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*base, "wait", "--for=condition=Established", "crd/hubsettings.scion.dev", "--timeout=30s"],
+        check=True,
+        capture_output=True,
+    )
+    objects = k8s_client.CustomObjectsApi(kube_api)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            objects.list_cluster_custom_object("scion.dev", "v1alpha1", "hubsettings")
+            break
+        except k8s_client.ApiException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    return "hubsettings.scion.dev"

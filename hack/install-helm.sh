@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Provides a Helm 3 binary for the chart tests (`helm lint`, `helm template`) and hack/e2e-kind.sh.
+#
+# If a working `helm` (v3) is already on PATH it is used as is. Otherwise Helm is built from the published Go
+# module helm.sh/helm/v3 through the Go module proxy (no get.helm.sh or GitHub release download), at the
+# pinned version below, and cached under ${HUBSETTINGS_CACHE:-~/.cache/hubsettings}/bin/helm-<version>/helm.
+# A second run prints the cached path at once. The binary is built into a temporary directory and moved into
+# place, so an interrupted build never leaves a half-written binary that later looks cached.
+#
+# The path of the binary is always the last line on stdout; progress goes to stderr.
+#
+# Usage: hack/install-helm.sh [--print-path|--path-only]
+#   --print-path  print the binary's path only (building first if needed); the default does the same.
+#   --path-only   print where the built binary lives (or would live) without building or probing PATH.
+# Environment: HELM_VERSION (default below), HUBSETTINGS_HELM_FROM_PATH=0 to ignore a helm found on PATH.
+set -euo pipefail
+
+# --- pinned version (change here only) --------------------------------------------------------------------
+HELM_VERSION="${HELM_VERSION:-v3.21.4}"
+# -----------------------------------------------------------------------------------------------------------
+
+CACHE="${HUBSETTINGS_CACHE:-${HOME}/.cache/hubsettings}"
+BIN_ROOT="${CACHE}/bin"
+BUILD_ROOT="${CACHE}/build"
+HELM_BIN="${BIN_ROOT}/helm-${HELM_VERSION}/helm"
+
+case "${1:-}" in
+  "" | --print-path) ;;
+  --path-only)
+    printf '%s\n' "${HELM_BIN}"
+    exit 0
+    ;;
+  *)
+    echo "usage: $0 [--print-path|--path-only]" >&2
+    exit 2
+    ;;
+esac
+
+log() { printf '[install-helm] %s\n' "$*" >&2; }
+
+# A helm on PATH counts only if it runs and is Helm 3 (the chart is apiVersion v2; Helm 2 cannot read it).
+if [[ "${HUBSETTINGS_HELM_FROM_PATH:-1}" != 0 ]]; then
+  path_helm="$(command -v helm || true)"
+  if [[ -n "${path_helm}" ]]; then
+    if path_version="$("${path_helm}" version --template '{{.Version}}' 2>/dev/null)" \
+      && [[ "${path_version}" == v3.* ]]; then
+      log "using helm ${path_version} from PATH"
+      printf '%s\n' "${path_helm}"
+      exit 0
+    fi
+    log "ignoring ${path_helm}: not a working Helm 3"
+  fi
+fi
+
+helm_works() { [[ -x "${HELM_BIN}" ]] && "${HELM_BIN}" version --short >/dev/null 2>&1; }
+
+if helm_works; then
+  log "cached: helm ${HELM_VERSION} at ${HELM_BIN}"
+  printf '%s\n' "${HELM_BIN}"
+  exit 0
+fi
+
+GO="${GO:-$(command -v go || true)}"
+if [[ -z "${GO}" && -x /usr/local/go/bin/go ]]; then
+  GO=/usr/local/go/bin/go
+fi
+if [[ -z "${GO}" ]]; then
+  log "error: no Go toolchain found (install Go >= 1.26 or set GO=/path/to/go)"
+  exit 1
+fi
+
+# Same cache layout as hack/build-testenv.sh: module and build caches under our own cache dir.
+# GOTOOLCHAIN=local: never try to download a toolchain.
+export GOPATH="${CACHE}/go"
+export GOMODCACHE="${CACHE}/go/pkg/mod"
+export GOCACHE="${CACHE}/go/cache"
+export GOFLAGS="-buildvcs=false"
+export GOTOOLCHAIN=local
+export CGO_ENABLED=0
+export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
+mkdir -p "${BIN_ROOT}" "${BUILD_ROOT}" "${GOMODCACHE}" "${GOCACHE}"
+
+# Two concurrent runs (e.g. `make helm-bin` and a pytest session) must not build into the same directory.
+exec 9>"${CACHE}/.install-helm.lock"
+if ! flock -n 9; then
+  log "another build is running; waiting for it"
+  flock 9
+fi
+if helm_works; then
+  log "cached (built by a concurrent run): ${HELM_BIN}"
+  printf '%s\n' "${HELM_BIN}"
+  exit 0
+fi
+
+log "using $("${GO}" version)"
+start=${SECONDS}
+gobin="$(mktemp -d "${BUILD_ROOT}/helm-${HELM_VERSION}.XXXXXX")"
+trap 'rm -rf "${gobin}"' EXIT
+
+# Stamp the binary as Helm's own Makefile does: `helm version` reports internal/version.version, and the
+# default Kubernetes version of `helm template`/`helm lint` (.Capabilities.KubeVersion, deprecation checks)
+# is the client-go minor Helm is built with. Without the latter it stays at v1.20.0, and a chart's kubeVersion
+# constraint fails offline rendering.
+log "helm ${HELM_VERSION}: reading its go.mod"
+helm_gomod="$(cd "${gobin}" && "${GO}" mod download -json "helm.sh/helm/v3@${HELM_VERSION}" \
+  | sed -n 's/.*"GoMod": "\([^"]*\)".*/\1/p')"
+k8s_minor="$(awk '$1 == "k8s.io/client-go" { split($2, v, "."); print v[2]; exit }' "${helm_gomod}")"
+if [[ -z "${k8s_minor}" ]]; then
+  log "error: cannot read k8s.io/client-go's version from ${helm_gomod}"
+  exit 1
+fi
+ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}"
+ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+pkg=""
+for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+  ldflags+=" -X ${pkg}.k8sVersionMajor=1 -X ${pkg}.k8sVersionMinor=${k8s_minor}"
+done
+log "helm ${HELM_VERSION}: building helm.sh/helm/v3/cmd/helm, default Kubernetes v1.${k8s_minor} (takes minutes)"
+GOBIN="${gobin}" "${GO}" install -trimpath -ldflags "${ldflags}" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+
+mkdir -p "$(dirname "${HELM_BIN}")"
+tmp="$(mktemp "$(dirname "${HELM_BIN}")/.tmp.XXXXXX")"
+cp "${gobin}/helm" "${tmp}"
+chmod 0755 "${tmp}"
+mv -f "${tmp}" "${HELM_BIN}"
+log "helm ${HELM_VERSION}: built in $((SECONDS - start))s -> ${HELM_BIN} ($("${HELM_BIN}" version --short))"
+printf '%s\n' "${HELM_BIN}"

@@ -1,0 +1,209 @@
+"""kopf handlers: thin adapters from kopf's events to the reconcile and drift services.
+
+Handler ids (stable, they name kopf's progress annotations):
+- `hubsettings.reconcile.{create,update,resume}`: reconcile on spec changes and at operator start;
+- `hubsettings.resync`: periodic full reconcile (catches out-of-band edits in the table);
+- `hubsettings.health`: short-period database probe, so an outage shows in status within seconds and a
+  recovery is noticed without touching the CR;
+- `hubsettings.drift`: Layer 0 drift check against the pod index;
+- `hubsettings.secret-changed`: a change of a referenced Secret reconciles the HubSettings using it;
+- `hubsettings.finalize`: deletion policy Delete (only objects with that policy get the finalizer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import kopf
+
+from . import drift_check, metrics
+from .kube import Kube
+from .models import GROUP, PLURAL, VERSION
+from .reconcile import Event, Reconciler
+from .redact import scrub
+from .store import SettingsStore, Target
+from .validation import validate_spec
+
+log = logging.getLogger(__name__)
+
+ANNOTATION_PREFIX = "hubsettings.scion.dev"
+FINALIZER = f"{ANNOTATION_PREFIX}/finalizer"
+
+
+@dataclass
+class HandlerConfig:
+    resync_seconds: float = 300.0
+    drift_seconds: float = 60.0
+    health_seconds: float = 10.0
+    pod_labels: dict[str, str] = field(default_factory=lambda: {"app.kubernetes.io/name": "scion-hub"})
+
+
+@dataclass
+class State:
+    reconciler: Reconciler
+    kube: Kube
+    secret_fingerprints: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+def emit(body: Mapping[str, Any], event: Event) -> None:
+    """Post a Kubernetes Event (scrubbed: never a secret value)."""
+    try:
+        kopf.event(
+            cast(kopf.Body, dict(body)),
+            type=event.type,
+            reason=event.reason,
+            message=scrub(event.message)[:1024],
+        )
+    except Exception:  # an event that cannot be posted must not fail a reconcile
+        log.debug("could not post event %s", event.reason, exc_info=True)
+
+
+def _slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What drift needs of a pod (keeps the index small: no managedFields, no full status)."""
+    meta = body.get("metadata", {})
+    spec = body.get("spec", {})
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "labels": dict(meta.get("labels") or {}),
+            "deletionTimestamp": meta.get("deletionTimestamp"),
+        },
+        "spec": {
+            "containers": [
+                {k: c.get(k) for k in ("name", "env", "envFrom", "volumeMounts") if c.get(k) is not None}
+                for c in spec.get("containers") or []
+            ],
+            "volumes": list(spec.get("volumes") or []),
+        },
+        "status": {"phase": body.get("status", {}).get("phase")},
+    }
+
+
+def _data_fingerprint(body: Mapping[str, Any]) -> str:
+    data = json.dumps(body.get("data") or {}, sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: State) -> None:
+    """Register every handler on `registry` (kept explicit so tests can build an operator in-process)."""
+    reconciler = state.reconciler
+    resource = (GROUP, VERSION, PLURAL)
+
+    async def reconcile(body: kopf.Body, retry: int, **_: Any) -> None:
+        outcome = await reconciler.reconcile(body, retry)
+        if outcome.retry_in is not None:
+            raise kopf.TemporaryError(outcome.error or outcome.result, delay=outcome.retry_in)
+
+    kopf.on.create(*resource, id="hubsettings.reconcile.create", registry=registry, timeout=None)(reconcile)
+    kopf.on.update(*resource, id="hubsettings.reconcile.update", field="spec", registry=registry)(reconcile)
+    kopf.on.resume(*resource, id="hubsettings.reconcile.resume", registry=registry)(reconcile)
+
+    @kopf.timer(
+        *resource,
+        id="hubsettings.resync",
+        interval=config.resync_seconds,
+        initial_delay=config.resync_seconds,
+        registry=registry,
+    )
+    async def resync(body: kopf.Body, **_: Any) -> None:
+        await reconciler.reconcile(body)
+
+    @kopf.timer(
+        *resource,
+        id="hubsettings.health",
+        interval=config.health_seconds,
+        initial_delay=config.health_seconds,
+        registry=registry,
+    )
+    async def health(body: kopf.Body, **_: Any) -> None:
+        """Reconcile when not Ready, or when the database stops answering (cheap probe otherwise)."""
+        conditions = {c.get("type"): c for c in (body.get("status") or {}).get("conditions") or []}
+        ready = conditions.get("Ready", {})
+        stalled = conditions.get("Stalled", {})
+        if stalled.get("status") == "True" and stalled.get("reason") == "InvalidSpec":
+            return  # only a spec change helps; the update handler will run then
+        if ready.get("status") == "True" and await _probe(state, body):
+            return
+        if ready.get("reason") == "Suspended":
+            return
+        await reconciler.reconcile(body)
+
+    @kopf.index(*resource, id="hubsettings_by_secret", registry=registry)
+    def by_secret(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], str]:
+        ref = (spec.get("database") or {}).get("secretRef") or {}
+        return {(str(namespace), str(ref.get("name"))): name} if ref.get("name") else {}
+
+    @kopf.on.event("", "v1", "secrets", id="hubsettings.secret-changed", registry=registry)
+    async def secret_changed(body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
+        index: kopf.Index[tuple[str, str], str] = kwargs["hubsettings_by_secret"]
+        key = (str(namespace), str(name))
+        users = list(index.get(key, []))
+        if not users:
+            return
+        fp = _data_fingerprint(body)
+        previous = state.secret_fingerprints.get(key)
+        state.secret_fingerprints[key] = fp
+        if previous is None or previous == fp:
+            return  # first sight (initial listing) or no data change
+        for user in sorted(set(users)):
+            obj = await state.kube.get_hubsettings(str(namespace), user)
+            if obj is not None:
+                log.info("Secret %s/%s changed: reconciling HubSettings %s", namespace, name, user)
+                await reconciler.reconcile(obj)
+
+    @kopf.index("", "v1", "pods", id="hubsettings_pods", labels=config.pod_labels, registry=registry)
+    def pods_index(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str | None, dict[str, Any]]:
+        return {namespace: _slim_pod(body)}
+
+    @kopf.timer(
+        *resource,
+        id="hubsettings.drift",
+        interval=config.drift_seconds,
+        initial_delay=min(5.0, config.drift_seconds),
+        registry=registry,
+        when=lambda spec, **_: bool(spec.get("bootstrap")),
+    )
+    async def drift_timer(body: kopf.Body, namespace: str | None, **kwargs: Any) -> None:
+        index: kopf.Index[str | None, dict[str, Any]] = kwargs["hubsettings_pods"]
+        pods = list(index.get(namespace, []))
+        metrics.INDEXED_PODS.set(sum(len(v) for v in index.values()))
+        await drift_check.check(reconciler, state.kube, body, pods)
+
+    @kopf.on.delete(
+        *resource,
+        id="hubsettings.finalize",
+        registry=registry,
+        when=lambda spec, **_: ((spec or {}).get("policy") or {}).get("deletion") == "Delete",
+    )
+    async def finalize(body: kopf.Body, retry: int, **_: Any) -> None:
+        outcome = await reconciler.finalize(body, retry)
+        for event in outcome.events:
+            emit(body, event)
+        if outcome.retry_in is not None:
+            raise kopf.TemporaryError(outcome.error or "deletion failed", delay=outcome.retry_in)
+
+    @kopf.on.delete(*resource, id="hubsettings.forget", optional=True, registry=registry)
+    async def forget(namespace: str | None, name: str, **_: Any) -> None:
+        metrics.forget(str(namespace), name)
+
+
+async def _probe(state: State, body: Mapping[str, Any]) -> bool:
+    """True when the database of this HubSettings answers (no lock, no write)."""
+    spec, _ = validate_spec(body.get("spec"))
+    if spec is None:
+        return True
+    meta = body.get("metadata", {})
+    try:
+        ref = spec.database.secretRef
+        dsn = await state.kube.dsn_from_secret(str(meta.get("namespace")), ref.name, ref.key)
+        store = SettingsStore(dsn, state.reconciler.registry)
+        await store.ping(Target(table=spec.database.table))
+    except Exception:
+        return False
+    return True

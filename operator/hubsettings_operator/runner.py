@@ -1,0 +1,142 @@
+"""Starting the operator: logging, metrics, kopf settings (peering, persistence, timeouts), then kopf.run.
+
+HA: every replica runs; kopf peering keeps exactly one active (the highest priority; a random priority per
+process avoids kopf's "same priority: everybody pauses" rule). The PostgreSQL advisory lock taken by every
+apply makes a split-brain write harmless, and a no-op apply writes nothing, so two active replicas can at
+worst repeat a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from . import handlers, metrics
+from .kube import Kube
+from .reconcile import Reconciler
+from .redact import install_log_scrubber
+
+log = logging.getLogger(__name__)
+
+PEERING_LIFETIME_S = 15  # a dead active replica is replaced within about this long (docs/operations.md)
+
+
+@dataclass
+class OperatorConfig:
+    namespaces: list[str] = field(default_factory=list)
+    all_namespaces: bool = False
+    health_port: int = 8080
+    metrics_port: int = 9090
+    log_format: str = "text"
+    log_level: str = "INFO"
+    resync_seconds: float = 300.0
+    drift_seconds: float = 60.0
+    health_seconds: float = 10.0
+    max_backoff_seconds: float = 60.0
+    pod_selector: str = "app.kubernetes.io/name=scion-hub"
+    peering: str | None = "hubsettings-operator"
+    priority: int | None = None
+
+
+def parse_equality_selector(selector: str) -> dict[str, str]:
+    """`k=v,k2=v2` -> dict (the pod index supports equality selectors, as kopf's `labels=` filter does)."""
+    labels: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in selector.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--pod-selector: {part!r} is not key=value")
+        labels[key.strip()] = value.strip().lstrip("=")
+    return labels
+
+
+def configure_logging(config: OperatorConfig) -> None:
+    kopf.configure(
+        log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.PLAIN,
+        verbose=config.log_level.upper() == "DEBUG",
+        debug=False,
+        quiet=config.log_level.upper() in ("WARNING", "ERROR"),
+    )
+    logging.getLogger().setLevel(config.log_level.upper())
+    install_log_scrubber()
+
+
+def build_registry(config: OperatorConfig, state: handlers.State) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    handlers.register(
+        registry,
+        handlers.HandlerConfig(
+            resync_seconds=config.resync_seconds,
+            drift_seconds=config.drift_seconds,
+            health_seconds=config.health_seconds,
+            pod_labels=parse_equality_selector(config.pod_selector),
+        ),
+        state,
+    )
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.finalizer = handlers.FINALIZER
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+            prefix=handlers.ANNOTATION_PREFIX
+        )
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=handlers.ANNOTATION_PREFIX, key="last-handled-configuration"
+        )
+        # Our own Events say what happened; kopf's per-handler log events would be noise on every retry.
+        settings.posting.level = logging.CRITICAL
+        settings.peering.lifetime = PEERING_LIFETIME_S
+        settings.peering.mandatory = config.peering is not None
+        settings.peering.clusterwide = config.all_namespaces
+        settings.peering.stealth = True
+        # Recover from API server restarts: bounded watches, reconnect quickly.
+        settings.watching.server_timeout = 60
+        settings.watching.client_timeout = 90
+        settings.watching.connect_timeout = 10
+        settings.watching.reconnect_backoff = 1.0
+        settings.networking.request_timeout = 30
+        settings.execution.max_workers = 8
+
+    # A fresh registry has none of kopf's default login handlers: log in like the `kubernetes` client does
+    # (in-cluster service account, or $KUBECONFIG).
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.cleanup(registry=registry)
+    async def close(**_: Any) -> None:
+        await state.reconciler.close()
+
+    return registry
+
+
+def run_operator(config: OperatorConfig) -> int:
+    configure_logging(config)
+    metrics.serve(config.metrics_port)
+    kube = Kube()
+    reconciler = Reconciler(kube, max_backoff=config.max_backoff_seconds, emit=handlers.emit)
+    state = handlers.State(reconciler=reconciler, kube=kube)
+    registry = build_registry(config, state)
+    priority = config.priority if config.priority is not None else random.randint(1, 1_000_000)
+    log.info(
+        "starting hubsettings-operator: %s, peering %s (priority %d)",
+        "all namespaces" if config.all_namespaces else f"namespaces {', '.join(config.namespaces)}",
+        config.peering or "off (standalone)",
+        priority,
+    )
+    asyncio.run(
+        kopf.operator(
+            registry=registry,
+            clusterwide=config.all_namespaces,
+            namespaces=config.namespaces,
+            standalone=config.peering is None,
+            peering_name=config.peering,
+            priority=priority,
+            liveness_endpoint=f"http://0.0.0.0:{config.health_port}/healthz",
+        )
+    )
+    return 0

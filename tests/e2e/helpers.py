@@ -1,0 +1,123 @@
+"""Helpers of the e2e tier: namespaces, Secrets, HubSettings objects, waiting on conditions, events."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kubernetes import client as k8s
+
+GROUP, VERSION, PLURAL = "scion.dev", "v1alpha1", "hubsettings"
+T = TypeVar("T")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(3)}"
+
+
+def make_namespace(api: k8s.ApiClient, prefix: str) -> str:
+    """A fresh namespace (never deleted: no controller-manager runs to finish the deletion)."""
+    name = unique(prefix)
+    k8s.CoreV1Api(api).create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
+    return name
+
+
+def put_secret(api: k8s.ApiClient, namespace: str, name: str, data: dict[str, str]) -> None:
+    core = k8s.CoreV1Api(api)
+    body = k8s.V1Secret(
+        metadata=k8s.V1ObjectMeta(name=name),
+        data={k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    )
+    try:
+        core.create_namespaced_secret(namespace, body)
+    except k8s.ApiException as exc:
+        if exc.status != 409:
+            raise
+        core.replace_namespaced_secret(name, namespace, body)
+
+
+def hubsettings(name: str, spec: dict[str, Any], **meta: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "HubSettings",
+        "metadata": {"name": name, **meta},
+        "spec": spec,
+    }
+
+
+def create(api: k8s.ApiClient, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
+    out = k8s.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, obj)
+    assert isinstance(out, dict)
+    return out
+
+
+def get(api: k8s.ApiClient, namespace: str, name: str) -> dict[str, Any]:
+    out = k8s.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    assert isinstance(out, dict)
+    return out
+
+
+def patch(api: k8s.ApiClient, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    out = k8s.CustomObjectsApi(api).patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, name, body
+    )
+    assert isinstance(out, dict)
+    return out
+
+
+def delete(api: k8s.ApiClient, namespace: str, name: str) -> None:
+    k8s.CustomObjectsApi(api).delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+
+
+def condition(obj: dict[str, Any], ctype: str) -> dict[str, Any]:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == ctype:
+            return dict(cond)
+    return {}
+
+
+def eventually(
+    fn: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.25, what: str = ""
+) -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except (AssertionError, k8s.ApiException) as exc:
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or fn}: last={last!r}")
+
+
+def wait_condition(
+    api: k8s.ApiClient,
+    namespace: str,
+    name: str,
+    ctype: str,
+    status: str,
+    reason: str | None = None,
+    timeout: float = 30,
+) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        obj = get(api, namespace, name)
+        cond = condition(obj, ctype)
+        if cond.get("status") == status and (reason is None or cond.get("reason") == reason):
+            return obj
+        return None
+
+    return eventually(check, timeout, what=f"{ctype}={status} {reason or ''} on {namespace}/{name}")
+
+
+def events(api: k8s.ApiClient, namespace: str, name: str) -> list[k8s.CoreV1Event]:
+    items = (
+        k8s.CoreV1Api(api)
+        .list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
+        .items
+    )
+    return list(items)
