@@ -1,0 +1,183 @@
+"""Layer 0 drift reported by the real operator from real Pod objects (issue 7).
+
+No kubelet runs here: the test creates Pod objects and sets their phase through the status subresource.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+
+from tests.e2e.helpers import (
+    condition,
+    create,
+    events,
+    eventually,
+    get,
+    hubsettings,
+    make_namespace,
+    put_secret,
+    wait_condition,
+)
+from tests.support.kubeenv import KubeTestEnv
+from tests.support.operator_proc import OperatorProcess
+from tests.support.pgserver import PgServer
+
+LABELS = {"app.kubernetes.io/name": "scion-hub"}
+
+
+def make_pod(
+    api: k8s.ApiClient,
+    namespace: str,
+    name: str,
+    env: dict[str, str],
+    secret_env: dict[str, tuple[str, str]] | None = None,
+) -> None:
+    core = k8s.CoreV1Api(api)
+    env_list: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env.items()]
+    for var, (secret, key) in (secret_env or {}).items():
+        env_list.append({"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": LABELS},
+        "spec": {"containers": [{"name": "hub", "image": "scion-hub:test", "env": env_list}]},
+    }
+    core.create_namespaced_pod(namespace, body)
+    core.patch_namespaced_pod_status(name, namespace, {"status": {"phase": "Running"}})
+
+
+def recreate_pod(api: k8s.ApiClient, namespace: str, name: str, env: dict[str, str], **kw: Any) -> None:
+    core = k8s.CoreV1Api(api)
+    core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+
+    def gone() -> bool:
+        try:
+            core.read_namespaced_pod(name, namespace)
+        except k8s.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    eventually(gone, 20, what=f"pod {name} deleted")
+    make_pod(api, namespace, name, env, **kw)
+
+
+@pytest.fixture(scope="module")
+def ns(kube_api: k8s.ApiClient, crd_installed: str) -> str:
+    del crd_installed
+    return make_namespace(kube_api, "drift")
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube_env: KubeTestEnv, ns: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    with OperatorProcess(kube_env.kubeconfig, [ns], tmp_path_factory.mktemp("drift-logs")) as proc:
+        yield proc
+
+
+GOOD = {"SCION_SERVER_LOGLEVEL": "info", "SCION_SERVER_AUTH_MODE": "oauth", "SCION_SERVER_HUB_PORT": "9810"}
+
+
+def test_drift_appears_names_pod_key_and_env_then_clears(
+    kube_api: k8s.ApiClient, ns: str, operator: OperatorProcess, pg: PgServer
+) -> None:
+    put_secret(kube_api, ns, "hub-db", {"url": pg.superuser_dsn})
+    put_secret(kube_api, ns, "hub-env", {"dsn": pg.superuser_dsn})
+    for i in range(3):
+        make_pod(kube_api, ns, f"hub-{i}", GOOD, secret_env={"SCION_SERVER_DATABASE_URL": ("hub-env", "dsn")})
+    spec = {
+        "database": {
+            "secretRef": {"name": "hub-db"},
+            "profile": "proposal",
+            "createTable": True,
+            "table": "drift_settings",
+        },
+        "settings": {"maintenance": {"admin_mode": False}},
+        "bootstrap": {
+            "container": "hub",
+            "expected": {"server.log_level": "info", "server.auth.mode": "oauth"},
+        },
+    }
+    create(kube_api, ns, hubsettings("hub", spec))
+    obj = wait_condition(kube_api, ns, "hub", "Drifted", "False", "BootstrapConsistent")
+    drift = obj["status"]["drift"]
+    assert drift["checkedPods"] == 3 and drift["driftedPods"] == 0 and drift["items"] == []
+    assert condition(obj, "Ready")["status"] == "True"  # drift never affects Ready
+
+    # One pod is rolled with another log level: drift within one timer period (2 s here).
+    started = time.monotonic()
+    recreate_pod(
+        kube_api,
+        ns,
+        "hub-1",
+        {**GOOD, "SCION_SERVER_LOGLEVEL": "debug"},
+        secret_env={"SCION_SERVER_DATABASE_URL": ("hub-env", "dsn")},
+    )
+    obj = wait_condition(kube_api, ns, "hub", "Drifted", "True", "BootstrapMismatch", timeout=20)
+    elapsed = time.monotonic() - started
+    [item] = obj["status"]["drift"]["items"]
+    assert item["pod"] == "hub-1" and item["key"] == "server.log_level"
+    assert item["env"] == "SCION_SERVER_LOGLEVEL" and item["expected"] == "info" and item["actual"] == "debug"
+    assert (
+        "hub-1" not in condition(obj, "Drifted")["message"]
+        or "server.log_level" in condition(obj, "Drifted")["message"]
+    )
+    assert elapsed < 20
+    assert any(e.reason == "DriftDetected" for e in events(kube_api, ns, "hub"))
+    # The DSN from the Secret-backed env var is never shown, not even as part of a drift report.
+    assert pg.password not in str(obj)
+
+    # Fixed: drift clears, with an event.
+    recreate_pod(kube_api, ns, "hub-1", GOOD, secret_env={"SCION_SERVER_DATABASE_URL": ("hub-env", "dsn")})
+    obj = wait_condition(kube_api, ns, "hub", "Drifted", "False", "BootstrapConsistent", timeout=20)
+    assert obj["status"]["drift"]["items"] == []
+    eventually(lambda: any(e.reason == "DriftCleared" for e in events(kube_api, ns, "hub")), 10)
+
+
+def test_secret_valued_drift_shows_fingerprints_only(
+    kube_api: k8s.ApiClient, ns: str, operator: OperatorProcess, pg: PgServer
+) -> None:
+    """Two pods reach different databases: reported by fingerprint, never by value."""
+    other = "postgresql://someone:zz-other-pass-91@db2:5432/hub"
+    put_secret(kube_api, ns, "hub-db", {"url": pg.superuser_dsn})
+    put_secret(kube_api, ns, "fp-a", {"dsn": pg.superuser_dsn})
+    put_secret(kube_api, ns, "fp-b", {"dsn": other})
+    labels_env = {**GOOD}
+    make_pod(kube_api, ns, "fp-0", labels_env, secret_env={"SCION_SERVER_DATABASE_URL": ("fp-a", "dsn")})
+    make_pod(kube_api, ns, "fp-1", labels_env, secret_env={"SCION_SERVER_DATABASE_URL": ("fp-a", "dsn")})
+    make_pod(kube_api, ns, "fp-2", labels_env, secret_env={"SCION_SERVER_DATABASE_URL": ("fp-b", "dsn")})
+    spec = {
+        "database": {
+            "secretRef": {"name": "hub-db"},
+            "profile": "proposal",
+            "createTable": True,
+            "table": "fp_settings",
+        },
+        "settings": {"maintenance": {"admin_mode": False}},
+        "bootstrap": {
+            "podSelector": {
+                "matchLabels": LABELS,
+                "matchExpressions": [{"key": "nope", "operator": "DoesNotExist"}],
+            },
+            "expected": {"server.log_level": "info"},
+        },
+    }
+    create(kube_api, ns, hubsettings("fp", spec))
+
+    def drifted_on_dsn() -> dict[str, Any] | None:
+        obj = get(kube_api, ns, "fp")
+        items = (obj.get("status") or {}).get("drift", {}).get("items", [])
+        hits = [i for i in items if i["key"] == "server.database.url" and i["pod"] == "fp-2"]
+        return hits[0] if hits else None
+
+    item = eventually(drifted_on_dsn, 30, what="DSN drift on fp-2")
+    assert item["reason"] == "differsFromPeers"
+    assert str(item["actual"]).startswith("sha256:") and str(item["expected"]).startswith("sha256:")
+    status_text = str(get(kube_api, ns, "fp")["status"])
+    assert "zz-other-pass-91" not in status_text and pg.password not in status_text
+    assert "zz-other-pass-91" not in operator.logs()
