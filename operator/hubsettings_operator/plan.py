@@ -18,6 +18,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from .models import ConflictMode
+
 OWNER_PREFIX = "hubsettings-operator:"
 # Writers that are the Hub itself seeding defaults from its bootstrap config, not a person editing.
 HUB_SEED_WRITERS = frozenset({"seed", "migration"})
@@ -25,9 +27,8 @@ HUB_SEED_WRITERS = frozenset({"seed", "migration"})
 JSONValue = Any
 
 
-class ConflictPolicy(StrEnum):
-    ENFORCE = "Enforce"
-    REPORT = "Report"
+# The spec's policy.conflicts, under the name the planner uses.
+ConflictPolicy = ConflictMode
 
 
 class Action(StrEnum):
