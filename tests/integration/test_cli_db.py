@@ -72,3 +72,33 @@ def test_database_down_exits_one_with_redacted_message(cmd: str, tmp_path: Path)
     assert "DatabaseUnavailable" in result.stderr and "127.0.0.1:1/x" in result.stderr
     assert "topsecretpw" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+async def test_watch_prints_each_change_with_latency(table: tuple[str, str], tmp_path: Path) -> None:
+    import asyncio
+
+    from tests.integration.helpers import apply, make_spec
+
+    profile, dsn = table
+    await apply(dsn, make_spec({"maintenance": {"admin_mode": False}}))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hubsettings_operator.cli",
+        "watch",
+        "--count",
+        "1",
+        env={"HUBSETTINGS_DSN": dsn, "PATH": "/usr/bin:/bin"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    line = await asyncio.wait_for(proc.stderr.readline(), 20)  # "watching ..." once connected
+    assert b"watching hub_settings" in line and profile.encode() in line
+    await apply(dsn, make_spec({"maintenance": {"admin_mode": True}}))
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    text = out.decode()
+    assert proc.returncode == 0
+    key = "maintenance" if profile == "scion" else "admin_mode"
+    assert f"{key}:" in text and "ms after NOTIFY" in text
+    assert "true" in text
