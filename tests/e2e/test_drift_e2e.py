@@ -5,8 +5,11 @@ No kubelet runs here: the test creates Pod objects and sets their phase through 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,3 +184,56 @@ def test_secret_valued_drift_shows_fingerprints_only(
     status_text = str(get(kube_api, ns, "fp")["status"])
     assert "zz-other-pass-91" not in status_text and pg.password not in status_text
     assert "zz-other-pass-91" not in operator.logs()
+
+
+def test_drift_cli_from_a_workstation(
+    kube_api: k8s.ApiClient, kube_env: KubeTestEnv, ns: str, tmp_path: Path, pg: PgServer
+) -> None:
+    """`hubsettings drift` with the user's kubeconfig: exit 3 on drift naming pod/key/env, 0 when clean."""
+    cli_ns = make_namespace(kube_api, "driftcli")
+    put_secret(kube_api, cli_ns, "env", {"dsn": pg.superuser_dsn})
+    make_pod(kube_api, cli_ns, "a", GOOD, secret_env={"SCION_SERVER_DATABASE_URL": ("env", "dsn")})
+    make_pod(
+        kube_api,
+        cli_ns,
+        "b",
+        {**GOOD, "SCION_SERVER_AUTH_MODE": "dev"},
+        secret_env={"SCION_SERVER_DATABASE_URL": ("env", "dsn")},
+    )
+    manifest = tmp_path / "hs.yaml"
+    manifest.write_text(
+        "apiVersion: scion.dev/v1alpha1\nkind: HubSettings\n"
+        f"metadata: {{name: hub, namespace: {cli_ns}}}\n"
+        "spec:\n  database: {secretRef: {name: db}}\n"
+        "  bootstrap: {expected: {server.auth.mode: oauth}}\n"
+    )
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hubsettings_operator.cli",
+                "drift",
+                "-f",
+                str(manifest),
+                "--kubeconfig",
+                str(kube_env.kubeconfig),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    drifted = run()
+    assert drifted.returncode == 3, drifted.stderr
+    assert (
+        "b" in drifted.stdout
+        and "server.auth.mode" in drifted.stdout
+        and "SCION_SERVER_AUTH_MODE" in drifted.stdout
+    )
+    assert pg.password not in drifted.stdout + drifted.stderr
+    recreate_pod(kube_api, cli_ns, "b", GOOD, secret_env={"SCION_SERVER_DATABASE_URL": ("env", "dsn")})
+    clean = run()
+    assert clean.returncode == 0, clean.stdout + clean.stderr
