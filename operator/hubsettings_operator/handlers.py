@@ -75,14 +75,24 @@ def _slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
             "deletionTimestamp": meta.get("deletionTimestamp"),
         },
         "spec": {
-            "containers": [
-                {k: c.get(k) for k in ("name", "env", "envFrom", "volumeMounts") if c.get(k) is not None}
-                for c in spec.get("containers") or []
-            ],
-            "volumes": list(spec.get("volumes") or []),
+            "containers": [_slim_container(c) for c in spec.get("containers") or []],
+            # Only volumes that can carry a settings.yaml matter to drift.
+            "volumes": [v for v in spec.get("volumes") or [] if v.get("configMap") or v.get("secret")],
         },
         "status": {"phase": body.get("status", {}).get("phase")},
     }
+
+
+def _slim_container(container: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the Hub's own env vars (SCION_*) are compared; other env entries would only cost memory."""
+    out: dict[str, Any] = {"name": container.get("name")}
+    env = [e for e in container.get("env") or [] if str(e.get("name", "")).startswith("SCION_")]
+    if env:
+        out["env"] = env
+    for key in ("envFrom", "volumeMounts"):
+        if container.get(key):
+            out[key] = container[key]
+    return out
 
 
 def _data_fingerprint(body: Mapping[str, Any]) -> str:
@@ -143,14 +153,16 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
     async def secret_changed(body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
         index: kopf.Index[tuple[str, str], str] = kwargs["hubsettings_by_secret"]
         key = (str(namespace), str(name))
-        users = list(index.get(key, []))
-        if not users:
-            return
+        # Fingerprint every Secret, used or not yet: a Secret created before the HubSettings naming it must
+        # still have its first data change noticed (not only at the next resync).
         fp = _data_fingerprint(body)
         previous = state.secret_fingerprints.get(key)
         state.secret_fingerprints[key] = fp
         if previous is None or previous == fp:
             return  # first sight (initial listing) or no data change
+        users = list(index.get(key, []))
+        if not users:
+            return
         for user in sorted(set(users)):
             obj = await state.kube.get_hubsettings(str(namespace), user)
             if obj is not None:

@@ -1,0 +1,118 @@
+"""Benchmark 4: drift at scale. Pure `drift.compute` over 100 / 1,000 / 5,000 pods x 30 Layer 0 env vars.
+
+Pods are synthetic (Running, one `hub` container, 30 literal env vars taken from the catalog's Layer 0 env
+names, `database.url` among them so secret fingerprints are computed); 1% of the pods disagree on
+`server.log_level`, so the report has mismatch and consistency items. `expected` lists three keys and
+`requireConsistency` is on (the other 27 keys are voted across pods). Time: every run, reported as
+percentiles (median = p50); peak memory: one more run under `tracemalloc` (peak of the allocations made
+by `compute`, inputs excluded).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import tracemalloc
+from typing import Any
+
+from bench.common import Profile, Row, Sizes, profile_sync
+from hubsettings_operator import catalog, drift
+
+BENCH = "4-drift"
+TARGET_MS = 200.0
+EXPECTED = {"server.log_level": "info", "server.auth.mode": "oauth", "server.hub.port": 9810}
+
+
+def _value(setting: catalog.Setting) -> str:
+    if setting.key == "server.log_level":
+        return "info"
+    if setting.key == "server.auth.mode":
+        return "oauth"
+    if setting.default is not None:
+        return drift.normalize(setting.default, setting.json_type)
+    return {"boolean": "true", "integer": "1234", "array": "a,b"}.get(
+        setting.json_type or "", f"{setting.key}-v"
+    )
+
+
+def env_template(count: int) -> list[dict[str, str]]:
+    """`count` env vars: the three expected keys first, then other Layer 0 settings, one name each."""
+    chosen: list[catalog.Setting] = []
+    by_key = {s.key: s for s in catalog.settings() if s.layer == 0 and s.env}
+    for key in [*EXPECTED, "server.database.url"]:
+        chosen.append(by_key.pop(key))
+    for setting in sorted(by_key.values(), key=lambda s: s.key):
+        if len(chosen) >= count:
+            break
+        chosen.append(setting)
+    return [{"name": s.env[0], "value": _value(s)} for s in chosen[:count]]
+
+
+def make_pods(count: int, env_vars: int) -> list[dict[str, Any]]:
+    template = env_template(env_vars)
+    pods: list[dict[str, Any]] = []
+    for i in range(count):
+        env = [dict(e) for e in template]
+        if i % 100 == 7:
+            env[0]["value"] = "debug"  # 1% drift on server.log_level
+        pods.append(
+            {
+                "metadata": {
+                    "name": f"hub-{i:05d}",
+                    "namespace": "scion",
+                    "labels": {"app.kubernetes.io/name": "scion-hub"},
+                },
+                "spec": {"containers": [{"name": "hub", "env": env}], "volumes": []},
+                "status": {"phase": "Running"},
+            }
+        )
+    return pods
+
+
+def _compute(pods: list[dict[str, Any]]) -> Any:
+    return drift.compute(
+        pods, EXPECTED, container="hub", require_consistency=True, managed_sections=["access"]
+    )
+
+
+def run(sizes: Sizes, profiles: list[Profile]) -> list[Row]:
+    rows: list[Row] = []
+    for count in sizes.drift_pods:
+        pods = make_pods(count, sizes.drift_env_vars)
+        _compute(pods[: min(count, 10)])  # warm the catalog caches
+        samples: list[float] = []
+        runs = sizes.drift_runs if count <= 1000 else max(1, min(sizes.drift_runs, 3))
+        report = None
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            report = _compute(pods)
+            samples.append((time.perf_counter() - t0) * 1000)
+        tracemalloc.start()
+        _compute(pods)
+        _current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert report is not None
+        row = Row(
+            BENCH,
+            f"drift.compute, {sizes.drift_env_vars} env vars/pod, consistency on",
+            count,
+            "ms",
+            samples,
+            extra={
+                "peak_mem_mib": round(peak / 2**20, 2),
+                "checked_pods": report.checkedPods,
+                "drifted_pods": report.driftedPods,
+                "items": len(report.items) + report.truncated,
+            },
+        )
+        if count == 1000:
+            row.target = f"p50 < {TARGET_MS:g} ms"
+            row.met = row.stats()["p50"] < TARGET_MS
+            if not row.met:
+                profiles.append(
+                    profile_sync(
+                        f"{BENCH}: drift.compute over {count} pods", functools.partial(_compute, pods), 1
+                    )
+                )
+        rows.append(row)
+    return rows

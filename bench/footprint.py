@@ -1,0 +1,286 @@
+"""Benchmark 5: operator footprint. Start-up time to the first Ready=True, and resident memory (RSS).
+
+- Start -> Ready: a HubSettings (examples/full.yaml, with `bootstrap`) exists before the operator starts, in a
+  namespace of its own with a fresh database; time from `Popen` to the first `Ready=True` seen by polling the
+  API server every 20 ms (includes interpreter start, imports, kopf start-up, the resume reconcile and the
+  status patch).
+- RSS: `VmRSS` (and `VmHWM`, the peak) of the operator process from /proc/PID/status, idle after start, then
+  with N Pod objects labelled app.kubernetes.io/name=scion-hub (30 env vars each) created through the API
+  (thread pool) and indexed (the `hubsettings_indexed_pods` gauge, set by the drift timer, reaches N). The API
+  server has no scheduler, so the pods stay Pending: they are indexed, and skipped by the drift comparison.
+- Baseline in the same run: RSS of a bare interpreter that only imports the operator's modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as k8s
+from tests.e2e.helpers import create, hubsettings, make_namespace, put_secret
+from tests.support.hubdb import SCION_DDL
+from tests.support.kubeenv import KubeTestEnv
+from tests.support.pgserver import PgServer
+
+from bench.common import Row, Sizes, create_database
+from bench.drift_scale import env_template
+from bench.kube import BenchOperator, ready, wait
+from bench.propagation import example_spec
+from hubsettings_operator.handlers import _slim_pod as slim_pod
+
+BENCH = "5-footprint"
+TARGET_MIB = 150.0
+DRIFT_ARGS = ["--drift-seconds", "2"]
+
+
+def _cr_spec(secret: str) -> dict[str, Any]:
+    spec = example_spec("footprint", secret=secret)
+    spec["bootstrap"] = {
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "scion-hub"}},
+        "container": "hub",
+        "expected": {"server.log_level": "info"},
+    }
+    return spec
+
+
+def _new_cr(pg: PgServer, api: k8s.ApiClient, ns: str, name: str) -> None:
+    dsn = create_database(pg, SCION_DDL)
+    secret = f"db-{name}"
+    put_secret(api, ns, secret, {"url": dsn})
+    create(api, ns, hubsettings(name, _cr_spec(secret)))
+
+
+def _start_to_ready(op: BenchOperator, api: k8s.ApiClient, ns: str, name: str) -> tuple[float, float]:
+    """Start `op`; -> (ms to /healthz, ms to Ready=True on `name`)."""
+    t0 = time.monotonic()
+    op.start(wait_ready=False)
+    holder: dict[str, float] = {}
+
+    def healthy() -> None:
+        op.wait_healthy(60)
+        holder["at"] = time.monotonic()
+
+    probe = threading.Thread(target=healthy, daemon=True)
+    probe.start()
+    ready_at = wait(lambda: ready(api, ns, name), 90.0, 0.02, f"Ready=True on {ns}/{name}")
+    probe.join(60)
+    return (holder.get("at", ready_at) - t0) * 1000, (ready_at - t0) * 1000
+
+
+def _mib(kib: int) -> float:
+    return kib / 1024
+
+
+def create_pods(env: KubeTestEnv, ns: str, count: int) -> float:
+    """Create `count` Hub pods through the API with a thread pool; -> seconds taken."""
+    env_vars = env_template(30)
+    local = threading.local()
+
+    def core() -> k8s.CoreV1Api:
+        if not hasattr(local, "api"):
+            local.api = k8s.CoreV1Api(env.admin_client())
+        api: k8s.CoreV1Api = local.api
+        return api
+
+    def one(i: int) -> None:
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"hub-{i:05d}", "labels": {"app.kubernetes.io/name": "scion-hub"}},
+            "spec": {"containers": [{"name": "hub", "image": "scion-hub:bench", "env": env_vars}]},
+        }
+        core().create_namespaced_pod(ns, body)  # type: ignore[arg-type]
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(one, range(count)))
+    return time.monotonic() - t0
+
+
+def index_estimate_mib(count: int) -> float:
+    """Memory of `count` pods as the operator's index holds them (`handlers._slim_pod`), measured here with
+    tracemalloc on pod bodies shaped like the API server's (defaults filled in, managedFields dropped)."""
+    env_vars = env_template(30)
+    bodies = [
+        {
+            "metadata": {
+                "name": f"hub-{i:05d}",
+                "namespace": "bench",
+                "uid": f"00000000-0000-0000-0000-{i:012d}",
+                "labels": {"app.kubernetes.io/name": "scion-hub"},
+            },
+            "spec": {
+                "containers": [
+                    {
+                        "name": "hub",
+                        "image": "scion-hub:bench",
+                        "env": [dict(e) for e in env_vars],
+                        "imagePullPolicy": "IfNotPresent",
+                        "terminationMessagePath": "/dev/termination-log",
+                        "terminationMessagePolicy": "File",
+                        "resources": {},
+                    }
+                ],
+                "volumes": [],
+            },
+            "status": {"phase": "Pending", "qosClass": "BestEffort"},
+        }
+        for i in range(count)
+    ]
+    text = json.dumps(bodies)
+    del bodies
+    tracemalloc.start()
+    # Parsed as the watch stream's JSON parser would, slimmed, then the full bodies dropped: what stays.
+    parsed = json.loads(text)
+    index = [slim_pod(b) for b in parsed]
+    del parsed
+    current, _peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del index
+    return current / 2**20
+
+
+def _indexed(op: BenchOperator, count: int) -> bool:
+    try:
+        value = op.metric("hubsettings_indexed_pods")
+    except OSError:
+        return False
+    return value is not None and value >= count
+
+
+def imports_rss_kib() -> int:
+    code = (
+        "import kopf, kubernetes, psycopg, psycopg_pool, pydantic, prometheus_client\n"
+        "import hubsettings_operator.runner, hubsettings_operator.cli\n"
+        "print(open('/proc/self/status').read())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    m = re.search(r"^VmRSS:\s+(\d+) kB", out, re.MULTILINE)
+    return int(m.group(1)) if m else 0
+
+
+def run(pg: PgServer, env: KubeTestEnv, api: k8s.ApiClient, sizes: Sizes, log_dir: Path) -> list[Row]:
+    rows: list[Row] = []
+    healthz: list[float] = []
+    start_ready: list[float] = []
+    op: BenchOperator | None = None
+    ns = ""
+    try:
+        for i in range(sizes.startup_iterations):
+            if op is not None:
+                op.stop()
+            ns = make_namespace(api, "bench-fp")
+            _new_cr(pg, api, ns, "hub")
+            op = BenchOperator(
+                env.kubeconfig, [ns], log_dir, name=f"operator-start-{i}", extra_args=DRIFT_ARGS
+            )
+            h, r = _start_to_ready(op, api, ns, "hub")
+            healthz.append(h)
+            start_ready.append(r)
+        assert op is not None
+        rows.append(
+            Row(
+                BENCH,
+                "operator start -> first Ready=True (1 existing CR)",
+                1,
+                "ms",
+                start_ready,
+                extra={"healthz_p50_ms": round(sorted(healthz)[len(healthz) // 2], 1)},
+                note="fresh namespace, database and CR per start",
+            )
+        )
+        time.sleep(3)
+        idle = op.rss_kib()
+        base = imports_rss_kib()
+        rows.append(
+            Row(
+                BENCH,
+                "baseline: RSS of a bare interpreter importing the operator's modules",
+                None,
+                "MiB",
+                [_mib(base)],
+            )
+        )
+        rows.append(
+            Row(
+                BENCH,
+                "operator RSS, idle after start (1 CR, 0 pods)",
+                0,
+                "MiB",
+                [_mib(idle["VmRSS"])],
+                extra={"VmHWM_mib": round(_mib(idle["VmHWM"]), 1)},
+            )
+        )
+        count = sizes.footprint_pods
+        created_s = create_pods(env, ns, count)
+        t0 = time.monotonic()
+        wait(lambda: _indexed(op, count), 180.0, 0.25, f"{count} pods indexed")
+        index_s = time.monotonic() - t0
+        time.sleep(5)  # two drift periods over the full index
+        live = op.rss_kib()
+        row = Row(
+            BENCH,
+            f"operator RSS with {count} indexed pods (created while running)",
+            count,
+            "MiB",
+            [_mib(live["VmRSS"])],
+            extra={
+                "VmHWM_mib": round(_mib(live["VmHWM"]), 1),
+                "delta_vs_idle_mib": round(_mib(live["VmRSS"] - idle["VmRSS"]), 1),
+                "pods_create_s": round(created_s, 1),
+                "index_lag_after_create_s": round(index_s, 1),
+                "index_values_estimate_mib": round(index_estimate_mib(count), 1),
+            },
+            target=f"< {TARGET_MIB:g} MiB",
+        )
+        row.met = _mib(live["VmRSS"]) < TARGET_MIB
+        rows.append(row)
+        # Restart with the pods already there: start-up lists them, and a new CR must become Ready.
+        op.stop()
+        _new_cr(pg, api, ns, "hub2")
+        op = BenchOperator(env.kubeconfig, [ns], log_dir, name="operator-restart-pods", extra_args=DRIFT_ARGS)
+        h, r = _start_to_ready(op, api, ns, "hub2")
+        rows.append(
+            Row(
+                BENCH,
+                f"operator start -> first Ready=True ({count} pods, 2 CRs in the namespace)",
+                count,
+                "ms",
+                [r],
+                extra={"healthz_ms": round(h, 1)},
+            )
+        )
+        wait(lambda: _indexed(op, count), 180.0, 0.25, f"{count} pods indexed after restart")
+        time.sleep(5)
+        cold = op.rss_kib()
+        row = Row(
+            BENCH,
+            f"operator RSS with {count} indexed pods (listed at start)",
+            count,
+            "MiB",
+            [_mib(cold["VmRSS"])],
+            extra={"VmHWM_mib": round(_mib(cold["VmHWM"]), 1)},
+            target=f"< {TARGET_MIB:g} MiB",
+        )
+        row.met = _mib(cold["VmRSS"]) < TARGET_MIB
+        rows.append(row)
+    finally:
+        if op is not None:
+            op.stop()
+    return rows
+
+
+async def run_async(
+    pg: PgServer, env: KubeTestEnv, api: k8s.ApiClient, sizes: Sizes, log_dir: Path
+) -> list[Row]:
+    """`run` in a worker thread (it only makes blocking calls)."""
+    return await asyncio.to_thread(run, pg, env, api, sizes, log_dir)

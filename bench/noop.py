@@ -1,0 +1,214 @@
+"""Benchmark 3: the cost of a no-op resync. Reconcile an unchanged HubSettings again and again.
+
+Two cases, both on the proposal profile (one row per key) with 200 rows in the table:
+
+- `Reconciler.reconcile(body)`: the operator's real reconcile path (spec validation, store apply, status
+  diff) called directly, with a fake Kubernetes object (`FakeKube`: returns the DSN, counts status patches).
+  A CR may hold at most 100 extraSettings keys, so the 200 rows come from two CRs on the same table:
+  `a` = examples/full.yaml's settings (19 keys) + 81 extra keys, `b` = 100 extra keys; the measured
+  reconciles alternate between them (each one locks and reads all 200 rows, and plans its own 100).
+- `SettingsStore.apply` with a 200-key desired dict directly (no CR, no validation).
+
+Reported: row writes (rows whose xmin/ctid changed, and `pg_stat_user_tables` n_tup_ins/upd/del deltas
+after the pool's backends have exited and flushed their statistics), NOTIFYs (a LISTEN connection counts
+them), status patches, wall time per reconcile (percentiles) and CPU time per reconcile of this process
+(`time.process_time()` around the loop; PostgreSQL's own CPU is not included).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from tests.support.hubdb import PROPOSAL_DDL
+from tests.support.pgserver import PgServer
+
+from bench.common import (
+    EXAMPLE_FULL,
+    Profile,
+    Row,
+    Sizes,
+    counting_notifies,
+    create_database,
+    profile_async,
+    table_state,
+)
+from hubsettings_operator.models import Profile as TableProfile
+from hubsettings_operator.plan import owner_marker
+from hubsettings_operator.profiles import PROPOSAL_CHANNEL
+from hubsettings_operator.reconcile import Reconciler
+from hubsettings_operator.store import PoolRegistry, SettingsStore, Target
+
+BENCH = "3-noop"
+NS = "bench"
+
+
+class FakeKube:
+    """The three Kubernetes calls `Reconciler` makes, in memory. Status patches are merged and counted."""
+
+    def __init__(self, dsn: str, bodies: dict[str, dict[str, Any]]) -> None:
+        self.dsn = dsn
+        self.bodies = bodies
+        self.patches = 0
+
+    async def dsn_from_secret(self, namespace: str, name: str, key: str) -> str:
+        return self.dsn
+
+    async def get_hubsettings(self, namespace: str, name: str) -> dict[str, Any] | None:
+        body = self.bodies.get(name)
+        return copy.deepcopy(body) if body is not None else None
+
+    async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        self.patches += 1
+        self.bodies[name].setdefault("status", {}).update(copy.deepcopy(dict(status)))
+
+
+def _extras(prefix: str, count: int) -> dict[str, Any]:
+    return {f"bench.{prefix}.k{i:03d}": {"n": i, "label": f"value-{prefix}-{i}"} for i in range(count)}
+
+
+def cr_bodies(keys: int) -> dict[str, dict[str, Any]]:
+    """Two CRs whose rows add up to `keys` (200: 19 catalog keys + 81 extras, and 100 extras)."""
+    half_a, half_b = keys - keys // 2, keys // 2
+    with EXAMPLE_FULL.open() as fh:
+        full_settings: dict[str, Any] = yaml.safe_load(fh)["spec"]["settings"]
+    catalog_keys = 19  # examples/full.yaml's settings under the proposal profile
+    use_settings = half_a > catalog_keys
+    bodies: dict[str, dict[str, Any]] = {}
+    for name, count, settings in (
+        ("a", half_a - (catalog_keys if use_settings else 0), full_settings if use_settings else {}),
+        ("b", half_b, {}),
+    ):
+        if count <= 0 and not settings:
+            continue
+        bodies[name] = {
+            "apiVersion": "scion.dev/v1alpha1",
+            "kind": "HubSettings",
+            "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}", "generation": 1},
+            "spec": {
+                "database": {"secretRef": {"name": "db", "key": "url"}, "profile": "proposal"},
+                "settings": settings,
+                "extraSettings": _extras(name, count),
+            },
+        }
+    return bodies
+
+
+async def _reconciler_case(pg: PgServer, sizes: Sizes, profiles: list[Profile]) -> Row:
+    dsn = create_database(pg, PROPOSAL_DDL)
+    bodies = cr_bodies(sizes.noop_keys)
+    kube = FakeKube(dsn, bodies)
+    warm = Reconciler(kube, PoolRegistry())
+    for name in list(bodies):
+        outcome = await warm.reconcile(copy.deepcopy(bodies[name]))
+        if outcome.result != "applied":
+            raise RuntimeError(f"warm-up reconcile of {name}: {outcome.result} {outcome.error}")
+    for name in list(bodies):  # a second pass settles the status (as kopf's next event would)
+        await warm.reconcile(copy.deepcopy(bodies[name]))
+    await warm.close()
+    before = await table_state(dsn, "key")
+    patches_before = kube.patches
+    reconciler = Reconciler(kube, PoolRegistry())
+    names = sorted(bodies)
+    results: dict[str, int] = {}
+    samples: list[float] = []
+    async with counting_notifies(dsn, PROPOSAL_CHANNEL) as notes:
+        cpu0 = time.process_time()
+        for i in range(sizes.noop_reconciles):
+            body = bodies[names[i % len(names)]]  # the latest body, as kopf hands it to the resync timer
+            t0 = time.perf_counter()
+            outcome = await reconciler.reconcile(body)
+            samples.append((time.perf_counter() - t0) * 1000)
+            results[outcome.result] = results.get(outcome.result, 0) + 1
+        cpu = time.process_time() - cpu0
+    patches = kube.patches - patches_before
+    await reconciler.close()
+    after = await table_state(dsn, "key")
+    if not sizes.smoke:
+        profiler = Reconciler(kube, PoolRegistry())
+
+        async def one() -> None:
+            await profiler.reconcile(bodies[names[0]])
+
+        await one()
+        profiles.append(
+            await profile_async(
+                f"{BENCH}: where a no-op Reconciler.reconcile spends CPU (200 calls, CR a, 200 rows)",
+                one,
+                200,
+            )
+        )
+        await profiler.close()
+    writes = after.writes_since(before)
+    row = Row(
+        BENCH,
+        f"Reconciler.reconcile x{sizes.noop_reconciles}, {len(names)} CRs, fake kube",
+        len(after.versions),
+        "ms",
+        samples,
+        extra={
+            **writes,
+            "notifies": len(notes.payloads),
+            "status_patches": patches,
+            "cpu_ms_per_reconcile": round(cpu / sizes.noop_reconciles * 1000, 3),
+            "results": results,
+        },
+        target="0 writes, 0 NOTIFY",
+        note="n = rows in the table; CPU = this process only (PostgreSQL excluded)",
+    )
+    row.met = _zero(writes) and not notes.payloads and patches == 0
+    return row
+
+
+async def _store_case(pg: PgServer, sizes: Sizes) -> Row:
+    dsn = create_database(pg, PROPOSAL_DDL)
+    desired = _extras("s", sizes.noop_keys)
+    target = Target(profile=TableProfile.PROPOSAL)
+    owner = owner_marker(NS, "store")
+    warm_registry = PoolRegistry()
+    await SettingsStore(dsn, warm_registry).apply(target, lambda _p: desired, owner)
+    await warm_registry.close()
+    before = await table_state(dsn, "key")
+    registry = PoolRegistry()
+    store = SettingsStore(dsn, registry)
+    samples: list[float] = []
+    noops = 0
+    async with counting_notifies(dsn, PROPOSAL_CHANNEL) as notes:
+        cpu0 = time.process_time()
+        for _ in range(sizes.noop_reconciles):
+            t0 = time.perf_counter()
+            result = await store.apply(target, lambda _p: desired, owner)
+            samples.append((time.perf_counter() - t0) * 1000)
+            noops += int(result.plan.is_noop)
+        cpu = time.process_time() - cpu0
+    await registry.close()
+    after = await table_state(dsn, "key")
+    writes = after.writes_since(before)
+    row = Row(
+        BENCH,
+        f"SettingsStore.apply x{sizes.noop_reconciles}, desired dict",
+        len(after.versions),
+        "ms",
+        samples,
+        extra={
+            **writes,
+            "notifies": len(notes.payloads),
+            "noop_plans": noops,
+            "cpu_ms_per_apply": round(cpu / sizes.noop_reconciles * 1000, 3),
+        },
+        target="0 writes, 0 NOTIFY",
+        note="n = rows in the table",
+    )
+    row.met = _zero(writes) and not notes.payloads
+    return row
+
+
+def _zero(writes: Mapping[str, int]) -> bool:
+    return all(v == 0 for v in writes.values())
+
+
+async def run(pg: PgServer, sizes: Sizes, profiles: list[Profile]) -> list[Row]:
+    return [await _reconciler_case(pg, sizes, profiles), await _store_case(pg, sizes)]

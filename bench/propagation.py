@@ -1,0 +1,239 @@
+"""Benchmark 1: DB propagation. `SettingsStore.apply` of one changed key -> all N listeners hold the new value.
+
+Listeners are `SettingsCache` instances ("Hub replicas"), all in this process on one event loop, each with
+its own PostgreSQL connection. Latency = (latest `last_change_at` among the N caches) - (time just before
+`apply`), so it includes the apply transaction, the NOTIFY fan-out and every replica's reload. Running the
+N replicas on one Python event loop serializes their reloads, which makes large N pessimistic compared with
+N separate Hub processes.
+
+Baselines in the same run: the same listeners with `listen=False` polling every 1 s (measured, with a random
+wait before each apply so the change lands at a random phase of the poll cycle), and polling every 30 s
+(the reference listener's default; computed, not measured).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import yaml
+from tests.support.hubdb import PROPOSAL_DDL, SCION_DDL
+from tests.support.pgserver import PgServer
+
+from bench.common import EXAMPLE_FULL, Profile, Row, Sizes, create_database, now, percentile, profile_async
+from hubsettings_operator.client import SettingsCache
+from hubsettings_operator.models import HubSettingsSpec
+from hubsettings_operator.models import Profile as TableProfile
+from hubsettings_operator.plan import owner_marker
+from hubsettings_operator.profiles import desired_rows
+from hubsettings_operator.store import PoolRegistry, SettingsStore, Target
+from hubsettings_operator.validation import validate_spec
+
+BENCH = "1-propagation"
+TARGET_MS = 50.0
+WAIT_S = 30.0
+
+
+@functools.cache
+def _example() -> dict[str, Any]:
+    with EXAMPLE_FULL.open() as fh:
+        spec: dict[str, Any] = yaml.safe_load(fh)["spec"]
+    return spec
+
+
+def example_spec(message: str, secret: str = "db") -> dict[str, Any]:
+    """examples/full.yaml's spec (8 sections, 19 proposal keys) with one field set to `message`."""
+    spec = copy.deepcopy(_example())
+    spec["settings"]["maintenance"]["maintenance_message"] = message
+    spec["database"]["secretRef"] = {"name": secret, "key": "url"}
+    spec.pop("bootstrap", None)
+    return spec
+
+
+def parsed_spec(message: str) -> HubSettingsSpec:
+    spec, errors = validate_spec(example_spec(message))
+    if spec is None:
+        raise RuntimeError(f"example spec invalid: {errors}")
+    return spec
+
+
+def message_of(cache: SettingsCache) -> Any:
+    values = cache.snapshot.values
+    if cache.profile is TableProfile.SCION:
+        doc = values.get("maintenance")
+        return doc.get("maintenance_message") if isinstance(doc, dict) else None
+    return values.get("maintenance_message")
+
+
+class Harness:
+    """N started listeners on one table and a store that applies the example spec with a given message."""
+
+    def __init__(self, dsn: str, profile: TableProfile, caches: list[SettingsCache]) -> None:
+        self.dsn = dsn
+        self.profile = profile
+        self.caches = caches
+        self.registry = PoolRegistry()
+        self.store = SettingsStore(dsn, self.registry)
+        self.target = Target(profile=profile)
+        self.counter = 0
+
+    async def apply(self, message: str) -> None:
+        rows = desired_rows(parsed_spec(message), self.profile)
+        await self.store.apply(self.target, lambda _p: rows, owner_marker("bench", "hub"))
+
+    async def change_once(self, tag: str) -> tuple[float, float, float, float]:
+        """Apply a new message -> (last listener updated, first listener updated, apply duration, last
+        listener notified) in ms since just before the apply."""
+        self.counter += 1
+        message = f"{tag}-{self.counter}"
+        rows = desired_rows(parsed_spec(message), self.profile)
+        started = now()
+        await self.store.apply(self.target, lambda _p: rows, owner_marker("bench", "hub"))
+        applied = now()
+        await asyncio.gather(
+            *(c.wait_for(lambda c, m=message: message_of(c) == m, WAIT_S) for c in self.caches)  # type: ignore[misc]
+        )
+        stamps = [c.last_change_at or applied for c in self.caches]
+        notified = [c.last_notify_at or 0.0 for c in self.caches]
+        return (
+            (max(stamps) - started) * 1000,
+            (min(stamps) - started) * 1000,
+            (applied - started) * 1000,
+            (max(notified) - started) * 1000,
+        )
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.stop() for c in self.caches))
+        await self.registry.close()
+
+
+async def start_harness(
+    pg: PgServer, profile: TableProfile, n: int, *, listen: bool, poll_interval: float
+) -> Harness:
+    dsn = create_database(pg, SCION_DDL if profile is TableProfile.SCION else PROPOSAL_DDL)
+    caches = [
+        SettingsCache(dsn, profile=profile, listen=listen, poll_interval=poll_interval) for _ in range(n)
+    ]
+    harness = Harness(dsn, profile, caches)
+    await harness.apply("initial")
+    # Connect in small batches: 100 simultaneous SCRAM handshakes only measure the connect storm.
+    for i in range(0, n, 20):
+        await asyncio.gather(*(c.start(timeout=WAIT_S) for c in caches[i : i + 20]))
+    return harness
+
+
+async def measure_listen(
+    pg: PgServer, profile: TableProfile, n: int, iterations: int, profiles: list[Profile]
+) -> Row:
+    harness = await start_harness(pg, profile, n, listen=True, poll_interval=3600.0)
+    try:
+        await harness.change_once("warmup")
+        last: list[float] = []
+        first: list[float] = []
+        apply_ms: list[float] = []
+        notified: list[float] = []
+        for _ in range(iterations):
+            a, b, c, d = await harness.change_once("listen")
+            last.append(a)
+            first.append(b)
+            apply_ms.append(c)
+            notified.append(d)
+            await asyncio.sleep(0.02)
+        row = Row(
+            BENCH,
+            f"LISTEN/NOTIFY, {profile.value} profile",
+            n,
+            "ms",
+            last,
+            extra={
+                "first_listener_p50_ms": round(percentile(first, 50), 2),
+                "last_notified_p50_ms": round(percentile(notified, 50), 2),
+                "apply_p50_ms": round(percentile(apply_ms, 50), 2),
+                "notifications_per_listener": round(sum(c.notifications for c in harness.caches) / n, 1),
+            },
+        )
+        if n >= 100:
+            row.target = f"p99 < {TARGET_MS:g} ms"
+            row.met = row.stats()["p99"] < TARGET_MS
+            if not row.met:
+
+                async def once() -> None:
+                    await harness.change_once("profile")
+
+                profiles.append(
+                    await profile_async(
+                        f"{BENCH} {profile.value} N={n}: apply + NOTIFY + {n} reloads (bench process)",
+                        once,
+                        min(10, iterations),
+                    )
+                )
+        return row
+    finally:
+        await harness.close()
+
+
+async def measure_poll(pg: PgServer, n: int, iterations: int, interval: float) -> Row:
+    harness = await start_harness(pg, TableProfile.SCION, n, listen=False, poll_interval=interval)
+    try:
+        samples: list[float] = []
+        for _ in range(iterations):
+            await asyncio.sleep(random.uniform(0, interval))
+            last, _first, _apply, _notified = await harness.change_once("poll")
+            samples.append(last)
+        return Row(
+            BENCH,
+            f"baseline: poll every {interval:g} s (listen=False), scion",
+            n,
+            "ms",
+            samples,
+            note="random phase per iteration; the client adds 0-10% jitter to each period",
+        )
+    finally:
+        await harness.close()
+
+
+def computed_poll(interval: float) -> Row:
+    """Polling every `interval` s: the change lands at a uniformly random point of the period."""
+    return Row(
+        BENCH,
+        f"baseline: poll every {interval:g} s (default), computed",
+        None,
+        "ms",
+        computed=True,
+        fixed={
+            "p50": interval / 2 * 1000,
+            "p95": interval * 0.95 * 1000,
+            "p99": interval * 0.99 * 1000,
+            "max": interval * 1000,
+        },
+        extra={
+            "expected_mean_s": interval / 2,
+            "worst_s": interval,
+            "worst_with_10pct_jitter_s": interval * 1.1,
+        },
+        note="computed, not measured: uniform arrival within the poll period",
+    )
+
+
+async def run(pg: PgServer, sizes: Sizes, profiles: list[Profile]) -> list[Row]:
+    rows: list[Row] = []
+    steps: list[Callable[[], Awaitable[Row]]] = []
+    for n in sizes.listeners:
+        steps.append(
+            lambda n=n: measure_listen(pg, TableProfile.SCION, n, sizes.propagation_iterations, profiles)  # type: ignore[misc]
+        )
+    steps.append(
+        lambda: measure_listen(
+            pg, TableProfile.PROPOSAL, sizes.proposal_listeners, sizes.propagation_iterations, profiles
+        )
+    )
+    for n in sizes.listeners:
+        steps.append(lambda n=n: measure_poll(pg, n, sizes.poll_iterations, 1.0))  # type: ignore[misc]
+    for step in steps:
+        rows.append(await step())
+    rows.append(computed_poll(30.0))
+    return rows
