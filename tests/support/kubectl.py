@@ -1,0 +1,68 @@
+"""`kubectl` against the test control plane: server-side apply of rendered objects (for real or dry-run).
+
+Used by the RBAC and manifest dry-run e2e tests, which apply what `helm template` renders exactly as a user's
+`kubectl apply --server-side` (or Argo CD / Flux server-side apply) would.
+
+Usage::
+
+    proc = apply_objects(env.kubeconfig, objs, field_manager="e2e")
+    assert proc.returncode == 0, proc.stderr
+    wait_established(env.kubeconfig, ["kopfpeerings.kopf.dev"])
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def kubectl(
+    kubeconfig: Path | str, *args: str, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Runs `kubectl --kubeconfig KUBECONFIG ARGS...`; returns the completed process whatever its exit code."""
+    return subprocess.run(
+        ["kubectl", f"--kubeconfig={kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def apply_objects(
+    kubeconfig: Path | str,
+    objects: Sequence[dict[str, Any]],
+    *,
+    field_manager: str,
+    dry_run: bool = False,
+    force_conflicts: bool = False,
+    extra_args: Sequence[str] = (),
+) -> subprocess.CompletedProcess[str]:
+    """`kubectl apply --server-side [--dry-run=server] -f -` of `objects` (one multi-document YAML stream)."""
+    args = ["apply", "--server-side", f"--field-manager={field_manager}", *extra_args, "-f", "-"]
+    if dry_run:
+        args.append("--dry-run=server")
+    if force_conflicts:
+        args.append("--force-conflicts")
+    return kubectl(kubeconfig, *args, stdin=yaml.safe_dump_all(list(objects), sort_keys=False))
+
+
+def wait_established(kubeconfig: Path | str, crd_names: Sequence[str], timeout_s: int = 30) -> None:
+    """Waits until every CRD of `crd_names` is Established (its API is served); raises on failure."""
+    if not crd_names:
+        return
+    proc = kubectl(
+        kubeconfig,
+        "wait",
+        "--for=condition=Established",
+        f"--timeout={timeout_s}s",
+        *(f"crd/{name}" for name in crd_names),
+        timeout=timeout_s + 30,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"CRDs {', '.join(crd_names)} not Established:\n{proc.stdout}\n{proc.stderr}")
