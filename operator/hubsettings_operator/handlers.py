@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import kopf
+import urllib3
+from kubernetes.client.exceptions import ApiException
 
 from . import drift_check, metrics
 from .kube import Kube
 from .models import GROUP, PLURAL, VERSION
-from .reconcile import Event, Reconciler
+from .reconcile import Event, Reconciler, backoff
 from .redact import scrub
 from .store import SettingsStore, Target
 from .validation import validate_spec
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 
 ANNOTATION_PREFIX = "hubsettings.scion.dev"
 FINALIZER = f"{ANNOTATION_PREFIX}/finalizer"
+# The Kubernetes API unreachable or failing (e.g. kube-apiserver restarting) while the reconciler reads a Secret
+# or patches status: retried with the reconciler's capped backoff, not kopf's fixed 60 s for unknown errors.
+KUBE_API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
 
 
 @dataclass
@@ -106,7 +111,13 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
     resource = (GROUP, VERSION, PLURAL)
 
     async def reconcile(body: kopf.Body, retry: int, **_: Any) -> None:
-        outcome = await reconciler.reconcile(body, retry)
+        try:
+            outcome = await reconciler.reconcile(body, retry)
+        except KUBE_API_ERRORS as exc:
+            raise kopf.TemporaryError(
+                f"Kubernetes API unavailable ({type(exc).__name__}); retrying",
+                delay=backoff(retry, cap=reconciler.max_backoff),
+            ) from None
         if outcome.retry_in is not None:
             raise kopf.TemporaryError(outcome.error or outcome.result, delay=outcome.retry_in)
 
@@ -129,6 +140,7 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
         id="hubsettings.health",
         interval=config.health_seconds,
         initial_delay=config.health_seconds,
+        backoff=config.health_seconds,  # after an error (API server down), probe again soon, not in 60 s
         registry=registry,
     )
     async def health(body: kopf.Body, **_: Any) -> None:

@@ -26,7 +26,8 @@ _URL_USERINFO = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)", re.IGN
 
 def fingerprint(value: str | bytes) -> str:
     """Short, stable, non-reversible identity of a secret value: `sha256:` + 12 hex chars."""
-    data = value.encode() if isinstance(value, str) else value
+    # surrogatepass: env text may carry lone surrogates (JSON "\\udcff"); it still gets a fingerprint.
+    data = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
     return "sha256:" + hashlib.sha256(data).hexdigest()[:12]
 
 

@@ -88,7 +88,13 @@ def _depth(value: Any, level: int = 0) -> int:
 
 
 def _json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    # surrogatepass: a lone surrogate must be reported as such (below), not crash the size check.
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+def _lone_surrogate(text: str) -> bool:
+    """True for text that is not valid Unicode (e.g. JSON "\\ud800"): PostgreSQL cannot store it."""
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 def _misplaced(path: str, name: str, *, in_section: str | None) -> FieldError:
@@ -207,7 +213,7 @@ def _check_extra(raw: Any) -> list[FieldError]:
             errors.append(FieldError(path, f"value nested deeper than {MAX_JSON_DEPTH} levels"))
         elif _json_size(value) > MAX_VALUE_BYTES:
             errors.append(FieldError(path, f"value larger than {MAX_VALUE_BYTES} bytes (JSON-encoded)"))
-        elif isinstance(value, str) and "\x00" in value:
+        elif any("\x00" in text for _path, text in _walk_strings(value, path)):
             errors.append(FieldError(path, "value contains a NUL character, which PostgreSQL cannot store"))
     return errors
 
@@ -247,6 +253,7 @@ def _walk_strings(value: Any, path: str) -> Iterable[tuple[str, str]]:
         yield path, value
     elif isinstance(value, Mapping):
         for k, v in value.items():
+            yield _loc_to_path(path, [str(k)]), str(k)  # keys are stored too
             yield from _walk_strings(v, _loc_to_path(path, [str(k)]))
     elif isinstance(value, list):
         for i, v in enumerate(value):
@@ -258,13 +265,26 @@ def validate_spec(raw: Any) -> tuple[HubSettingsSpec | None, list[FieldError]]:
     if not isinstance(raw, Mapping):
         return None, [FieldError("spec", "must be an object")]
     errors: list[FieldError] = []
-    settings_errors, handled = _check_settings(raw.get("settings"))
-    errors += settings_errors
-    errors += _check_extra(raw.get("extraSettings"))
-    errors += _check_bootstrap(raw.get("bootstrap"))
-    for path, text in _walk_strings(raw.get("settings"), "spec.settings"):
-        if "\x00" in text:
-            errors.append(FieldError(path, "contains a NUL character, which PostgreSQL cannot store"))
+    try:
+        settings_errors, handled = _check_settings(raw.get("settings"))
+        errors += settings_errors
+        errors += _check_extra(raw.get("extraSettings"))
+        errors += _check_bootstrap(raw.get("bootstrap"))
+        for path, text in _walk_strings(raw.get("settings"), "spec.settings"):
+            if "\x00" in text:
+                errors.append(FieldError(path, "contains a NUL character, which PostgreSQL cannot store"))
+        for where in ("settings", "extraSettings"):
+            for path, text in _walk_strings(raw.get(where), f"spec.{where}"):
+                if _lone_surrogate(text):
+                    errors.append(
+                        FieldError(
+                            path, "contains a lone surrogate (not valid Unicode), which cannot be stored"
+                        )
+                    )
+    except RecursionError:  # far deeper than MAX_JSON_DEPTH: the checks above recurse
+        return None, [
+            FieldError("spec", f"nested far deeper than {MAX_JSON_DEPTH} levels", "Flatten the value")
+        ]
     spec: HubSettingsSpec | None = None
     try:
         spec = HubSettingsSpec.model_validate(raw)
