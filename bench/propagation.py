@@ -6,6 +6,12 @@ its own PostgreSQL connection. Latency = (latest `last_change_at` among the N ca
 N replicas on one Python event loop serializes their reloads, which makes large N pessimistic compared with
 N separate Hub processes.
 
+The multi-process variant is closer to a real deployment: the same N listeners spread over W worker
+processes (`bench/propagation_worker.py`, each with its own event loop and N/W caches). Each worker reports,
+per change, the latest `last_change_at` of its caches; the latency is the latest over all workers minus the
+time just before `apply`. Both sides use `time.monotonic()` (CLOCK_MONOTONIC is system-wide on Linux, so the
+stamps of different processes are comparable).
+
 Baselines in the same run: the same listeners with `listen=False` polling every 1 s (measured, with a random
 wait before each apply so the change lands at a random phase of the poll cycle), and polling every 30 s
 (the reference listener's default; computed, not measured).
@@ -14,9 +20,12 @@ wait before each apply so the change lands at a random phase of the poll cycle),
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
+import json
 import random
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,7 +33,18 @@ import yaml
 from tests.support.hubdb import PROPOSAL_DDL, SCION_DDL
 from tests.support.pgserver import PgServer
 
-from bench.common import EXAMPLE_FULL, Profile, Row, Sizes, create_database, now, percentile, profile_async
+from bench.common import (
+    EXAMPLE_FULL,
+    REPO_ROOT,
+    Profile,
+    Row,
+    Sizes,
+    create_database,
+    now,
+    percentile,
+    profile_async,
+)
+from bench.propagation_worker import message_of
 from hubsettings_operator.client import SettingsCache
 from hubsettings_operator.models import HubSettingsSpec
 from hubsettings_operator.models import Profile as TableProfile
@@ -59,14 +79,6 @@ def parsed_spec(message: str) -> HubSettingsSpec:
     if spec is None:
         raise RuntimeError(f"example spec invalid: {errors}")
     return spec
-
-
-def message_of(cache: SettingsCache) -> Any:
-    values = cache.snapshot.values
-    if cache.profile is TableProfile.SCION:
-        doc = values.get("maintenance")
-        return doc.get("maintenance_message") if isinstance(doc, dict) else None
-    return values.get("maintenance_message")
 
 
 class Harness:
@@ -176,6 +188,137 @@ async def measure_listen(
         await harness.close()
 
 
+STARTUP_S = 120.0  # a worker's interpreter start, imports and connections (all workers start at once)
+STOP_S = 10.0
+
+
+class Worker:
+    """One `bench.propagation_worker` subprocess and its JSON-lines pipe (see that module's protocol)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def spawn(cls) -> Worker:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.propagation_worker",
+            cwd=REPO_ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(proc)
+
+    async def send(self, doc: dict[str, Any]) -> None:
+        stdin = self.proc.stdin
+        if stdin is None:
+            raise RuntimeError("worker has no stdin")
+        stdin.write((json.dumps(doc) + "\n").encode())
+        await stdin.drain()
+
+    async def receive(self, timeout: float) -> dict[str, Any]:
+        stdout = self.proc.stdout
+        if stdout is None:
+            raise RuntimeError("worker has no stdout")
+        line = await asyncio.wait_for(stdout.readline(), timeout)
+        if not line:
+            await self.proc.wait()
+            raise RuntimeError(f"worker {self.proc.pid} exited with status {self.proc.returncode}")
+        doc: dict[str, Any] = json.loads(line)
+        if "error" in doc:
+            raise RuntimeError(f"worker {self.proc.pid}: {doc['error']}")
+        return doc
+
+    async def close(self) -> None:
+        """Ask the worker to stop (it closes its connections), kill it if it does not exit in time."""
+        proc = self.proc
+        try:
+            if proc.returncode is None and proc.stdin is not None:
+                with contextlib.suppress(OSError, RuntimeError):
+                    await self.send({"stop": True})
+                    proc.stdin.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), STOP_S)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+async def measure_processes(
+    pg: PgServer, profile: TableProfile, n: int, workers: int, iterations: int
+) -> Row:
+    """The listeners spread over `workers` processes (n // workers each), like separate Hub replicas."""
+    per_worker = max(1, n // workers)
+    n = per_worker * workers
+    dsn = create_database(pg, SCION_DDL if profile is TableProfile.SCION else PROPOSAL_DDL)
+    harness = Harness(dsn, profile, [])
+    procs: list[Worker] = []
+    try:
+        await harness.apply("initial")
+        for _ in range(workers):
+            procs.append(await Worker.spawn())
+        config = {"dsn": dsn, "profile": profile.value, "listeners": per_worker, "timeout": WAIT_S}
+        await asyncio.gather(*(w.send(config) for w in procs))
+        for ready in await asyncio.gather(*(w.receive(STARTUP_S) for w in procs)):
+            if ready.get("ready") != per_worker:
+                raise RuntimeError(f"unexpected readiness line from a worker: {ready}")
+
+        async def change_once(tag: str) -> dict[str, float]:
+            harness.counter += 1
+            message = f"{tag}-{harness.counter}"
+            rows = desired_rows(parsed_spec(message), profile)
+            # The new message is the iteration token: each worker answers once all its caches hold it.
+            await asyncio.gather(*(w.send({"expect": message}) for w in procs))
+            started = now()
+            await harness.store.apply(harness.target, lambda _p: rows, owner_marker("bench", "hub"))
+            applied = now()
+            reports = await asyncio.gather(*(w.receive(WAIT_S + 5) for w in procs))
+            if any(r.get("token") != message for r in reports):
+                raise RuntimeError(f"a worker answered for another change than {message!r}: {reports}")
+            return {
+                "last": (max(r["last"] for r in reports) - started) * 1000,
+                "first": (min(r["first"] for r in reports) - started) * 1000,
+                "apply": (applied - started) * 1000,
+                "notified": (max(r["notified"] for r in reports) - started) * 1000,
+                "span": max(r["last"] - r["first"] for r in reports) * 1000,
+                "notifications": sum(r["notifications"] for r in reports),
+            }
+
+        await change_once("warmup")
+        samples: list[dict[str, float]] = []
+        for _ in range(iterations):
+            samples.append(await change_once("workers"))
+            await asyncio.sleep(0.02)
+
+        def p50(key: str) -> float:
+            return round(percentile([s[key] for s in samples], 50), 2)
+
+        row = Row(
+            BENCH,
+            f"LISTEN/NOTIFY, {profile.value} profile, {workers} processes x {per_worker} listeners",
+            n,
+            "ms",
+            [s["last"] for s in samples],
+            extra={
+                "first_listener_p50_ms": p50("first"),
+                "last_notified_p50_ms": p50("notified"),
+                "apply_p50_ms": p50("apply"),
+                "worker_reload_span_p50_ms": p50("span"),
+                "notifications_per_listener": round(samples[-1]["notifications"] / n, 1) if samples else 0,
+            },
+            note="worker_reload_span = max over workers of (its last - its first listener updated)",
+        )
+        if n >= 100:
+            row.target = f"p99 < {TARGET_MS:g} ms"
+            row.met = row.stats()["p99"] < TARGET_MS
+        return row
+    finally:
+        await asyncio.gather(*(w.close() for w in procs), return_exceptions=True)
+        await harness.registry.close()
+
+
 async def measure_poll(pg: PgServer, n: int, iterations: int, interval: float) -> Row:
     harness = await start_harness(pg, TableProfile.SCION, n, listen=False, poll_interval=interval)
     try:
@@ -231,6 +374,19 @@ async def run(pg: PgServer, sizes: Sizes, profiles: list[Profile]) -> list[Row]:
             pg, TableProfile.PROPOSAL, sizes.proposal_listeners, sizes.propagation_iterations, profiles
         )
     )
+    # Separate processes like real Hub replicas: 4 x 25 (smoke: 2 x 1), in the same run as the single loop.
+    workers = 2 if sizes.smoke else 4
+    steps.append(
+        lambda: measure_processes(
+            pg, TableProfile.SCION, max(sizes.listeners), workers, sizes.propagation_iterations
+        )
+    )
+    if not sizes.smoke:
+        steps.append(
+            lambda: measure_processes(
+                pg, TableProfile.PROPOSAL, sizes.proposal_listeners, workers, sizes.propagation_iterations
+            )
+        )
     for n in sizes.listeners:
         steps.append(lambda n=n: measure_poll(pg, n, sizes.poll_iterations, 1.0))  # type: ignore[misc]
     for step in steps:
