@@ -307,12 +307,28 @@ def _layer1_settings() -> list[Setting]:
                     proposal_key=proposal_key,
                     default=HUB_DEFAULTS.get(section, {}).get(name),
                     enum=tuple(prop["enum"]) if prop.get("enum") else None,
-                    env=(server_env_name(key),) if koanf else (),
+                    env=_layer1_env_names(by_path, key) if koanf else (),
                     seed_env=(seed_env_name(key),) if koanf else (),
                     since=str(prop["since"]) if prop.get("since") else None,
                 )
             )
     return out
+
+
+def _layer1_env_names(by_path: Mapping[str, Mapping[str, Any]], key: str) -> tuple[str, ...]:
+    """Env names that set a Layer 1 field on a pod: the Hub's own x-env-var names for it and anything nested
+    under it (e.g. SCION_OTEL_ENDPOINT for telemetry.cloud), then the SCION_SERVER_* rule name. Names the Hub
+    lists as inert are left out (drift reports those as ineffective)."""
+    names: list[str] = []
+    for path, prop in sorted(by_path.items()):
+        if path == key or path.startswith(key + "."):
+            for name in [*_as_list(prop.get("env")), *_as_list(prop.get("env_aliases"))]:
+                if name not in names and name not in INERT_ENV:
+                    names.append(name)
+    rule = server_env_name(key)
+    if rule not in names:
+        names.append(rule)
+    return tuple(names)
 
 
 def _layer0_settings() -> list[Setting]:

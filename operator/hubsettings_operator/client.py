@@ -209,9 +209,9 @@ class SettingsCache:
         self.reloads += 1
         old = self.snapshot
         # Like the Hub: apply a snapshot only if something changed (scion: a revision; proposal: a value).
+        # The shipped Hub applies a section only when its revision changed: a value rewritten without a
+        # revision bump is cached but never applied. Mirror that, so tests catch a missing bump.
         changed = revisions != old.revisions if self.profile is Profile.SCION else values != old.values
-        if self.profile is Profile.SCION and values != old.values:
-            changed = True
         if not changed:
             return
         self.snapshot = Snapshot(values=values, revisions=revisions)

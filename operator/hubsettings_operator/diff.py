@@ -24,10 +24,27 @@ SYMBOL = {
 }
 
 
+def _mask(value: Any) -> Any:
+    """Replace the values of secret-like keys at any depth by their fingerprint."""
+    if isinstance(value, Mapping):
+        return {
+            k: (
+                f"<secret {fingerprint(json.dumps(v, sort_keys=True))}>"
+                if is_secret_name(str(k))
+                else _mask(v)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value
+
+
 def show(key: str, value: Any) -> str:
     text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
     if is_secret_name(key.rsplit(".", 1)[-1]):
         return f"<secret {fingerprint(text)}>"
+    text = json.dumps(_mask(value), sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
     return text if len(text) <= 200 else text[:197] + "..."
 
 

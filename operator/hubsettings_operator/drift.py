@@ -352,7 +352,12 @@ def container_view(
     best: dict[str, tuple[int, int, Value]] = {}
     for key, file_text in file_values.items():
         file_setting = catalog.by_key(key)
-        secret = file_secret or bool(file_setting and file_setting.secret)
+        # Keys the catalog does not know are judged by name: a `password` under server.* is a secret too.
+        secret = (
+            file_secret
+            or bool(file_setting and file_setting.secret)
+            or catalog.is_secret_name(key.rsplit(".", 1)[-1])
+        )
         best[key] = (_RANK_FILE, 0, Value(file_text, file_label, None, secret))
     raw_env, unreadable_env = _raw_env(container, sources)
     unreadable += unreadable_env
@@ -607,7 +612,11 @@ def _vote(cname: str, key: str, group: list[ContainerView]) -> list[DriftItem]:
     seen: dict[str, Value | None] = {v.pod: v.values.get(key) for v in group}
     # Secret if the catalog says so or any pod takes it from a Secret: then every pod's value is shown as a
     # fingerprint (a literal shown in clear next to a matching Secret's fingerprint would give it away).
-    secret = bool(setting and setting.secret) or any(val is not None and val.secret for val in seen.values())
+    secret = (
+        bool(setting and setting.secret)
+        or catalog.is_secret_name(key.rsplit(".", 1)[-1])
+        or any(val is not None and val.secret for val in seen.values())
+    )
     default = (
         None if setting is None or setting.default is None else normalize(setting.default, setting.json_type)
     )

@@ -79,11 +79,12 @@ async def check(
         desired = Desired(CondType.DRIFTED, False, Reason.BOOTSTRAP_CONSISTENT, message)
     drift_json = report.model_dump(mode="json")
     wanted: dict[str, Any] = {"drift": drift_json}
+    generation = meta.get("generation")
     conds: tuple[list[Desired], list[CondType]] = ([desired], [])
     before = next((c for c in status.get("conditions") or [] if c.get("type") == "Drifted"), None)
     async with reconciler.lock_for(body):
-        wanted["conditions"] = merged_conditions(status, conds, meta.get("generation"))
-        await reconciler.write_status(body, wanted, conds)
+        wanted["conditions"] = merged_conditions(status, conds, generation)
+        await reconciler.write_status(body, wanted, conds, generation=generation)
     was = before is not None and before.get("status") == "True"
     if drifted != was and (before is not None or drifted):
         event = (

@@ -3,17 +3,15 @@
 Handler ids (stable, they name kopf's progress annotations):
 - `hubsettings.reconcile.{create,update,resume}`: reconcile on spec changes and at operator start;
 - `hubsettings.resync`: periodic full reconcile (catches out-of-band edits in the table);
-- `hubsettings.health`: short-period database probe, so an outage shows in status within seconds and a
-  recovery is noticed without touching the CR;
+- `hubsettings.health`: short-period probe: re-reads the DSN Secret (a rotated DSN triggers a reconcile) and
+  pings the database, so an outage shows in status within seconds and a recovery is noticed without
+  touching the CR;
 - `hubsettings.drift`: Layer 0 drift check against the pod index;
-- `hubsettings.secret-changed`: a change of a referenced Secret reconciles the HubSettings using it;
 - `hubsettings.finalize`: deletion policy Delete (only objects with that policy get the finalizer).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,7 +50,6 @@ class HandlerConfig:
 class State:
     reconciler: Reconciler
     kube: Kube
-    secret_fingerprints: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def emit(body: Mapping[str, Any], event: Event) -> None:
@@ -100,11 +97,6 @@ def _slim_container(container: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _data_fingerprint(body: Mapping[str, Any]) -> str:
-    data = json.dumps(body.get("data") or {}, sort_keys=True)
-    return hashlib.sha256(data.encode()).hexdigest()
-
-
 def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: State) -> None:
     """Register every handler on `registry` (kept explicit so tests can build an operator in-process)."""
     reconciler = state.reconciler
@@ -150,36 +142,21 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
         stalled = conditions.get("Stalled", {})
         if stalled.get("status") == "True" and stalled.get("reason") == "InvalidSpec":
             return  # only a spec change helps; the update handler will run then
-        if ready.get("status") == "True" and await _probe(state, body):
-            return
         if ready.get("reason") == "Suspended":
             return
-        await reconciler.reconcile(body)
-
-    @kopf.index(*resource, id="hubsettings_by_secret", registry=registry)
-    def by_secret(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], str]:
-        ref = (spec.get("database") or {}).get("secretRef") or {}
-        return {(str(namespace), str(ref.get("name"))): name} if ref.get("name") else {}
-
-    @kopf.on.event("", "v1", "secrets", id="hubsettings.secret-changed", registry=registry)
-    async def secret_changed(body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
-        index: kopf.Index[tuple[str, str], str] = kwargs["hubsettings_by_secret"]
-        key = (str(namespace), str(name))
-        # Fingerprint every Secret, used or not yet: a Secret created before the HubSettings naming it must
-        # still have its first data change noticed (not only at the next resync).
-        fp = _data_fingerprint(body)
-        previous = state.secret_fingerprints.get(key)
-        state.secret_fingerprints[key] = fp
-        if previous is None or previous == fp:
-            return  # first sight (initial listing) or no data change
-        users = list(index.get(key, []))
-        if not users:
+        probe = await _probe(state, body)
+        if probe == "ok" and ready.get("status") == "True":
             return
-        for user in sorted(set(users)):
-            obj = await state.kube.get_hubsettings(str(namespace), user)
-            if obj is not None:
-                log.info("Secret %s/%s changed: reconciling HubSettings %s", namespace, name, user)
-                await reconciler.reconcile(obj)
+        if probe == "dsn-changed":
+            meta = body.get("metadata", {})
+            ref = ((body.get("spec") or {}).get("database") or {}).get("secretRef") or {}
+            log.info(
+                "DSN in Secret %s/%s changed: reconciling HubSettings %s",
+                meta.get("namespace"),
+                ref.get("name"),
+                meta.get("name"),
+            )
+        await reconciler.reconcile(body)
 
     @kopf.index("", "v1", "pods", id="hubsettings_pods", labels=config.pod_labels, registry=registry)
     def pods_index(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str | None, dict[str, Any]]:
@@ -217,17 +194,24 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
         metrics.forget(str(namespace), name)
 
 
-async def _probe(state: State, body: Mapping[str, Any]) -> bool:
-    """True when the database of this HubSettings answers (no lock, no write)."""
+async def _probe(state: State, body: Mapping[str, Any]) -> str:
+    """ "ok" when the database of this HubSettings answers (no lock, no write), "down" when it does not,
+    "dsn-changed" when its Secret now holds another DSN than the last reconcile used.
+
+    Reading the one Secret each HubSettings names (GET) replaces a watch on every Secret of the namespace:
+    the operator never receives Secrets it was not given, at the cost of noticing a rotation within one
+    health period instead of at once."""
     spec, _ = validate_spec(body.get("spec"))
     if spec is None:
-        return True
+        return "ok"
     meta = body.get("metadata", {})
     try:
         ref = spec.database.secretRef
         dsn = await state.kube.dsn_from_secret(str(meta.get("namespace")), ref.name, ref.key)
+        if state.reconciler.dsn_changed(body, dsn):
+            return "dsn-changed"
         store = SettingsStore(dsn, state.reconciler.registry)
         await store.ping(Target(table=spec.database.table))
     except Exception:
-        return False
-    return True
+        return "down"
+    return "ok"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .conditions import Condition
 from .sections import Settings
@@ -108,6 +108,16 @@ class DatabaseSpec(_Strict):
         description="proposal profile only: create the table (seed 000's DDL) if it is missing. The shipped "
         "Hub creates its own table through its migrations.",
     )
+
+    @model_validator(mode="after")
+    def _create_table_only_for_proposal(self) -> DatabaseSpec:
+        # The same rule as the CRD's CEL rule, so offline `validate` agrees with the API server.
+        if self.createTable and self.profile is Profile.SCION:
+            raise ValueError(
+                "createTable applies to the proposal profile only: the shipped Hub creates its table through "
+                "its own migrations"
+            )
+        return self
 
 
 class LabelSelectorRequirement(_Strict):

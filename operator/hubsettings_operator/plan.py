@@ -144,13 +144,15 @@ def make_plan(
     *,
     prune: bool = True,
     conflicts: ConflictPolicy = ConflictPolicy.ENFORCE,
+    released_owners: frozenset[str] = frozenset(),
 ) -> Plan:
     """Decide, row by row, what to do. Deterministic: changes are sorted by key.
 
     Ownership rules: a row marked by another HubSettings is never written (reported instead, so two CRs
     never flip-flop); a row last written by the Hub's own seeding is adopted silently; a row last edited
     by anybody else is a conflict, overwritten under Enforce, left under Report, reported either way.
-    Pruning deletes only rows carrying this owner's marker.
+    Pruning deletes only rows carrying this owner's marker. `released_owners` are markers of HubSettings
+    that no longer exist: their rows are adopted like the Hub's seed rows instead of blocking forever.
     """
     changes: list[Change] = []
     for key in sorted(desired):
@@ -174,9 +176,13 @@ def make_plan(
                 changes.append(Change(key, Action.ADOPT, **common))
             else:
                 changes.append(Change(key, Action.UNCHANGED, **common))
-        elif row.updated_by is not None and row.updated_by.startswith(OWNER_PREFIX):
+        elif (
+            row.updated_by is not None
+            and row.updated_by.startswith(OWNER_PREFIX)
+            and row.updated_by not in released_owners
+        ):
             changes.append(Change(key, Action.OWNED_BY_OTHER, **common))
-        elif row.is_hub_seed:
+        elif row.is_hub_seed or row.updated_by in released_owners:
             changes.append(Change(key, Action.ADOPT if same else Action.UPDATE, **common))
         elif same:
             action = Action.ADOPT if conflicts is ConflictPolicy.ENFORCE else Action.UNCHANGED

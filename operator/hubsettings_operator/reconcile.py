@@ -20,10 +20,10 @@ from . import conditions as cond
 from . import metrics
 from .conditions import Condition, CondType, Desired, Reason
 from .errors import HubSettingsError, SecretNotFound
-from .models import ConflictItem, HubSettingsSpec, Profile
-from .plan import Action, ConflictPolicy, owner_marker, settings_hash
+from .models import ConflictItem, DatabaseSpec, HubSettingsSpec, Profile
+from .plan import OWNER_PREFIX, Action, ConflictPolicy, owner_marker, settings_hash
 from .profiles import desired_rows
-from .redact import scrub
+from .redact import fingerprint, scrub
 from .store import ApplyResult, PoolRegistry, SettingsStore, Target, summarize
 from .validation import validate_spec
 
@@ -101,10 +101,16 @@ class Reconciler:
         self.max_backoff = max_backoff
         self.emit = emit or (lambda body, event: None)
         self._locks: dict[str, asyncio.Lock] = {}
+        # Fingerprint of the DSN each object's last reconcile used (the health probe compares it).
+        self._dsn_seen: dict[str, str] = {}
+
+    def dsn_changed(self, body: Mapping[str, Any], dsn: str) -> bool:
+        """Whether `dsn` differs from the one the last reconcile of this object used."""
+        seen = self._dsn_seen.get(_uid(body))
+        return seen is not None and seen != fingerprint(dsn)
 
     def lock_for(self, body: Mapping[str, Any]) -> asyncio.Lock:
-        uid = str(body.get("metadata", {}).get("uid") or _ident(body))
-        return self._locks.setdefault(uid, asyncio.Lock())
+        return self._locks.setdefault(_uid(body), asyncio.Lock())
 
     async def close(self) -> None:
         await self.registry.close()
@@ -121,6 +127,9 @@ class Reconciler:
     async def _decide(self, body: Mapping[str, Any], attempt: int) -> Outcome:
         meta = body.get("metadata", {})
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        if meta.get("deletionTimestamp"):
+            # Being deleted: never write again (a late resync could re-insert rows the finalizer removed).
+            return Outcome("deleting")
         spec, errors = validate_spec(body.get("spec"))
         if spec is None:
             message = "; ".join(str(e) for e in errors[:5]) + (
@@ -132,14 +141,33 @@ class Reconciler:
         try:
             ref = spec.database.secretRef
             dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
+            self._dsn_seen[_uid(body)] = fingerprint(dsn)
             store = SettingsStore(dsn, self.registry)
-            result = await store.apply(
-                _target(spec),
-                lambda profile: desired_rows(spec, profile),
-                owner_marker(namespace, name),
-                prune=spec.policy.prune,
-                conflicts=ConflictPolicy(spec.policy.conflicts.value),
-            )
+
+            async def apply(released: frozenset[str] = frozenset()) -> ApplyResult:
+                return await store.apply(
+                    _target(spec),
+                    lambda profile: desired_rows(spec, profile),
+                    owner_marker(namespace, name),
+                    prune=spec.policy.prune,
+                    conflicts=ConflictPolicy(spec.policy.conflicts.value),
+                    released_owners=released,
+                )
+
+            result = await apply()
+            released = await self._released_owners(result)
+            if released:
+                # Rows of a HubSettings that no longer exists (deleted with Retain, renamed in Git): take
+                # them over instead of reporting KeyOwnedByOther forever.
+                result = await apply(released)
+                adopted = [c.key for c in result.plan.writes if c.current_by in released]
+                adopted_event = Event(
+                    "Normal",
+                    "AdoptedRows",
+                    f"took over {', '.join(adopted)} from deleted HubSettings {', '.join(sorted(released))}",
+                )
+            else:
+                adopted_event = None
         except HubSettingsError as exc:
             message = scrub(exc.message)
             outcome = Outcome(exc.reason.value, error=message)
@@ -147,7 +175,23 @@ class Reconciler:
             if isinstance(exc, SecretNotFound) or exc.transient:
                 return self._with_conditions(body, outcome, cond.transient_failure(exc.reason, message))
             return self._with_conditions(body, outcome, cond.stalled(exc.reason, message))
-        return self._applied(body, spec, result)
+        outcome = self._applied(body, spec, result)
+        if adopted_event is not None:
+            outcome.events.insert(0, adopted_event)
+        return outcome
+
+    async def _released_owners(self, result: ApplyResult) -> frozenset[str]:
+        """Owner markers of rows owned by another HubSettings that no longer exists. A HubSettings the
+        operator may not read (another namespace, namespaced install) counts as existing."""
+        released: set[str] = set()
+        for marker in {c.current_by for c in result.plan.owned_by_other if c.current_by}:
+            ns, _, other = marker.removeprefix(OWNER_PREFIX).partition("/")
+            try:
+                if await self.kube.get_hubsettings(ns, other) is None:
+                    released.add(marker)
+            except Exception:  # forbidden or unreachable: assume it exists
+                log.debug("cannot tell whether %s exists", marker, exc_info=True)
+        return frozenset(released)
 
     def _applied(self, body: Mapping[str, Any], spec: HubSettingsSpec, result: ApplyResult) -> Outcome:
         plan = result.plan
@@ -217,6 +261,11 @@ class Reconciler:
     ) -> Outcome:
         status = body.get("status") or {}
         generation = body.get("metadata", {}).get("generation")
+        if not (body.get("spec") or {}).get("bootstrap"):
+            # No drift check any more: drop a report and a Drifted condition left from an earlier spec.
+            desired = (desired[0], [*desired[1], CondType.DRIFTED])
+            if status.get("drift") is not None:
+                outcome.status["drift"] = None
         wanted, _remove = desired
         existing = _conditions(status)
         outcome.desired = desired
@@ -258,6 +307,8 @@ class Reconciler:
         body: Mapping[str, Any],
         wanted: dict[str, Any],
         desired: tuple[list[Desired], list[CondType]] | None,
+        *,
+        generation: int | None = None,
     ) -> bool:
         """Patch the fields of `wanted` that changed. When something did, re-read the object first and
         re-merge the conditions over its latest status, so the drift timer and the reconciler (which own
@@ -273,7 +324,11 @@ class Reconciler:
         if desired is not None:
             wanted = {
                 **wanted,
-                "conditions": merged_conditions(fresh_status, desired, wanted.get("observedGeneration")),
+                "conditions": merged_conditions(
+                    fresh_status,
+                    desired,
+                    generation if generation is not None else wanted.get("observedGeneration"),
+                ),
             }
         patch = changed_fields(fresh_status, wanted)
         if patch:
@@ -284,16 +339,37 @@ class Reconciler:
 
     async def finalize(self, body: Mapping[str, Any], attempt: int) -> Outcome:
         """Deletion policy Delete: remove this object's rows and notify. Bounded when the DB is gone."""
+        async with self.lock_for(body):  # never interleaved with a reconcile of the same object
+            return await self._finalize(body, attempt)
+
+    async def _finalize(self, body: Mapping[str, Any], attempt: int) -> Outcome:
         meta = body.get("metadata", {})
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-        spec, _errors = validate_spec(body.get("spec"))
-        if spec is None:
-            return Outcome("deleted-invalid")
+        # Only spec.database is needed to delete by owner marker: a spec that became invalid elsewhere must
+        # not leave its rows behind.
         try:
-            ref = spec.database.secretRef
+            database = DatabaseSpec.model_validate((body.get("spec") or {}).get("database"))
+        except ValueError:
+            outcome = Outcome("deleted-invalid")
+            outcome.events.append(
+                Event(
+                    "Warning",
+                    "RowsLeft",
+                    "spec.database is invalid, so this object's rows could not be located and were left in the "
+                    f"table (owner marker {owner_marker(namespace, name)})",
+                )
+            )
+            return outcome
+        try:
+            ref = database.secretRef
             dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
             store = SettingsStore(dsn, self.registry)
-            target = _target(spec)
+            target = Target(
+                table=database.table,
+                profile=database.profile,
+                channel=database.channel,
+                create_table=False,
+            )
             result = await store.delete_owned(target, owner_marker(namespace, name))
         except HubSettingsError as exc:
             message = scrub(exc.message)
@@ -345,6 +421,10 @@ def merged_conditions(
 def changed_fields(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
     """The subset of `wanted` that differs from `current` (a merge patch of only what changed)."""
     return {k: v for k, v in wanted.items() if current.get(k) != v}
+
+
+def _uid(body: Mapping[str, Any]) -> str:
+    return str(body.get("metadata", {}).get("uid") or _ident(body))
 
 
 def _ident(body: Mapping[str, Any]) -> str:

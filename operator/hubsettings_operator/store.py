@@ -364,6 +364,7 @@ class SettingsStore:
         prune: bool = True,
         conflicts: ConflictPolicy = ConflictPolicy.ENFORCE,
         dry_run: bool = False,
+        released_owners: frozenset[str] = frozenset(),
     ) -> ApplyResult:
         """Make the table hold `desired_for(profile)` for `owner`, atomically. Retries concurrent writes.
 
@@ -374,7 +375,9 @@ class SettingsStore:
         last: HubSettingsError | None = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                result = await self._apply_once(target, desired_for, owner, prune, conflicts, dry_run)
+                result = await self._apply_once(
+                    target, desired_for, owner, prune, conflicts, dry_run, released_owners
+                )
                 result.attempts = attempt
                 result.duration_s = time.perf_counter() - started
                 return result
@@ -393,6 +396,7 @@ class SettingsStore:
         prune: bool,
         conflicts: ConflictPolicy,
         dry_run: bool,
+        released_owners: frozenset[str] = frozenset(),
     ) -> ApplyResult:
         async with self._connection() as conn:
             try:
@@ -405,7 +409,14 @@ class SettingsStore:
                     )
                     desired = dict(desired_for(profile))
                     current = await self.read_rows(conn, target, profile, lock=True) if exists else {}
-                    plan = make_plan(current, desired, owner, prune=prune, conflicts=conflicts)
+                    plan = make_plan(
+                        current,
+                        desired,
+                        owner,
+                        prune=prune,
+                        conflicts=conflicts,
+                        released_owners=released_owners,
+                    )
                     channel = target.channel or profiles.default_channel(profile)
                     result = ApplyResult(profile=profile, channel=channel, plan=plan, desired=desired)
                     if dry_run or plan.is_noop:
@@ -518,7 +529,19 @@ class SettingsStore:
             result.notifications.append(payload)
 
     async def delete_owned(self, target: Target, owner: str) -> ApplyResult:
-        """Remove every row `owner` wrote (the `Delete` deletion policy) and notify the replicas."""
+        """Remove every row `owner` wrote (the `Delete` deletion policy) and notify the replicas.
+
+        A table that does not exist holds no rows of ours: that is a successful deletion, not an error."""
+        async with self._connection() as conn:
+            try:
+                await conn.set_autocommit(True)
+                exists = await self.columns(conn, target) is not None
+            except (psycopg.Error, OSError) as exc:
+                raise map_error(exc, self._dsn) from None
+        if not exists:
+            profile = target.profile if target.profile is not Profile.AUTO else Profile.PROPOSAL
+            channel = target.channel or profiles.default_channel(profile)
+            return ApplyResult(profile=profile, channel=channel, plan=Plan(owner=owner), desired={})
         return await self.apply(target, lambda _profile: {}, owner, prune=True)
 
 

@@ -209,6 +209,9 @@ def _check_extra(raw: Any) -> list[FieldError]:
                     f"Write it under spec.settings.{setting.section}.{setting.field}, where it is type-checked",
                 )
             )
+        for nested_path, nested_key in _nested_keys(value, path):
+            if catalog.is_secret_name(nested_key):
+                errors.append(_misplaced(nested_path, nested_key, in_section=None))
         if _depth(value) > MAX_JSON_DEPTH:
             errors.append(FieldError(path, f"value nested deeper than {MAX_JSON_DEPTH} levels"))
         elif _json_size(value) > MAX_VALUE_BYTES:
@@ -246,6 +249,20 @@ def _check_bootstrap(raw: Any) -> list[FieldError]:
                 )
             )
     return errors
+
+
+def _nested_keys(value: Any, path: str, level: int = 0) -> Iterable[tuple[str, str]]:
+    """(path, key) of every mapping key inside a value (secrets hide in nested objects too)."""
+    if level > MAX_JSON_DEPTH:
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            sub = _loc_to_path(path, [str(k)])
+            yield sub, str(k)
+            yield from _nested_keys(v, sub, level + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _nested_keys(v, f"{path}[{i}]", level + 1)
 
 
 def _walk_strings(value: Any, path: str) -> Iterable[tuple[str, str]]:

@@ -390,3 +390,21 @@ def test_no_secret_in_logs_status_or_events(
     text += operator.logs() + operator.metrics()
     assert pg.password not in text
     assert "Traceback" not in operator.logs() or pg.password not in operator.logs()
+
+
+def test_rows_of_a_deleted_hubsettings_are_adopted_not_blocked_forever(
+    kube_api: k8s.ApiClient, ns: str, operator: OperatorProcess, database: tuple[Database, str]
+) -> None:
+    """Retain leaves rows marked with the old owner; once that owner is gone, the next HubSettings listing
+    the section takes it over (GitOps renames) instead of reporting KeyOwnedByOther forever."""
+    db, secret = database
+    create(kube_api, ns, hubsettings("old-name", spec(secret, {"maintenance": {"admin_mode": True}})))
+    wait_condition(kube_api, ns, "old-name", "Ready", "True")
+    create(kube_api, ns, hubsettings("new-name", spec(secret, {"maintenance": {"admin_mode": False}})))
+    wait_condition(kube_api, ns, "new-name", "Stalled", "True", "KeyOwnedByOther")
+    delete(kube_api, ns, "old-name")
+    obj = wait_condition(kube_api, ns, "new-name", "Ready", "True", timeout=30)
+    assert condition(obj, "Stalled") == {}
+    row = db.rows()["maintenance"]
+    assert row["updated_by"] == f"hubsettings-operator:{ns}/new-name" and row["value"]["admin_mode"] is False
+    assert any(e.reason == "AdoptedRows" for e in events(kube_api, ns, "new-name"))

@@ -277,12 +277,12 @@ def test_operator_runs_the_full_scenario_as_the_chart_service_account(
         what="observedGeneration of the edit",
     )
 
-    # Secret rotation: the Secret watch (list/watch secrets) reconciles onto the database it now names.
+    # Secret rotation: the health probe re-reads the one Secret (get) and reconciles onto the new database.
     moved = HubDatabase(pg)
     put_secret(kube_api, ns, "hub-db", {"url": moved.dsn})
     eventually(lambda: moved.rows().get("maintenance", {}).get("admin_mode") is True, 20, what="rotation")
-    # ... through the watch, not the next resync (the Secret existed before the HubSettings named it).
-    assert f"Secret {ns}/hub-db changed: reconciling HubSettings hub" in operator.logs()
+    # ... through the DSN check of the health probe, not the next resync.
+    assert f"DSN in Secret {ns}/hub-db changed: reconciling HubSettings hub" in operator.logs()
 
     # Drift: the pod index (list/watch pods) sees the Hub pods; one runs another log level.
     # hub-0 takes its value from a ConfigMap: the operator must read it (else the item is "unresolved").

@@ -824,3 +824,37 @@ def test_run_drift_several_resources(
     assert data == [
         {"name": "hub", "namespace": "scion", "drift": DriftStatus(checkedPods=1).model_dump(mode="json")}
     ]
+
+
+def test_secret_looking_keys_the_catalog_does_not_know_are_fingerprinted() -> None:
+    """A settings.yaml from a ConfigMap with `password`/`*_secret` keys: compared by fingerprint only."""
+    values = ["SUPERSECRET1", "SUPERSECRET2", "SUPERSECRET2"]
+    pods = [
+        {
+            "metadata": {"name": f"p{i}"},
+            "status": {"phase": "Running"},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "hub",
+                        "env": [{"name": "SCION_SERVER_LOGLEVEL", "value": "info"}],
+                        "volumeMounts": [{"name": "cfg", "mountPath": "/etc/scion"}],
+                    }
+                ],
+                "volumes": [{"name": "cfg", "configMap": {"name": f"cm{i}"}}],
+            },
+        }
+        for i in range(3)
+    ]
+    sources = drift.Sources(
+        configmaps={
+            f"cm{i}": {
+                "settings.yaml": f"server:\n  storage:\n    gcs_hmac_secret: {v}\n  database:\n    password: {v}\n"
+            }
+            for i, v in enumerate(values)
+        }
+    )
+    status = drift.compute(pods, {}, sources=sources)
+    assert {i.pod for i in status.items} == {"p0"}
+    assert "SUPERSECRET" not in status.model_dump_json()
+    assert all(str(i.actual).startswith("sha256:") for i in status.items)

@@ -214,3 +214,26 @@ def test_validate_spec_never_raises_on_garbage() -> None:
     for raw in [None, 1, "x", [], {"settings": 5}, {"database": None, "settings": {"access": 3}}]:
         spec, errors = validate_spec(raw)
         assert spec is None and errors
+
+
+def test_secrets_nested_in_extra_settings_are_rejected(manifest: dict[str, Any]) -> None:
+    manifest["spec"]["extraSettings"] = {"messaging": {"slack": {"bot_token": "xoxb-SECRET"}}}
+    errs = errors_for(manifest)
+    msg = errs["spec.extraSettings.messaging.slack.bot_token"]
+    assert "secret backend" in msg and "xoxb-SECRET" not in msg
+
+
+def test_plan_output_masks_nested_secret_like_keys() -> None:
+    from hubsettings_operator.diff import show
+
+    text = show("messaging", {"slack": {"webhook_secret": "hunter2-value", "channel": "#ops"}})
+    assert "hunter2-value" not in text and "#ops" in text and "<secret sha256:" in text
+
+
+def test_create_table_with_scion_profile_is_refused_offline_as_by_the_api_server(
+    manifest: dict[str, Any],
+) -> None:
+    manifest["spec"]["database"].update({"profile": "scion", "createTable": True})
+    assert "proposal profile only" in errors_for(manifest)["spec.database"]
+    manifest["spec"]["database"]["profile"] = "proposal"
+    assert validate_object(manifest).ok

@@ -85,9 +85,10 @@ RBAC rules for what the operator does inside each watched namespace. Shared by t
   resources: [events]
   verbs: [create, patch]
 # The database DSN (spec.database.secretRef) and secret-backed env vars of Hub pods (fingerprints only).
+# get only: the operator reads the Secrets it is pointed at, it never lists or watches Secrets.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch]
+  verbs: [get]
 # ConfigMap-backed env vars of Hub pods (Layer 0 drift).
 - apiGroups: [""]
   resources: [configmaps]

@@ -1,0 +1,107 @@
+"""The pure planner: ownership, conflicts, pruning, adoption, JSON comparison."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hubsettings_operator.plan import (
+    Action,
+    ConflictPolicy,
+    CurrentRow,
+    make_plan,
+    owner_marker,
+    settings_hash,
+)
+
+ME = owner_marker("ns", "me")
+OTHER = owner_marker("ns", "other")
+T = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def row(
+    key: str, value: object, by: str | None = ME, origin: str | None = "managed", revision: int = 1
+) -> CurrentRow:
+    return CurrentRow(key=key, value=value, updated_by=by, updated_at=T, revision=revision, origin=origin)
+
+
+def actions(plan: object) -> dict[str, Action]:
+    return {c.key: c.action for c in plan.changes}  # type: ignore[attr-defined]
+
+
+def test_insert_update_unchanged_and_prune() -> None:
+    current = {
+        "a": row("a", 1),
+        "b": row("b", {"x": [1, 2]}),
+        "gone": row("gone", True),
+        "theirs": row("theirs", 1, by="x@y.z"),
+    }
+    plan = make_plan(current, {"a": 2, "b": {"x": [1, 2.0]}, "new": "v"}, ME)
+    assert actions(plan) == {
+        "a": Action.UPDATE,
+        "b": Action.UNCHANGED,
+        "new": Action.INSERT,
+        "gone": Action.DELETE,
+    }
+    assert [c.key for c in plan.value_changes] == ["a", "new", "gone"]
+    assert not make_plan(current, {"a": 2}, ME, prune=False).by_action(Action.DELETE)
+
+
+def test_formatting_and_key_order_are_not_changes_but_types_are() -> None:
+    current = {"a": row("a", {"b": 1, "a": [True]})}
+    assert make_plan(current, {"a": {"a": [True], "b": 1.0}}, ME).is_noop
+    assert actions(make_plan(current, {"a": {"a": [1], "b": 1}}, ME)) == {"a": Action.UPDATE}
+
+
+def test_other_operator_marker_is_never_written() -> None:
+    plan = make_plan({"a": row("a", 1, by=OTHER)}, {"a": 2}, ME)
+    assert actions(plan) == {"a": Action.OWNED_BY_OTHER} and plan.is_noop
+    assert plan.owned_by_other[0].current_by == OTHER
+
+
+def test_released_owner_rows_are_adopted() -> None:
+    plan = make_plan({"a": row("a", 1, by=OTHER)}, {"a": 2}, ME, released_owners=frozenset({OTHER}))
+    [change] = plan.changes
+    assert change.action is Action.UPDATE and not change.conflict
+    same = make_plan({"a": row("a", 2, by=OTHER)}, {"a": 2}, ME, released_owners=frozenset({OTHER}))
+    assert actions(same) == {"a": Action.ADOPT} and not same.value_changes
+
+
+def test_hub_seed_rows_are_adopted_without_conflict() -> None:
+    for by, origin in (("seed", "seeded"), (None, "seeded"), ("seed", None)):
+        plan = make_plan({"a": row("a", 1, by=by, origin=origin)}, {"a": 1}, ME)
+        assert actions(plan) == {"a": Action.ADOPT} and not plan.conflicts and not plan.value_changes
+
+
+def test_out_of_band_edit_enforce_and_report() -> None:
+    current = {"a": row("a", 1, by="admin@example.com")}
+    enforce = make_plan(current, {"a": 2}, ME, conflicts=ConflictPolicy.ENFORCE)
+    assert actions(enforce) == {"a": Action.UPDATE} and enforce.conflicts[0].conflict
+    report = make_plan(current, {"a": 2}, ME, conflicts=ConflictPolicy.REPORT)
+    assert actions(report) == {"a": Action.CONFLICT} and report.is_noop and report.conflicts
+    # Same value under Report: nothing to report, nothing to write.
+    assert make_plan(
+        {"a": row("a", 2, by="admin@example.com")}, {"a": 2}, ME, conflicts=ConflictPolicy.REPORT
+    ).is_noop
+
+
+def test_prune_never_deletes_rows_of_others() -> None:
+    current = {
+        "x": row("x", 1, by=OTHER),
+        "y": row("y", 1, by="seed", origin="seeded"),
+        "_meta": row("_meta", {}, by=None),
+    }
+    assert make_plan(current, {}, ME).changes == ()
+
+
+def test_own_row_not_yet_managed_is_adopted() -> None:
+    assert actions(make_plan({"a": row("a", 1, origin="seeded")}, {"a": 1}, ME)) == {"a": Action.ADOPT}
+
+
+def test_unparseable_row_is_rewritten() -> None:
+    bad = CurrentRow(key="a", value="{not json", updated_by=ME, parse_error=True)
+    assert actions(make_plan({"a": bad}, {"a": "{not json"}, ME)) == {"a": Action.UPDATE}
+
+
+def test_settings_hash_is_canonical() -> None:
+    assert settings_hash({"a": 1.0, "b": [1]}) == settings_hash({"b": [1], "a": 1})
+    assert settings_hash({"a": 1}) != settings_hash({"a": True})
