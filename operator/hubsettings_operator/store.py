@@ -102,10 +102,6 @@ class Target:
             return schema, name
         return None, self.table
 
-    @property
-    def lock_key(self) -> str:
-        return LOCK_PREFIX + self.table
-
 
 @dataclass
 class ApplyResult:
@@ -401,8 +397,13 @@ class SettingsStore:
         async with self._connection() as conn:
             try:
                 async with conn.transaction(force_rollback=dry_run):
+                    # Keyed on the schema-qualified name, so `hub_settings` and `public.hub_settings` (or
+                    # another search_path) serialize on the same lock.
+                    schema, name = target.schema_and_name
                     await conn.execute(
-                        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (target.lock_key,)
+                        "SELECT pg_advisory_xact_lock(hashtextextended("
+                        "%s || coalesce(%s, current_schema()) || '.' || %s, 0))",
+                        (LOCK_PREFIX, schema, name),
                     )
                     profile, exists = await self._resolve(
                         conn, target, create=target.create_table and not dry_run

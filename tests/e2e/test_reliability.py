@@ -216,7 +216,9 @@ def test_apiserver_restart_watch_resumes_and_each_change_is_applied_once(
         time.sleep(2)
         assert len(db.drain(1.0)) == 1, "one NOTIFY for the change"
 
-        blocker.execute("SELECT pg_advisory_lock(hashtextextended('hubsettings-operator:hub_settings', 0))")
+        blocker.execute(
+            "SELECT pg_advisory_lock(hashtextextended('hubsettings-operator:public.hub_settings', 0))"
+        )
         patch(kube_api, ns, "apisrv", {"spec": {"settings": admins("v2@example.com")}})
         eventually(
             lambda: (_operator_backend(db) or (0, None, None))[1] == "Lock", 8, 0.1, what="apply in flight"

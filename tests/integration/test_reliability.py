@@ -243,7 +243,7 @@ async def test_slow_database_times_out_cleanly_with_a_condition_and_recovers(
     try:
         if lock == "advisory":
             await blocker.execute(
-                "SELECT pg_advisory_lock(hashtextextended('hubsettings-operator:hub_settings', 0))"
+                "SELECT pg_advisory_lock(hashtextextended('hubsettings-operator:public.hub_settings', 0))"
             )
         else:
             await blocker.execute("LOCK TABLE hub_settings IN ACCESS EXCLUSIVE MODE")
