@@ -514,6 +514,14 @@ def section_document(section: str, model: Section) -> dict[str, Any]:
     return _merge_defaults(HUB_DEFAULTS.get(section, {}), _explicit(model))
 
 
+def unset_fields(section: str, document: Mapping[str, Any]) -> list[str]:
+    """Fields of a section the document leaves out: the Hub reads them as unset (their zero value). Only
+    fields without a default the Hub's schema accepts (e.g. default_max_turns, minimum 1) or of newer Hub
+    versions are ever left out."""
+    model = SECTION_MODELS.get(section)
+    return [] if model is None else [f for f in model.model_fields if f not in document]
+
+
 def section_documents(spec_settings: Settings) -> dict[str, dict[str, Any]]:
     return {name: section_document(name, model) for name, model in spec_settings.listed().items()}
 

@@ -266,6 +266,15 @@ def _run_db(
         if res.spec.suspend:
             click.echo("# note: spec.suspend is true; the operator would not write this")
         click.echo(render(result.plan), nl=False)
+        if result.profile is Profile.SCION:
+            from .catalog import unset_fields
+
+            for section, doc in sorted(result.desired.items()):
+                missing = unset_fields(section, doc) if isinstance(doc, dict) else []
+                if missing:
+                    click.echo(
+                        f"  note: {section}: {', '.join(missing)} left unset (the Hub's zero value applies)"
+                    )
         if not dry_run and result.notifications:
             click.echo(
                 f"Applied: {result.rows_written} row(s) written, {len(result.notifications)} NOTIFY sent."

@@ -102,3 +102,23 @@ async def test_watch_prints_each_change_with_latency(table: tuple[str, str], tmp
     key = "maintenance" if profile == "scion" else "admin_mode"
     assert f"{key}:" in text and "ms after NOTIFY" in text
     assert "true" in text
+
+
+async def test_plan_on_the_shipped_hub_table_shows_complete_documents_and_unset_fields(
+    db: str, tmp_path: Path
+) -> None:
+    from tests.support.hubdb import SCION_DDL, execute
+
+    await execute(db, SCION_DDL)
+    hs = tmp_path / "hs.yaml"
+    hs.write_text(
+        "apiVersion: scion.dev/v1alpha1\nkind: HubSettings\nmetadata: {name: hub, namespace: scion}\n"
+        "spec:\n  database: {secretRef: {name: hub-db}}\n"
+        "  settings:\n    access: {admin_emails: [ops@example.com]}\n    agent_defaults: {default_max_turns: 50}\n"
+    )
+    planned = run("plan", "-f", str(hs), dsn=db)
+    assert planned.returncode == 2, planned.stderr
+    assert "profile scion" in planned.stdout
+    # The access document is complete: the defaults the CR left out are shown and written.
+    assert '"user_access_mode": "open"' in planned.stdout
+    assert "note: agent_defaults:" in planned.stdout and "default_max_model_calls" in planned.stdout
