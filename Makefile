@@ -7,10 +7,10 @@ export HUBSETTINGS_CACHE := $(CACHE)
 PYTEST_ARGS ?=
 LINT_PATHS := $(wildcard operator tests bench hack)
 
-.PHONY: deps venv postgres-server testenv-bin helm-bin test test-unit test-integration test-e2e lint crd docs \
+.PHONY: deps venv postgres-server testenv-bin helm-bin kubectl-bin test test-unit test-integration test-e2e lint crd docs \
         generated bench bench-smoke e2e-kind testenv-up testenv-down clean
 
-deps: venv postgres-server testenv-bin helm-bin ## install everything the tests need
+deps: venv postgres-server testenv-bin helm-bin kubectl-bin ## install everything the tests need
 
 venv: $(VENV)/.installed
 
@@ -36,6 +36,10 @@ testenv-bin:
 
 helm-bin:
 	@bash hack/install-helm.sh >/dev/null
+
+# kubectl: the machine's if present, else built from k8s.io/kubectl through the Go module proxy.
+kubectl-bin:
+	@bash hack/install-kubectl.sh >/dev/null
 
 lint: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)

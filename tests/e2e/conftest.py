@@ -17,6 +17,26 @@ from tests.support.kubeenv import KubeTestEnv
 _E2E_DIR = Path(__file__).resolve().parent
 
 
+def _ensure_kubectl() -> None:
+    """Tests call `kubectl` by name: use the machine's, else the one hack/install-kubectl.sh builds."""
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("kubectl"):
+        return
+    out = subprocess.run(
+        ["bash", str(_E2E_DIR.parents[1] / "hack/install-kubectl.sh")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    os.environ["PATH"] = f"{Path(out.stdout.strip().splitlines()[-1]).parent}:{os.environ.get('PATH', '')}"
+
+
+_ensure_kubectl()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # This hook sees the items of the whole session, not only this directory's: mark just ours.
     del config
