@@ -60,25 +60,8 @@ if helm_works; then
   exit 0
 fi
 
-GO="${GO:-$(command -v go || true)}"
-if [[ -z "${GO}" && -x /usr/local/go/bin/go ]]; then
-  GO=/usr/local/go/bin/go
-fi
-if [[ -z "${GO}" ]]; then
-  log "error: no Go toolchain found (install Go >= 1.26 or set GO=/path/to/go)"
-  exit 1
-fi
-
-# Same cache layout as hack/build-testenv.sh: module and build caches under our own cache dir.
-# GOTOOLCHAIN=local: never try to download a toolchain.
-export GOPATH="${CACHE}/go"
-export GOMODCACHE="${CACHE}/go/pkg/mod"
-export GOCACHE="${CACHE}/go/cache"
-export GOFLAGS="-buildvcs=false"
-export GOTOOLCHAIN=local
-export CGO_ENABLED=0
-export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
-mkdir -p "${BIN_ROOT}" "${BUILD_ROOT}" "${GOMODCACHE}" "${GOCACHE}"
+# shellcheck source=hack/go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 
 # Two concurrent runs (e.g. `make helm-bin` and a pytest session) must not build into the same directory.
 exec 9>"${CACHE}/.install-helm.lock"

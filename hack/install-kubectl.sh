@@ -50,23 +50,8 @@ if [[ -x "${KUBECTL_BIN}" ]]; then
   exit 0
 fi
 
-GO="${GO:-$(command -v go || true)}"
-if [[ -z "${GO}" && -x /usr/local/go/bin/go ]]; then
-  GO=/usr/local/go/bin/go
-fi
-if [[ -z "${GO}" ]]; then
-  log "error: no Go toolchain found (install Go >= 1.26 or set GO=/path/to/go)"
-  exit 1
-fi
-
-export GOPATH="${CACHE}/go"
-export GOMODCACHE="${CACHE}/go/pkg/mod"
-export GOCACHE="${CACHE}/go/cache"
-export GOFLAGS="-buildvcs=false"
-export GOTOOLCHAIN=local
-export CGO_ENABLED=0
-export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
-mkdir -p "${BIN_ROOT}" "${BUILD_ROOT}" "${GOMODCACHE}" "${GOCACHE}"
+# shellcheck source=hack/go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 
 exec 9>"${CACHE}/.install-kubectl.lock"
 if ! flock -n 9; then
