@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pstats
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,10 +16,11 @@ from typing import Any
 
 from kubernetes import client as k8s
 from tests.e2e.helpers import condition, get
+from tests.support.kubectl import install_hubsettings_crd
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
 
-from .common import REPO_ROOT, stats_top
+from .common import stats_top
 
 # Appended after OperatorProcess's own (test) arguments; click keeps the last value of a repeated option.
 QUIET_ARGS = [
@@ -37,35 +37,7 @@ QUIET_ARGS = [
 
 def install_crd(env: KubeTestEnv, api: k8s.ApiClient) -> None:
     """The committed CRD, applied server-side, Established and served."""
-    base = ["kubectl", f"--kubeconfig={env.kubeconfig}"]
-    subprocess.run(
-        [
-            *base,
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=bench",
-            "-f",
-            str(REPO_ROOT / "crds/hubsettings.yaml"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [*base, "wait", "--for=condition=Established", "crd/hubsettings.scion.dev", "--timeout=60s"],
-        check=True,
-        capture_output=True,
-    )
-    objects = k8s.CustomObjectsApi(api)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            objects.list_cluster_custom_object("scion.dev", "v1alpha1", "hubsettings")
-            return
-        except k8s.ApiException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    install_hubsettings_crd(env.kubeconfig, api, field_manager="bench", timeout_s=60)
 
 
 class BenchOperator(OperatorProcess):

@@ -57,24 +57,10 @@ if all_cached; then
   exit 0
 fi
 
-GO="${GO:-$(command -v go || true)}"
-if [[ -z "${GO}" && -x /usr/local/go/bin/go ]]; then
-  GO=/usr/local/go/bin/go
-fi
-if [[ -z "${GO}" ]]; then
-  log "error: no Go toolchain found (install Go >= 1.25 or set GO=/path/to/go)"
-  exit 1
-fi
-
-# Keep the module and build caches under our own cache dir so they survive between runs and do not depend on
-# (or pollute) the user's GOPATH. GOTOOLCHAIN=local: never try to download a toolchain (no network for it).
-export GOPATH="${CACHE}/go"
-export GOMODCACHE="${CACHE}/go/pkg/mod"
-export GOCACHE="${CACHE}/go/cache"
-export GOFLAGS="-buildvcs=false -mod=mod"
-export GOTOOLCHAIN=local
-export CGO_ENABLED=0
-mkdir -p "${BIN_ROOT}" "${BUILD_ROOT}" "${GOMODCACHE}" "${GOCACHE}"
+# shellcheck source=hack/go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
+# The wrapper module's go.mod is generated and completed by `go get`: let the build update it.
+export GOFLAGS="${GOFLAGS} -mod=mod"
 
 # Two concurrent runs (e.g. `make deps` and a pytest session) must not build into the same directories.
 exec 9>"${CACHE}/.build-testenv.lock"

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Sourced by the hack/ scripts that build Go binaries (install-helm.sh, install-kubectl.sh): one Go toolchain
-# lookup and one cache layout, the same as hack/build-testenv.sh's. Expects CACHE, BIN_ROOT, BUILD_ROOT and
+# Sourced by the hack/ scripts that build Go binaries (build-testenv.sh, install-helm.sh, install-kubectl.sh):
+# one Go toolchain lookup and one cache layout. Expects CACHE, BIN_ROOT, BUILD_ROOT and
 # a `log` function; sets GO and exports the Go environment.
 
 GO="${GO:-$(command -v go || true)}"

@@ -6,6 +6,7 @@ Exit codes: 0 success / no changes; 1 invalid input or error; 2 `plan` found cha
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sys
@@ -233,7 +234,7 @@ async def _apply_all(
             spec = res.spec
             result = await store.apply(
                 target,
-                lambda profile, spec=spec: desired_rows(spec, profile),
+                functools.partial(desired_rows, spec),
                 owner_marker(res.metadata.namespace, res.metadata.name),
                 prune=spec.policy.prune,
                 conflicts=ConflictPolicy(spec.policy.conflicts.value),

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -20,7 +20,7 @@ from . import conditions as cond
 from . import metrics
 from .conditions import Condition, CondType, Desired, Reason
 from .errors import HubSettingsError, SecretNotFound
-from .models import ConflictItem, DatabaseSpec, HubSettingsSpec, Profile
+from .models import ConflictItem, DatabaseSpec, HubSettingsSpec
 from .plan import OWNER_PREFIX, Action, ConflictPolicy, owner_marker, settings_hash
 from .profiles import desired_rows
 from .redact import fingerprint, scrub
@@ -430,7 +430,3 @@ def _uid(body: Mapping[str, Any]) -> str:
 def _ident(body: Mapping[str, Any]) -> str:
     meta = body.get("metadata", {})
     return f"{meta.get('namespace')}/{meta.get('name')}"
-
-
-AsyncFn = Callable[..., Awaitable[Any]]
-__all__ = ["Event", "Outcome", "Profile", "Reconciler", "backoff", "changed_fields"]

@@ -17,7 +17,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,7 +131,8 @@ class ApplyResult:
         )
 
 
-DesiredFn = Any  # Callable[[Profile], Mapping[str, JSONValue]]; typed loosely for mypy's sake below
+# The rows to hold, given the concrete profile (known only once the table has been inspected).
+DesiredFn = Callable[[Profile], Mapping[str, JSONValue]]
 
 
 class PoolRegistry:

@@ -209,14 +209,14 @@ def _check_extra(raw: Any) -> list[FieldError]:
                     f"Write it under spec.settings.{setting.section}.{setting.field}, where it is type-checked",
                 )
             )
-        for nested_path, nested_key in _nested_keys(value, path):
-            if catalog.is_secret_name(nested_key):
+        for nested_path, nested_key, is_key in _walk_text(value, path, MAX_JSON_DEPTH):
+            if is_key and catalog.is_secret_name(nested_key):
                 errors.append(_misplaced(nested_path, nested_key, in_section=None))
         if _depth(value) > MAX_JSON_DEPTH:
             errors.append(FieldError(path, f"value nested deeper than {MAX_JSON_DEPTH} levels"))
         elif _json_size(value) > MAX_VALUE_BYTES:
             errors.append(FieldError(path, f"value larger than {MAX_VALUE_BYTES} bytes (JSON-encoded)"))
-        elif any("\x00" in text for _path, text in _walk_strings(value, path)):
+        elif any("\x00" in text for _path, text, _key in _walk_text(value, path)):
             errors.append(FieldError(path, "value contains a NUL character, which PostgreSQL cannot store"))
     return errors
 
@@ -251,30 +251,23 @@ def _check_bootstrap(raw: Any) -> list[FieldError]:
     return errors
 
 
-def _nested_keys(value: Any, path: str, level: int = 0) -> Iterable[tuple[str, str]]:
-    """(path, key) of every mapping key inside a value (secrets hide in nested objects too)."""
-    if level > MAX_JSON_DEPTH:
+def _walk_text(
+    value: Any, path: str, max_depth: int | None = None, level: int = 0
+) -> Iterable[tuple[str, str, bool]]:
+    """(path, text, is_key) for every string inside a value, mapping keys included (keys are stored too,
+    and secrets hide in nested keys). `max_depth` stops the descent below that many levels."""
+    if max_depth is not None and level > max_depth:
         return
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            sub = _loc_to_path(path, [str(k)])
-            yield sub, str(k)
-            yield from _nested_keys(v, sub, level + 1)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _nested_keys(v, f"{path}[{i}]", level + 1)
-
-
-def _walk_strings(value: Any, path: str) -> Iterable[tuple[str, str]]:
     if isinstance(value, str):
-        yield path, value
+        yield path, value, False
     elif isinstance(value, Mapping):
         for k, v in value.items():
-            yield _loc_to_path(path, [str(k)]), str(k)  # keys are stored too
-            yield from _walk_strings(v, _loc_to_path(path, [str(k)]))
+            sub = _loc_to_path(path, [str(k)])
+            yield sub, str(k), True
+            yield from _walk_text(v, sub, max_depth, level + 1)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from _walk_strings(v, f"{path}[{i}]")
+            yield from _walk_text(v, f"{path}[{i}]", max_depth, level + 1)
 
 
 def validate_spec(raw: Any) -> tuple[HubSettingsSpec | None, list[FieldError]]:
@@ -287,11 +280,11 @@ def validate_spec(raw: Any) -> tuple[HubSettingsSpec | None, list[FieldError]]:
         errors += settings_errors
         errors += _check_extra(raw.get("extraSettings"))
         errors += _check_bootstrap(raw.get("bootstrap"))
-        for path, text in _walk_strings(raw.get("settings"), "spec.settings"):
+        for path, text, _key in _walk_text(raw.get("settings"), "spec.settings"):
             if "\x00" in text:
                 errors.append(FieldError(path, "contains a NUL character, which PostgreSQL cannot store"))
         for where in ("settings", "extraSettings"):
-            for path, text in _walk_strings(raw.get(where), f"spec.{where}"):
+            for path, text, _key in _walk_text(raw.get(where), f"spec.{where}"):
                 if _lone_surrogate(text):
                     errors.append(
                         FieldError(

@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client as k8s_client
 
+from tests.e2e.helpers import Database, put_secret
+from tests.support.kubectl import install_hubsettings_crd
 from tests.support.kubeenv import KubeTestEnv
+from tests.support.pgserver import PgServer
 
 _E2E_DIR = Path(__file__).resolve().parent
 
@@ -59,42 +62,19 @@ def kube_api(kube_env: KubeTestEnv) -> Iterator[k8s_client.ApiClient]:
         yield api
 
 
-ROOT = _E2E_DIR.parents[1]
-
-
 @pytest.fixture(scope="session")
 def crd_installed(kube_env: KubeTestEnv, kube_api: k8s_client.ApiClient) -> str:
     """The committed CRD (crds/hubsettings.yaml), applied server-side and Established."""
-    import subprocess
-    import time
+    return install_hubsettings_crd(kube_env.kubeconfig, kube_api, field_manager="e2e")
 
-    base = ["kubectl", f"--kubeconfig={kube_env.kubeconfig}"]
-    subprocess.run(
-        [
-            *base,
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=e2e",
-            "-f",
-            str(ROOT / "crds/hubsettings.yaml"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [*base, "wait", "--for=condition=Established", "crd/hubsettings.scion.dev", "--timeout=30s"],
-        check=True,
-        capture_output=True,
-    )
-    objects = k8s_client.CustomObjectsApi(kube_api)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            objects.list_cluster_custom_object("scion.dev", "v1alpha1", "hubsettings")
-            break
-        except k8s_client.ApiException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    return "hubsettings.scion.dev"
+
+@pytest.fixture
+def database(pg: PgServer, kube_api: k8s_client.ApiClient, ns: str) -> Iterator[tuple[Database, str]]:
+    """A fresh Hub database and a Secret (named after it) holding its DSN, in the module's `ns`."""
+    db = Database(pg)
+    secret = db.name.replace("_", "-")
+    put_secret(kube_api, ns, secret, {"url": db.dsn})
+    try:
+        yield db, secret
+    finally:
+        db.close()

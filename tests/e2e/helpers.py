@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import psycopg
 from kubernetes import client as k8s
+
+from tests.support.hubdb import PROPOSAL_DDL, SCION_DDL
+from tests.support.pgserver import PgServer
 
 GROUP, VERSION, PLURAL = "scion.dev", "v1alpha1", "hubsettings"
 T = TypeVar("T")
@@ -121,3 +126,47 @@ def events(api: k8s.ApiClient, namespace: str, name: str) -> list[k8s.CoreV1Even
         .items
     )
     return list(items)
+
+
+class Database:
+    """One fresh database with the Hub's table, and a NOTIFY counter on it."""
+
+    def __init__(self, pg: PgServer, profile: str = "scion", *, listen: bool = True) -> None:
+        self.name = "e2e_" + secrets.token_hex(5)
+        self.profile = profile
+        with psycopg.connect(pg.superuser_dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {self.name}")
+        self.dsn = pg.dsn(self.name)
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(SCION_DDL if profile == "scion" else PROPOSAL_DDL)  # type: ignore[arg-type]
+        self.listener: psycopg.Connection[Any] | None = None
+        if listen:
+            self.listener = psycopg.connect(self.dsn, autocommit=True)
+            channel = "scion_ev_global" if profile == "scion" else "scion_settings_changed"
+            self.listener.execute(f"LISTEN {channel}")  # type: ignore[arg-type]
+
+    def drain(self, wait: float = 0.5) -> list[str]:
+        """Notifications received since the last drain."""
+        assert self.listener is not None, "created with listen=False"
+        return [n.payload for n in self.listener.notifies(timeout=wait)]
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            if self.profile == "scion":
+                cur = conn.execute(
+                    "SELECT section, value, revision, updated_by, update_time FROM hub_settings"
+                )
+                return {
+                    r[0]: {"value": r[1], "revision": r[2], "updated_by": r[3], "at": r[4]}
+                    for r in cur.fetchall()
+                }
+            cur = conn.execute("SELECT key, value, updated_by, updated_at FROM hub_settings")
+            return {r[0]: {"value": json.loads(r[1]), "updated_by": r[2], "at": r[3]} for r in cur.fetchall()}
+
+    def values(self) -> dict[str, Any]:
+        """Row key -> value only."""
+        return {key: row["value"] for key, row in self.rows().items()}
+
+    def close(self) -> None:
+        if self.listener is not None:
+            self.listener.close()

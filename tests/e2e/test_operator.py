@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import secrets
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from kubernetes import client as k8s
 
 from tests.e2e.helpers import (
+    Database,
     condition,
     create,
     delete,
@@ -27,7 +26,6 @@ from tests.e2e.helpers import (
     put_secret,
     wait_condition,
 )
-from tests.support.hubdb import PROPOSAL_DDL, SCION_DDL
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
 from tests.support.pgserver import PgServer
@@ -36,43 +34,6 @@ SETTINGS = {
     "access": {"admin_emails": ["ops@example.com"]},
     "maintenance": {"admin_mode": False, "maintenance_message": "hello"},
 }
-
-
-class Database:
-    """One fresh database with the Hub's table, and a NOTIFY counter on it."""
-
-    def __init__(self, pg: PgServer, profile: str = "scion") -> None:
-        self.name = "e2e_" + secrets.token_hex(5)
-        self.profile = profile
-        with psycopg.connect(pg.superuser_dsn, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {self.name}")
-        self.dsn = pg.dsn(self.name)
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(SCION_DDL if profile == "scion" else PROPOSAL_DDL)  # type: ignore[arg-type]
-        self.listener = psycopg.connect(self.dsn, autocommit=True)
-        channel = "scion_ev_global" if profile == "scion" else "scion_settings_changed"
-        self.listener.execute(f"LISTEN {channel}")  # type: ignore[arg-type]
-
-    def drain(self, wait: float = 0.5) -> list[str]:
-        """Notifications received since the last drain."""
-        got = [n.payload for n in self.listener.notifies(timeout=wait)]
-        return got
-
-    def rows(self) -> dict[str, dict[str, Any]]:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            if self.profile == "scion":
-                cur = conn.execute(
-                    "SELECT section, value, revision, updated_by, update_time FROM hub_settings"
-                )
-                return {
-                    r[0]: {"value": r[1], "revision": r[2], "updated_by": r[3], "at": r[4]}
-                    for r in cur.fetchall()
-                }
-            cur = conn.execute("SELECT key, value, updated_by, updated_at FROM hub_settings")
-            return {r[0]: {"value": json.loads(r[1]), "updated_by": r[2], "at": r[3]} for r in cur.fetchall()}
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 @pytest.fixture(scope="module")
@@ -91,18 +52,6 @@ def operator(
         yield proc
     finally:
         proc.stop()
-
-
-@pytest.fixture
-def database(pg: PgServer, kube_api: k8s.ApiClient, ns: str) -> Iterator[tuple[Database, str]]:
-    """A fresh Hub database and a Secret (named after it) holding its DSN."""
-    db = Database(pg)
-    secret = db.name.replace("_", "-")
-    put_secret(kube_api, ns, secret, {"url": db.dsn})
-    try:
-        yield db, secret
-    finally:
-        db.close()
 
 
 def spec(secret: str, settings: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:

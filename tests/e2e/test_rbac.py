@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from tests.e2e.helpers import (
+    Database,
     condition,
     create,
     delete,
@@ -39,7 +38,6 @@ from tests.e2e.helpers import (
     wait_condition,
 )
 from tests.support.chart import find, render_chart
-from tests.support.hubdb import SCION_DDL
 from tests.support.kubectl import apply_objects, wait_established
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
@@ -214,23 +212,6 @@ def sa_api(install: Install) -> Iterator[k8s.ApiClient]:
         yield api
 
 
-class HubDatabase:
-    """A fresh database holding the shipped Hub's `hub_settings` table."""
-
-    def __init__(self, pg: PgServer) -> None:
-        self.name = "rbac_" + secrets.token_hex(5)
-        with psycopg.connect(pg.superuser_dsn, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {self.name}")
-        self.dsn = pg.dsn(self.name)
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(SCION_DDL)
-
-    def rows(self) -> dict[str, Any]:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            cur = conn.execute("SELECT section, value FROM hub_settings")
-            return {section: value for section, value in cur.fetchall()}
-
-
 def make_hub_pod(api: k8s.ApiClient, namespace: str, name: str, env: k8s.V1EnvVar) -> None:
     """A Hub Pod object set Running through the status subresource (no kubelet runs here)."""
     core = k8s.CoreV1Api(api)
@@ -246,7 +227,7 @@ def test_operator_runs_the_full_scenario_as_the_chart_service_account(
     kube_api: k8s.ApiClient, install: Install, operator: OperatorProcess, pg: PgServer
 ) -> None:
     ns = install.watched_ns
-    db = HubDatabase(pg)
+    db = Database(pg, listen=False)
     put_secret(kube_api, ns, "hub-db", {"url": db.dsn})
     settings = {"access": {"admin_emails": ["ops@example.com"]}, "maintenance": {"admin_mode": False}}
     spec = {
@@ -260,7 +241,7 @@ def test_operator_runs_the_full_scenario_as_the_chart_service_account(
     create(kube_api, ns, hubsettings("hub", spec))
     obj = wait_condition(kube_api, ns, "hub", "Ready", "True")
     assert condition(obj, "Synced")["reason"] == "Applied"
-    rows = db.rows()
+    rows = db.values()
     assert set(rows) == {"access", "maintenance"}
     assert (
         rows["access"]["admin_emails"] == ["ops@example.com"] and rows["maintenance"]["admin_mode"] is False
@@ -269,7 +250,7 @@ def test_operator_runs_the_full_scenario_as_the_chart_service_account(
 
     # Edit: the update handler applies it.
     patch(kube_api, ns, "hub", {"spec": {"settings": {"maintenance": {"admin_mode": True}}}})
-    eventually(lambda: db.rows()["maintenance"]["admin_mode"] is True, 20, what="spec edit applied")
+    eventually(lambda: db.values()["maintenance"]["admin_mode"] is True, 20, what="spec edit applied")
     generation = get(kube_api, ns, "hub")["metadata"]["generation"]
     eventually(
         lambda: get(kube_api, ns, "hub")["status"].get("observedGeneration") == generation,
@@ -278,9 +259,9 @@ def test_operator_runs_the_full_scenario_as_the_chart_service_account(
     )
 
     # Secret rotation: the health probe re-reads the one Secret (get) and reconciles onto the new database.
-    moved = HubDatabase(pg)
+    moved = Database(pg, listen=False)
     put_secret(kube_api, ns, "hub-db", {"url": moved.dsn})
-    eventually(lambda: moved.rows().get("maintenance", {}).get("admin_mode") is True, 20, what="rotation")
+    eventually(lambda: moved.values().get("maintenance", {}).get("admin_mode") is True, 20, what="rotation")
     # ... through the DSN check of the health probe, not the next resync.
     assert f"DSN in Secret {ns}/hub-db changed: reconciling HubSettings hub" in operator.logs()
 
@@ -309,7 +290,7 @@ def test_operator_runs_the_full_scenario_as_the_chart_service_account(
 
     # Delete with policy Delete: the finalizer removes the rows, then releases the object.
     delete(kube_api, ns, "hub")
-    eventually(lambda: moved.rows() == {}, 20, what="rows of the Delete policy removed")
+    eventually(lambda: moved.values() == {}, 20, what="rows of the Delete policy removed")
 
     def gone() -> bool:
         try:
@@ -346,7 +327,7 @@ def test_secret_ref_naming_a_secret_of_another_namespace_is_not_found(
     kube_api: k8s.ApiClient, install: Install, operator: OperatorProcess, pg: PgServer
 ) -> None:
     """secretRef has no namespace: the operator reads only the HubSettings' own namespace."""
-    db = HubDatabase(pg)
+    db = Database(pg, listen=False)
     put_secret(kube_api, install.other_ns, "only-elsewhere", {"url": db.dsn})
     spec = {
         "database": {"secretRef": {"name": "only-elsewhere"}},
@@ -357,7 +338,7 @@ def test_secret_ref_naming_a_secret_of_another_namespace_is_not_found(
     message = condition(obj, "Ready")["message"]
     assert f"{install.watched_ns}/only-elsewhere" in message and "does not exist" in message
     assert install.other_ns not in message
-    assert db.rows() == {}
+    assert db.values() == {}
 
 
 # kopf reports what RBAC refuses in its log (e.g. "Not enough permissions to watch for resources", an

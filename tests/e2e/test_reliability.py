@@ -24,6 +24,7 @@ from kubernetes import client as k8s
 
 from hubsettings_operator.runner import PEERING_LIFETIME_S
 from tests.e2e.helpers import (
+    Database,
     condition,
     create,
     eventually,
@@ -34,7 +35,6 @@ from tests.e2e.helpers import (
     put_secret,
     wait_condition,
 )
-from tests.e2e.test_operator import Database
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
 from tests.support.pgserver import PgServer
@@ -91,17 +91,6 @@ def operator(
         yield proc
     finally:
         proc.stop()
-
-
-@pytest.fixture
-def scion_db(pg: PgServer, kube_api: k8s.ApiClient, ns: str) -> Iterator[tuple[Database, str]]:
-    db = Database(pg)
-    secret = db.name.replace("_", "-")
-    put_secret(kube_api, ns, secret, {"url": db.dsn})
-    try:
-        yield db, secret
-    finally:
-        db.close()
 
 
 # ---- faults -------------------------------------------------------------------------------------------
@@ -177,7 +166,7 @@ def test_apiserver_restart_watch_resumes_and_each_change_is_applied_once(
     kube_api: k8s.ApiClient,
     ns: str,
     operator: OperatorProcess,
-    scion_db: tuple[Database, str],
+    database: tuple[Database, str],
 ) -> None:
     """kube-apiserver stopped and started, then crashed (SIGKILL) and started, under a running operator.
 
@@ -185,7 +174,7 @@ def test_apiserver_restart_watch_resumes_and_each_change_is_applied_once(
     (held on a database lock, then committed while the server is down, so its status patch fails) is applied
     once, and its status catches up within seconds of the server's return (kopf's default for an unexpected
     error would be 60 s). The operator process is never restarted."""
-    db, secret = scion_db
+    db, secret = database
     create(kube_api, ns, hubsettings("apisrv", db_spec(secret, settings=admins("v0@example.com"))))
     wait_condition(kube_api, ns, "apisrv", "Ready", "True")
     db.drain(1.0)

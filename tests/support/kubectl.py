@@ -13,11 +13,16 @@ Usage::
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+from kubernetes import client as k8s
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HUBSETTINGS_CRD = "hubsettings.scion.dev"
 
 
 def kubectl(
@@ -66,3 +71,33 @@ def wait_established(kubeconfig: Path | str, crd_names: Sequence[str], timeout_s
     )
     if proc.returncode != 0:
         raise RuntimeError(f"CRDs {', '.join(crd_names)} not Established:\n{proc.stdout}\n{proc.stderr}")
+
+
+def install_hubsettings_crd(
+    kubeconfig: Path | str, api: k8s.ApiClient, *, field_manager: str, timeout_s: float = 30.0
+) -> str:
+    """The committed CRD (crds/hubsettings.yaml), server-side applied (idempotent: --force-conflicts, as
+    other callers may have applied it with their own field manager), Established and served."""
+    proc = kubectl(
+        kubeconfig,
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        f"--field-manager={field_manager}",
+        "-f",
+        str(REPO_ROOT / "crds/hubsettings.yaml"),
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"applying crds/hubsettings.yaml failed:\n{proc.stdout}\n{proc.stderr}")
+    wait_established(kubeconfig, [HUBSETTINGS_CRD], timeout_s=int(timeout_s))
+    # Established can precede the resource handler: wait until a list is served.
+    objects = k8s.CustomObjectsApi(api)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            objects.list_cluster_custom_object("scion.dev", "v1alpha1", "hubsettings")
+            return HUBSETTINGS_CRD
+        except k8s.ApiException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
