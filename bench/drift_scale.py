@@ -16,7 +16,8 @@ import tracemalloc
 from typing import Any
 
 from bench.common import Profile, Row, Sizes, profile_sync
-from hubsettings_operator import catalog, drift
+from hubsettings_operator.drift import layer0 as drift
+from hubsettings_operator.spec import catalog
 
 BENCH = "4-drift"
 TARGET_MS = 200.0

@@ -21,8 +21,8 @@ from tests.support.pgserver import PgServer
 from bench.common import Profile, Row, Sizes, create_database, now
 from bench.kube import BenchOperator, observed, profile_top, ready, wait
 from bench.propagation import WAIT_S, example_spec, message_of
-from hubsettings_operator.client import SettingsCache
-from hubsettings_operator.models import Profile as TableProfile
+from hubsettings_operator.spec.models import Profile as TableProfile
+from hubsettings_operator.table.listener import SettingsCache
 
 BENCH = "2-end-to-end"
 TARGET_MS = 1000.0

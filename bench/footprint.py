@@ -35,7 +35,7 @@ from bench.common import Row, Sizes, create_database
 from bench.drift_scale import env_template
 from bench.kube import BenchOperator, ready, wait
 from bench.propagation import example_spec
-from hubsettings_operator.handlers import _slim_pod as slim_pod
+from hubsettings_operator.runtime.handlers import _slim_pod as slim_pod
 
 BENCH = "5-footprint"
 TARGET_MIB = 150.0
@@ -160,7 +160,7 @@ def _indexed(op: BenchOperator, count: int) -> bool:
 def imports_rss_kib() -> int:
     code = (
         "import kopf, kubernetes, psycopg, psycopg_pool, pydantic, prometheus_client\n"
-        "import hubsettings_operator.runner, hubsettings_operator.cli\n"
+        "import hubsettings_operator.runtime.runner, hubsettings_operator.cli.main\n"
         "print(open('/proc/self/status').read())"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout

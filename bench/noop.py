@@ -36,11 +36,11 @@ from bench.common import (
     profile_async,
     table_state,
 )
-from hubsettings_operator.models import Profile as TableProfile
-from hubsettings_operator.plan import owner_marker
-from hubsettings_operator.profiles import PROPOSAL_CHANNEL
-from hubsettings_operator.reconcile import Reconciler
-from hubsettings_operator.store import PoolRegistry, SettingsStore, Target
+from hubsettings_operator.runtime.reconciler import Reconciler
+from hubsettings_operator.spec.models import Profile as TableProfile
+from hubsettings_operator.table.layout import PROPOSAL_CHANNEL
+from hubsettings_operator.table.plan import owner_marker
+from hubsettings_operator.table.store import PoolRegistry, SettingsStore, Target
 
 BENCH = "3-noop"
 NS = "bench"

@@ -45,13 +45,13 @@ from bench.common import (
     profile_async,
 )
 from bench.propagation_worker import message_of
-from hubsettings_operator.client import SettingsCache
-from hubsettings_operator.models import HubSettingsSpec
-from hubsettings_operator.models import Profile as TableProfile
-from hubsettings_operator.plan import owner_marker
-from hubsettings_operator.profiles import desired_rows
-from hubsettings_operator.store import PoolRegistry, SettingsStore, Target
-from hubsettings_operator.validation import validate_spec
+from hubsettings_operator.spec.models import HubSettingsSpec
+from hubsettings_operator.spec.models import Profile as TableProfile
+from hubsettings_operator.spec.validation import validate_spec
+from hubsettings_operator.table.layout import desired_rows
+from hubsettings_operator.table.listener import SettingsCache
+from hubsettings_operator.table.plan import owner_marker
+from hubsettings_operator.table.store import PoolRegistry, SettingsStore, Target
 
 BENCH = "1-propagation"
 TARGET_MS = 50.0

@@ -23,8 +23,8 @@ import os
 import sys
 from typing import Any, TextIO
 
-from hubsettings_operator.client import SettingsCache
-from hubsettings_operator.models import Profile as TableProfile
+from hubsettings_operator.spec.models import Profile as TableProfile
+from hubsettings_operator.table.listener import SettingsCache
 
 CONNECT_BATCH = 5  # concurrent connects per worker (the workers also start at the same time)
 

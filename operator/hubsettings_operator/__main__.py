@@ -2,7 +2,7 @@
 
 import sys
 
-from .cli import main
+from hubsettings_operator.cli import main
 
 if __name__ == "__main__":
     main(["run", *sys.argv[1:]], prog_name="hubsettings")

@@ -5,8 +5,8 @@ Handlers map each class to a condition reason (`conditions.Reason`); the CLI map
 
 from __future__ import annotations
 
-from .conditions import Reason
-from .redact import scrub
+from hubsettings_operator.conditions import Reason
+from hubsettings_operator.redact import scrub
 
 
 class HubSettingsError(Exception):

@@ -329,7 +329,7 @@ def test_extra_settings_count_limit_is_enforced_by_the_server(
     assert "spec.extraSettings" in _message(exc)
     accepted = _create(objects, ns, _hub("meta", {"extraSettings": {"_meta": {"v": 1}}}))
     assert accepted["spec"]["extraSettings"] == {"_meta": {"v": 1}}
-    from hubsettings_operator.validation import validate_spec
+    from hubsettings_operator.spec.validation import validate_spec
 
     spec, errors = validate_spec(accepted["spec"])
     assert spec is None and any(e.path == "spec.extraSettings._meta" for e in errors)

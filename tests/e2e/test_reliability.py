@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from kubernetes import client as k8s
 
-from hubsettings_operator.runner import PEERING_LIFETIME_S
+from hubsettings_operator.runtime.runner import PEERING_LIFETIME_S
 from tests.e2e.helpers import (
     Database,
     condition,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from hubsettings_operator import catalog
-from hubsettings_operator.models import HubSettingsSpec, Profile
-from hubsettings_operator.plan import ConflictPolicy, owner_marker
-from hubsettings_operator.profiles import desired_rows
-from hubsettings_operator.store import ApplyResult, SettingsStore, Target
-from hubsettings_operator.validation import validate_spec
+from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec.models import HubSettingsSpec, Profile
+from hubsettings_operator.spec.validation import validate_spec
+from hubsettings_operator.table.layout import desired_rows
+from hubsettings_operator.table.plan import ConflictPolicy, owner_marker
+from hubsettings_operator.table.store import ApplyResult, SettingsStore, Target
 
 
 def make_spec(settings: dict[str, Any] | None = None, **spec: Any) -> HubSettingsSpec:

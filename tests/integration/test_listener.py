@@ -7,8 +7,8 @@ import time
 
 import psycopg
 
-from hubsettings_operator.client import SettingsCache
-from hubsettings_operator.models import Profile
+from hubsettings_operator.spec.models import Profile
+from hubsettings_operator.table.listener import SettingsCache
 from tests.integration.helpers import apply, make_spec
 from tests.support.pgserver import PgServer
 

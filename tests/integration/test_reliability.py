@@ -23,16 +23,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hubsettings_operator import drift
-from hubsettings_operator.client import SettingsCache
+from hubsettings_operator.drift import layer0 as drift
 from hubsettings_operator.errors import DatabaseUnavailable, SchemaMismatch, SecretNotFound
-from hubsettings_operator.models import Profile
-from hubsettings_operator.plan import owner_marker
-from hubsettings_operator.profiles import desired_rows
-from hubsettings_operator.reconcile import Outcome, Reconciler
 from hubsettings_operator.redact import fingerprint
-from hubsettings_operator.store import PoolRegistry, SettingsStore, StoreOptions, Target
-from hubsettings_operator.validation import validate_spec
+from hubsettings_operator.runtime.reconciler import Outcome, Reconciler
+from hubsettings_operator.spec.models import Profile
+from hubsettings_operator.spec.validation import validate_spec
+from hubsettings_operator.table.layout import desired_rows
+from hubsettings_operator.table.listener import SettingsCache
+from hubsettings_operator.table.plan import owner_marker
+from hubsettings_operator.table.store import PoolRegistry, SettingsStore, StoreOptions, Target
 from tests.integration.helpers import apply, make_spec
 from tests.support.hubdb import PROPOSAL_DDL, execute, listening, rows
 from tests.support.pgserver import PgServer

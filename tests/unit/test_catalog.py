@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hubsettings_operator import catalog
-from hubsettings_operator.sections import SECTION_MODELS
+from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec.sections import SECTION_MODELS
 
 
 def test_facts_record_their_source() -> None:
@@ -74,7 +74,7 @@ def test_inert_names_are_not_settings() -> None:
 
 
 def test_section_documents_are_complete_with_defaults() -> None:
-    from hubsettings_operator.sections import AccessSettings, Settings, TelemetrySettings
+    from hubsettings_operator.spec.sections import AccessSettings, Settings, TelemetrySettings
 
     docs = catalog.section_documents(
         Settings(access=AccessSettings(admin_emails=["a@b.co"]), telemetry=TelemetrySettings(enabled=False))
@@ -89,7 +89,7 @@ def test_section_documents_are_complete_with_defaults() -> None:
 
 
 def test_proposal_values_only_explicit_fields() -> None:
-    from hubsettings_operator.sections import EndpointsSettings, Settings, TelemetrySettings
+    from hubsettings_operator.spec.sections import EndpointsSettings, Settings, TelemetrySettings
 
     rows = catalog.proposal_values(
         Settings(

@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from hubsettings_operator import crd
-from hubsettings_operator.reference import render as render_reference
+from hubsettings_operator.spec import crd
+from hubsettings_operator.spec.reference import render as render_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from hubsettings_operator import catalog, drift, drift_cli
-from hubsettings_operator.drift import Sources, compute, label_selector, normalize, referenced_sources
-from hubsettings_operator.models import DriftStatus, HubSettings, LabelSelector, Profile
+from hubsettings_operator.drift import layer0 as drift
+from hubsettings_operator.drift import sources_sync as drift_cli
+from hubsettings_operator.drift.layer0 import Sources, compute, label_selector, normalize, referenced_sources
 from hubsettings_operator.redact import fingerprint
+from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec.models import DriftStatus, HubSettings, LabelSelector, Profile
 
 DSN = "postgres://hub:s3cr3t-Passw0rd@postgres:5432/hub"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hubsettings_operator.plan import (
+from hubsettings_operator.table.plan import (
     Action,
     ConflictPolicy,
     CurrentRow,

@@ -7,10 +7,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hubsettings_operator.models import HubSettingsSpec, Profile
-from hubsettings_operator.plan import make_plan
-from hubsettings_operator.profiles import desired_rows
-from hubsettings_operator.validation import validate_spec
+from hubsettings_operator.spec.models import HubSettingsSpec, Profile
+from hubsettings_operator.spec.validation import validate_spec
+from hubsettings_operator.table.layout import desired_rows
+from hubsettings_operator.table.plan import make_plan
 
 emails = st.from_regex(r"[a-z]{1,8}@[a-z]{1,8}\.(com|org|dev)", fullmatch=True)
 durations = st.from_regex(r"[1-9][0-9]{0,3}(s|m|h)", fullmatch=True)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from hubsettings_operator.models import MAX_EXTRA_KEYS, MAX_VALUE_BYTES
-from hubsettings_operator.validation import validate_object, validate_spec
+from hubsettings_operator.spec.models import MAX_EXTRA_KEYS, MAX_VALUE_BYTES
+from hubsettings_operator.spec.validation import validate_object, validate_spec
 
 
 def errors_for(manifest: dict[str, Any]) -> dict[str, str]:
@@ -224,7 +224,7 @@ def test_secrets_nested_in_extra_settings_are_rejected(manifest: dict[str, Any])
 
 
 def test_plan_output_masks_nested_secret_like_keys() -> None:
-    from hubsettings_operator.diff import show
+    from hubsettings_operator.table.diff import show
 
     text = show("messaging", {"slack": {"webhook_secret": "hunter2-value", "channel": "#ops"}})
     assert "hunter2-value" not in text and "#ops" in text and "<secret sha256:" in text

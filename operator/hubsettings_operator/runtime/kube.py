@@ -15,9 +15,9 @@ from typing import Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from .errors import SecretNotFound
-from .models import GROUP, PLURAL, VERSION
-from .redact import register_dsn, register_secret
+from hubsettings_operator.errors import SecretNotFound
+from hubsettings_operator.redact import register_dsn, register_secret
+from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
 
 
 def load_config() -> client.ApiClient:

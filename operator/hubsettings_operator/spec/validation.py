@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import catalog
-from .models import (
+from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec.models import (
     API_VERSION,
     EXTRA_KEY_PATTERN,
     KIND,
@@ -28,7 +28,7 @@ from .models import (
     HubSettings,
     HubSettingsSpec,
 )
-from .sections import SECTION_MODELS
+from hubsettings_operator.spec.sections import SECTION_MODELS
 
 
 @dataclass(frozen=True)

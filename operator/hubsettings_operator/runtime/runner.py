@@ -19,10 +19,10 @@ from typing import Any
 
 import kopf
 
-from . import handlers, metrics
-from .kube import Kube
-from .reconcile import Reconciler
-from .redact import install_log_scrubber
+from hubsettings_operator.redact import install_log_scrubber
+from hubsettings_operator.runtime import handlers, metrics
+from hubsettings_operator.runtime.kube import Kube
+from hubsettings_operator.runtime.reconciler import Reconciler
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import catalog
-from .crd import spec_schema, status_schema
-from .models import MAX_EXTRA_KEYS, MAX_JSON_DEPTH, MAX_VALUE_BYTES
+from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec.crd import spec_schema, status_schema
+from hubsettings_operator.spec.models import MAX_EXTRA_KEYS, MAX_JSON_DEPTH, MAX_VALUE_BYTES
 
 
 def _type(node: dict[str, Any]) -> str:

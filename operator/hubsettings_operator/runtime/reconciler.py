@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from . import conditions as cond
-from . import metrics
-from .conditions import Condition, CondType, Desired, Reason
-from .errors import HubSettingsError, SecretNotFound
-from .models import ConflictItem, DatabaseSpec, HubSettingsSpec
-from .plan import OWNER_PREFIX, Action, ConflictPolicy, owner_marker, settings_hash
-from .profiles import desired_rows
-from .redact import fingerprint, scrub
-from .store import ApplyResult, PoolRegistry, SettingsStore, Target, summarize
-from .validation import validate_spec
+from hubsettings_operator import conditions as cond
+from hubsettings_operator.conditions import Condition, CondType, Desired, Reason
+from hubsettings_operator.errors import HubSettingsError, SecretNotFound
+from hubsettings_operator.redact import fingerprint, scrub
+from hubsettings_operator.runtime import metrics
+from hubsettings_operator.spec.models import ConflictItem, DatabaseSpec, HubSettingsSpec
+from hubsettings_operator.spec.validation import validate_spec
+from hubsettings_operator.table.layout import desired_rows
+from hubsettings_operator.table.plan import OWNER_PREFIX, Action, ConflictPolicy, owner_marker, settings_hash
+from hubsettings_operator.table.store import ApplyResult, PoolRegistry, SettingsStore, Target, summarize
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .conditions import Condition
-from .sections import Settings
+from hubsettings_operator.conditions import Condition
+from hubsettings_operator.spec.sections import Settings
 
 GROUP = "scion.dev"
 VERSION = "v1alpha1"

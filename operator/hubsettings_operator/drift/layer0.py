@@ -24,10 +24,10 @@ from typing import Any
 
 import yaml
 
-from . import catalog
-from .importer import flatten
-from .models import DriftItem, DriftStatus, LabelSelector, OverrideItem, Profile
-from .redact import fingerprint
+from hubsettings_operator.redact import fingerprint
+from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec.importer import flatten
+from hubsettings_operator.spec.models import DriftItem, DriftStatus, LabelSelector, OverrideItem, Profile
 
 DEFAULT_CAP = 50
 UNSET = "<unset>"

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from .models import GROUP
-from .validation import FieldError, Report, validate_object
+from hubsettings_operator.spec.models import GROUP
+from hubsettings_operator.spec.validation import FieldError, Report, validate_object
 
 
 @dataclass

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from . import catalog
-from .models import (
+from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec.models import (
     GROUP,
     KIND,
     MAX_EXTRA_KEYS,

@@ -21,13 +21,14 @@ import kopf
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from . import drift_check, metrics
-from .kube import Kube
-from .models import GROUP, PLURAL, VERSION
-from .reconcile import Event, Reconciler, backoff
-from .redact import scrub
-from .store import SettingsStore, Target
-from .validation import validate_spec
+from hubsettings_operator.redact import scrub
+from hubsettings_operator.runtime import drift_timer as drift_check
+from hubsettings_operator.runtime import metrics
+from hubsettings_operator.runtime.kube import Kube
+from hubsettings_operator.runtime.reconciler import Event, Reconciler, backoff
+from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
+from hubsettings_operator.spec.validation import validate_spec
+from hubsettings_operator.table.store import SettingsStore, Target
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .models import Profile
-from .profiles import default_channel
-from .redact import describe_dsn, register_dsn
+from hubsettings_operator.redact import describe_dsn, register_dsn
+from hubsettings_operator.spec.models import Profile
+from hubsettings_operator.table.layout import default_channel
 
 log = logging.getLogger(__name__)
 

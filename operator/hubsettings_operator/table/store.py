@@ -28,17 +28,26 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from . import profiles
-from .errors import (
+from hubsettings_operator.errors import (
     ConcurrentWrite,
     DatabaseUnavailable,
     HubSettingsError,
     PermissionDenied,
     SchemaMismatch,
 )
-from .models import IDENTIFIER_PATTERN, TABLE_PATTERN, Profile
-from .plan import Action, Change, ConflictPolicy, CurrentRow, JSONValue, Plan, canonical_json, make_plan
-from .redact import describe_dsn, register_dsn
+from hubsettings_operator.redact import describe_dsn, register_dsn
+from hubsettings_operator.spec.models import IDENTIFIER_PATTERN, TABLE_PATTERN, Profile
+from hubsettings_operator.table import layout as profiles
+from hubsettings_operator.table.plan import (
+    Action,
+    Change,
+    ConflictPolicy,
+    CurrentRow,
+    JSONValue,
+    Plan,
+    canonical_json,
+    make_plan,
+)
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from .models import ConflictMode
+from hubsettings_operator.spec.models import ConflictMode
 
 OWNER_PREFIX = "hubsettings-operator:"
 # Writers that are the Hub itself seeding defaults from its bootstrap config, not a person editing.

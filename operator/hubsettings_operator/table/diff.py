@@ -10,9 +10,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .catalog import is_secret_name
-from .plan import Action, Change, Plan
-from .redact import fingerprint
+from hubsettings_operator.redact import fingerprint
+from hubsettings_operator.spec.catalog import is_secret_name
+from hubsettings_operator.table.plan import Action, Change, Plan
 
 SYMBOL = {
     Action.INSERT: "+",

@@ -16,10 +16,10 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from . import catalog
-from .errors import SchemaMismatch
-from .models import HubSettingsSpec, Profile
-from .plan import Action, Plan, settings_hash
+from hubsettings_operator.errors import SchemaMismatch
+from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec.models import HubSettingsSpec, Profile
+from hubsettings_operator.table.plan import Action, Plan, settings_hash
 
 SCION_CHANNEL = "scion_ev_global"
 PROPOSAL_CHANNEL = "scion_settings_changed"

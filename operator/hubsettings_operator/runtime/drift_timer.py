@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from . import drift, metrics
-from .conditions import CondType, Desired, Reason
-from .models import Profile
-from .reconcile import Event, Reconciler, merged_conditions
-from .validation import validate_spec
+from hubsettings_operator.conditions import CondType, Desired, Reason
+from hubsettings_operator.drift import layer0 as drift
+from hubsettings_operator.runtime import metrics
+from hubsettings_operator.runtime.reconciler import Event, Reconciler, merged_conditions
+from hubsettings_operator.spec.models import Profile
+from hubsettings_operator.spec.validation import validate_spec
 
 
 class SourceReader(Protocol):

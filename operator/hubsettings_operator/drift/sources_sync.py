@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 import click
 
-from . import drift
-from .models import DriftStatus, HubSettings, Profile
-from .redact import register_secret, scrub
+from hubsettings_operator.drift import layer0 as drift
+from hubsettings_operator.redact import register_secret, scrub
+from hubsettings_operator.spec.models import DriftStatus, HubSettings, Profile
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -17,13 +17,13 @@ from typing import Any
 import click
 import yaml
 
-from . import crd as crd_module
-from .errors import HubSettingsError
-from .manifests import validate_paths
-from .models import HubSettings, Profile
-from .plan import ConflictPolicy, owner_marker
-from .redact import install_log_scrubber, register_dsn, scrub
-from .validation import Report
+from hubsettings_operator.errors import HubSettingsError
+from hubsettings_operator.redact import install_log_scrubber, register_dsn, scrub
+from hubsettings_operator.spec import crd as crd_module
+from hubsettings_operator.spec.manifests import validate_paths
+from hubsettings_operator.spec.models import HubSettings, Profile
+from hubsettings_operator.spec.validation import Report
+from hubsettings_operator.table.plan import ConflictPolicy, owner_marker
 
 EXIT_INVALID = 1
 EXIT_CHANGES = 2
@@ -130,7 +130,7 @@ def docs() -> None:
     Example:
       hubsettings docs > docs/crd-reference.md
     """
-    from .reference import render
+    from hubsettings_operator.spec.reference import render
 
     click.echo(render(), nl=False)
 
@@ -153,7 +153,7 @@ def import_(settings_yaml: str, name: str, namespace: str, secret_name: str) -> 
     Example:
       hubsettings import --settings-yaml ~/.scion/settings.yaml --name hub --namespace scion > hub.yaml
     """
-    from .importer import import_settings_yaml
+    from hubsettings_operator.spec.importer import import_settings_yaml
 
     doc = yaml.safe_load(Path(settings_yaml).read_text(encoding="utf-8")) or {}
     try:
@@ -213,8 +213,8 @@ async def _apply_all(
     overrides: dict[str, Any],
     dry_run: bool,
 ) -> list[tuple[HubSettings, Any]]:
-    from .profiles import desired_rows
-    from .store import PoolRegistry, SettingsStore, StoreOptions, Target
+    from hubsettings_operator.table.layout import desired_rows
+    from hubsettings_operator.table.store import PoolRegistry, SettingsStore, StoreOptions, Target
 
     # A one-shot command: fail fast when the database is down instead of waiting for the pool.
     registry = PoolRegistry(StoreOptions(pool_timeout=5.0, pool_max_size=2))
@@ -249,7 +249,7 @@ async def _apply_all(
 def _run_db(
     files: tuple[str, ...], dsn: str | None, dsn_file: str | None, dry_run: bool, **overrides: Any
 ) -> int:
-    from .diff import render
+    from hubsettings_operator.table.diff import render
 
     resources = _one_resource(files)
     value = _dsn(dsn, dsn_file)
@@ -268,7 +268,7 @@ def _run_db(
             click.echo("# note: spec.suspend is true; the operator would not write this")
         click.echo(render(result.plan), nl=False)
         if result.profile is Profile.SCION:
-            from .catalog import unset_fields
+            from hubsettings_operator.spec.catalog import unset_fields
 
             for section, doc in sorted(result.desired.items()):
                 missing = unset_fields(section, doc) if isinstance(doc, dict) else []
@@ -339,9 +339,9 @@ def watch(
     Example:
       hubsettings watch --dsn-file /run/secrets/dsn
     """
-    from .client import SettingsCache
-    from .diff import show
-    from .store import SettingsStore, Target
+    from hubsettings_operator.table.diff import show
+    from hubsettings_operator.table.listener import SettingsCache
+    from hubsettings_operator.table.store import SettingsStore, Target
 
     value = _dsn(dsn, dsn_file)
 
@@ -408,7 +408,7 @@ def drift(
     Example:
       hubsettings drift -f hub.yaml --namespace scion
     """
-    from .drift_cli import run_drift
+    from hubsettings_operator.drift.sources_sync import run_drift
 
     resources = _one_resource(files)
     sys.exit(run_drift(resources, namespace, kubeconfig, Profile(profile), output))
@@ -457,7 +457,7 @@ def run(
       hubsettings run --namespace scion
       hubsettings run --all-namespaces --log-format json
     """
-    from .runner import OperatorConfig, run_operator
+    from hubsettings_operator.runtime.runner import OperatorConfig, run_operator
 
     if not namespaces and not all_namespaces:
         raise click.UsageError("give --namespace (repeatable) or --all-namespaces")

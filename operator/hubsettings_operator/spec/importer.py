@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import catalog
-from .models import API_VERSION, KIND
+from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec.models import API_VERSION, KIND
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .sections import SECTION_MODELS, Section, Settings
+from hubsettings_operator.spec.sections import SECTION_MODELS, Section, Settings
 
 # pkg/config/opsettings/koanf.go: layer0Prefixes. A key equal to or nested under one of these is Layer 0.
 LAYER0_PREFIXES: tuple[str, ...] = (
