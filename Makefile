@@ -45,6 +45,7 @@ lint: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache  # the layering of docs/architecture.md
 
 # The README's test command. Unit + integration (real PostgreSQL) + e2e (real kube-apiserver + PostgreSQL).
 test: deps lint
