@@ -140,8 +140,9 @@ def test_extra_settings_key_rules(manifest: dict[str, Any], key: str, fragment: 
 
 
 def test_extra_settings_accepts_arbitrary_json(manifest: dict[str, Any]) -> None:
-    manifest["spec"]["extraSettings"] = {"quotas": {"max_agents": 5, "nested": [1, {"a": None}]}}
-    assert validate_object(manifest).ok
+    manifest["spec"]["extraSettings"] = {"chat_bridge": {"max_agents": 5, "nested": [1, {"a": None}]}}
+    report = validate_object(manifest)
+    assert report.ok and report.unvalidated_sections == ["chat_bridge"]
 
 
 def test_value_size_limit(manifest: dict[str, Any]) -> None:
@@ -217,9 +218,9 @@ def test_validate_spec_never_raises_on_garbage() -> None:
 
 
 def test_secrets_nested_in_extra_settings_are_rejected(manifest: dict[str, Any]) -> None:
-    manifest["spec"]["extraSettings"] = {"messaging": {"slack": {"bot_token": "xoxb-SECRET"}}}
+    manifest["spec"]["extraSettings"] = {"chat_bridge": {"slack": {"bot_token": "xoxb-SECRET"}}}
     errs = errors_for(manifest)
-    msg = errs["spec.extraSettings.messaging.slack.bot_token"]
+    msg = errs["spec.extraSettings.chat_bridge.slack.bot_token"]
     assert "secret backend" in msg and "xoxb-SECRET" not in msg
 
 

@@ -77,6 +77,17 @@ def _structural(node: Schema) -> Schema:
             out["description"] = node.get("description", desc)
         return out
 
+    # A map with a key pattern (pydantic: patternProperties) is not structural: the API server types the
+    # values, the operator checks the keys.
+    pattern_props = node.pop("patternProperties", None)
+    node.pop("propertyNames", None)
+    if (
+        isinstance(pattern_props, dict)
+        and len(pattern_props) == 1
+        and not isinstance(node.get("additionalProperties"), dict)
+    ):
+        node["additionalProperties"] = next(iter(pattern_props.values()))
+        node.setdefault("type", "object")
     typ = node.get("type")
     if typ is None and "properties" not in node and "enum" not in node:
         node["x-kubernetes-preserve-unknown-fields"] = True
