@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -238,3 +239,22 @@ def test_create_table_with_scion_profile_is_refused_offline_as_by_the_api_server
     assert "proposal profile only" in errors_for(manifest)["spec.database"]
     manifest["spec"]["database"]["profile"] = "proposal"
     assert validate_object(manifest).ok
+
+
+def test_validation_is_cached_by_canonical_json_without_collisions(manifest: dict[str, Any]) -> None:
+    import datetime
+
+    raw = manifest["spec"]
+    raw["settings"] = {"maintenance": {"admin_mode": True}}
+    first, errors = validate_spec(copy.deepcopy(raw))
+    again, _ = validate_spec(copy.deepcopy(raw))
+    assert first is not None and errors == [] and again is first
+    raw["settings"] = {"maintenance": {"admin_mode": 1}}  # equal to True in Python, not in JSON
+    spec, errors = validate_spec(copy.deepcopy(raw))
+    assert spec is None and errors[0].path == "spec.settings.maintenance.admin_mode"
+    raw["settings"] = {
+        "maintenance": {"maintenance_message": datetime.date(2026, 1, 1)}
+    }  # YAML date: not JSON
+    for _ in range(2):
+        spec, errors = validate_spec(copy.deepcopy(raw))
+        assert spec is None and errors[0].path == "spec.settings.maintenance.maintenance_message"

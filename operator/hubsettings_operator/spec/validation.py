@@ -11,6 +11,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,17 +83,42 @@ def _loc_to_path(prefix: str, loc: Iterable[int | str]) -> str:
     return path
 
 
-def _depth(value: Any, level: int = 0) -> int:
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _children(value: Any) -> Iterable[Any] | None:
+    """The items of a JSON container (plain dict and list first: ABC checks are slow), else None."""
+    kind = type(value)
+    if kind is dict:
+        return value.values()  # type: ignore[no-any-return]
+    if kind is list:
+        return value  # type: ignore[no-any-return]
+    if kind in _SCALARS:
+        return None
     if isinstance(value, Mapping):
-        return max([level + 1, *(_depth(v, level + 1) for v in value.values())])
-    if isinstance(value, list):
-        return max([level + 1, *(_depth(v, level + 1) for v in value)])
-    return level
+        return value.values()
+    return value if isinstance(value, list) else None
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    """Nesting depth; recurses into containers only (scalars are most of a spec)."""
+    children = _children(value)
+    if children is None:
+        return level
+    best = level + 1
+    for child in children:
+        if type(child) not in _SCALARS:
+            best = max(best, _depth(child, level + 1))
+    return best
 
 
 def _json_size(value: Any) -> int:
     # surrogatepass: a lone surrogate must be reported as such (below), not crash the size check.
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    except (ValueError, RecursionError):
+        return MAX_VALUE_BYTES + 1  # circular or absurdly deep: the depth check reports it
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _suspect_text(value: Any) -> bool:
@@ -146,21 +173,27 @@ def _misplaced(path: str, name: str, *, in_section: str | None) -> FieldError:
     )
 
 
+_FIELDS = {name: frozenset(model.model_fields) for name, model in SECTION_MODELS.items()}
+
+
 def _check_settings(raw: Any) -> tuple[list[FieldError], set[tuple[str, ...]]]:
     """Guidance errors for spec.settings, and the pydantic locations they replace."""
     errors: list[FieldError] = []
     handled: set[tuple[str, ...]] = set()
     if not isinstance(raw, Mapping):
         return errors, handled
+    # Every section is at most as large as all of them: measure each one only when all together are too big.
+    sizes_needed = _json_size(raw) > MAX_VALUE_BYTES
     for section, doc in raw.items():
-        spath = _loc_to_path("spec.settings", [str(section)])
+        spath = f"spec.settings.{section}"
         if section not in SECTION_MODELS:
+            spath = _loc_to_path("spec.settings", [str(section)])
             errors.append(_misplaced(spath, str(section), in_section=None))
             handled.add(("settings", str(section)))
             continue
         if not isinstance(doc, Mapping):
             continue
-        fields = SECTION_MODELS[section].model_fields
+        fields = _FIELDS[section]
         for name in doc:
             if section not in MAP_SECTIONS and name not in fields:
                 errors.append(_misplaced(_loc_to_path(spath, [str(name)]), str(name), in_section=section))
@@ -169,7 +202,7 @@ def _check_settings(raw: Any) -> tuple[list[FieldError], set[tuple[str, ...]]]:
             errors.append(
                 FieldError(spath, f"nested deeper than {MAX_JSON_DEPTH} levels", "Flatten the value")
             )
-        elif _json_size(doc) > MAX_VALUE_BYTES:
+        elif sizes_needed and _json_size(doc) > MAX_VALUE_BYTES:
             errors.append(
                 FieldError(
                     spath, f"section document larger than {MAX_VALUE_BYTES} bytes", "Shorten the values"
@@ -317,8 +350,45 @@ def _walk_text(
             yield from _walk_text(v, f"{path}[{i}]", max_depth, level + 1)
 
 
+# validate_spec results by the canonical JSON of the raw spec: a no-op reconcile validates the same spec again
+# and again, and validation is a pure function of it (and of the catalog, fixed at import).
+_CACHE_SIZE = 256
+_cache: OrderedDict[str, tuple[HubSettingsSpec | None, tuple[FieldError, ...]]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _cache_key(raw: Any) -> str | None:
+    """The canonical JSON text of `raw`, or None when it is not plain JSON data (e.g. a YAML date): such a
+    spec is validated every time rather than risk two different inputs sharing a key."""
+    try:
+        return json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
 def validate_spec(raw: Any) -> tuple[HubSettingsSpec | None, list[FieldError]]:
-    """Validate a raw `spec` (parsed YAML/JSON). Never raises: every problem is a FieldError."""
+    """Validate a raw `spec` (parsed YAML/JSON). Never raises: every problem is a FieldError.
+
+    Results are cached by the spec's canonical JSON: equal specs get the same HubSettingsSpec instance, which
+    callers must treat as read-only."""
+    key = _cache_key(raw)
+    if key is not None:
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+                return hit[0], list(hit[1])
+    spec, errors = validate_spec_uncached(raw)
+    if key is not None:
+        with _cache_lock:
+            _cache[key] = (spec, tuple(errors))
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    return spec, errors
+
+
+def validate_spec_uncached(raw: Any) -> tuple[HubSettingsSpec | None, list[FieldError]]:
+    """validate_spec without the cache (benchmarks, and callers that need a fresh model)."""
     if not isinstance(raw, Mapping):
         return None, [FieldError("spec", "must be an object")]
     errors: list[FieldError] = []
@@ -328,12 +398,13 @@ def validate_spec(raw: Any) -> tuple[HubSettingsSpec | None, list[FieldError]]:
         errors += _check_extra(raw.get("extraSettings"))
         errors += _check_bootstrap(raw.get("bootstrap"))
         # One serialisation finds the rare bad text; field paths are only built when there is one.
-        if _suspect_text(raw.get("settings")):
+        suspect = {where: _suspect_text(raw.get(where)) for where in ("settings", "extraSettings")}
+        if suspect["settings"]:
             for path, text, _key in _walk_text(raw.get("settings"), "spec.settings"):
                 if "\x00" in text:
                     errors.append(FieldError(path, "contains a NUL character, which PostgreSQL cannot store"))
         for where in ("settings", "extraSettings"):
-            if not _suspect_text(raw.get(where)):
+            if not suspect[where]:
                 continue
             for path, text, _key in _walk_text(raw.get(where), f"spec.{where}"):
                 if _lone_surrogate(text):
