@@ -5,7 +5,7 @@ Two cases, both on the proposal profile (one row per key) with 200 rows in the t
 - `Reconciler.reconcile(body)`: the operator's real reconcile path (spec validation, store apply, status
   diff) called directly, with a fake Kubernetes object (`FakeKube`: returns the DSN, counts status patches).
   A CR may hold at most 100 extraSettings keys, so the 200 rows come from two CRs on the same table:
-  `a` = examples/full.yaml's settings (19 keys) + 81 extra keys, `b` = 100 extra keys; the measured
+  `a` = examples/full.yaml's settings (44 keys) + 56 extra keys, `b` = 100 extra keys; the measured
   reconciles alternate between them (each one locks and reads all 200 rows, and plans its own 100).
 - `SettingsStore.apply` with a 200-key desired dict directly (no CR, no validation).
 
@@ -37,7 +37,9 @@ from bench.common import (
     table_state,
 )
 from hubsettings_operator.runtime.reconciler import Reconciler
+from hubsettings_operator.spec.catalog import proposal_values
 from hubsettings_operator.spec.models import Profile as TableProfile
+from hubsettings_operator.spec.sections import Settings
 from hubsettings_operator.table.layout import PROPOSAL_CHANNEL
 from hubsettings_operator.table.plan import owner_marker
 from hubsettings_operator.table.store import PoolRegistry, SettingsStore, Target
@@ -71,11 +73,12 @@ def _extras(prefix: str, count: int) -> dict[str, Any]:
 
 
 def cr_bodies(keys: int) -> dict[str, dict[str, Any]]:
-    """Two CRs whose rows add up to `keys` (200: 19 catalog keys + 81 extras, and 100 extras)."""
+    """Two CRs whose rows add up to `keys` (200: 44 catalog keys + 56 extras, and 100 extras)."""
     half_a, half_b = keys - keys // 2, keys // 2
     with EXAMPLE_FULL.open() as fh:
         full_settings: dict[str, Any] = yaml.safe_load(fh)["spec"]["settings"]
-    catalog_keys = 19  # examples/full.yaml's settings under the proposal profile
+    # examples/full.yaml's settings under the proposal profile (one row per key).
+    catalog_keys = len(proposal_values(Settings.model_validate(full_settings)))
     use_settings = half_a > catalog_keys
     bodies: dict[str, dict[str, Any]] = {}
     for name, count, settings in (

@@ -66,7 +66,7 @@ def _example() -> dict[str, Any]:
 
 
 def example_spec(message: str, secret: str = "db") -> dict[str, Any]:
-    """examples/full.yaml's spec (8 sections, 19 proposal keys) with one field set to `message`."""
+    """examples/full.yaml's spec (19 sections, 44 proposal keys) with one field set to `message`."""
     spec = copy.deepcopy(_example())
     spec["settings"]["maintenance"]["maintenance_message"] = message
     spec["database"]["secretRef"] = {"name": secret, "key": "url"}

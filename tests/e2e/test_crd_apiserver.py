@@ -143,7 +143,13 @@ def kubectl(kube_env: KubeTestEnv, tmp_path_factory: pytest.TempPathFactory) -> 
 def hubsettings_crd(kubectl: Kubectl, kube_api: k8s_client.ApiClient) -> Iterator[str]:
     """The CRD of crds/hubsettings.yaml, server-side applied (idempotent), Established and served."""
     _apply_crd(kubectl)
-    kubectl.run("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=30s")
+    # kubectl wait fails at once while the CRD has no conditions yet (the bigger the schema, the longer that
+    # lasts): retry it until the API server has set them.
+    _eventually(
+        lambda: kubectl.run("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=30s"),
+        timeout=60.0,
+        interval=0.5,
+    )
     # The Established condition can precede the resource handler: wait until a list is served.
     objects = k8s_client.CustomObjectsApi(kube_api)
     _eventually(lambda: objects.list_cluster_custom_object(GROUP, VERSION, PLURAL))

@@ -61,14 +61,21 @@ def wait_established(kubeconfig: Path | str, crd_names: Sequence[str], timeout_s
     """Waits until every CRD of `crd_names` is Established (its API is served); raises on failure."""
     if not crd_names:
         return
-    proc = kubectl(
-        kubeconfig,
-        "wait",
-        "--for=condition=Established",
-        f"--timeout={timeout_s}s",
-        *(f"crd/{name}" for name in crd_names),
-        timeout=timeout_s + 30,
-    )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        proc = kubectl(
+            kubeconfig,
+            "wait",
+            "--for=condition=Established",
+            f"--timeout={timeout_s}s",
+            *(f"crd/{name}" for name in crd_names),
+            timeout=timeout_s + 30,
+        )
+        # kubectl wait fails at once while a CRD has no conditions yet (a large schema takes the API server
+        # a few seconds): try again until it has them.
+        if proc.returncode == 0 or "accessor error" not in proc.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     if proc.returncode != 0:
         raise RuntimeError(f"CRDs {', '.join(crd_names)} not Established:\n{proc.stdout}\n{proc.stderr}")
 

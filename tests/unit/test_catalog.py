@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from hubsettings_operator.spec import catalog
 from hubsettings_operator.spec.sections import SECTION_MODELS
 
@@ -98,3 +102,66 @@ def test_proposal_values_only_explicit_fields() -> None:
         )
     )
     assert rows == {"hub.public_url": "https://h.example", "telemetry_enabled": True}
+
+
+def test_facts_carry_the_hubs_section_schemas_with_their_source() -> None:
+    layer1 = catalog.facts()["layer1"]
+    assert layer1["source"]["path"] == "pkg/config/opsettings/registry.go"
+    assert len(layer1["source"]["commit"]) == 40
+    assert layer1["library"]["asserts_format"] is False
+    schemas = {s["name"]: s["schema"] for s in layer1["sections"]}
+    assert len(schemas) == 19
+    # Self-contained, as the Hub serves them: no $ref left to resolve.
+    assert "$ref" not in str(schemas)
+    assert schemas["quotas"]["additionalProperties"] is False
+    assert "private_key" not in schemas["github_app"]["properties"]
+
+
+def test_gen_hub_facts_applies_the_registry_rules(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    root = {
+        "properties": {
+            "quotas": {
+                "type": "object",
+                "properties": {"q": {"type": "boolean"}},
+                "additionalProperties": False,
+            },
+            "server": {"type": "object", "properties": {"federation": {"$ref": "#/$defs/fed"}}},
+        },
+        "$defs": {
+            "fed": {
+                "type": "object",
+                "properties": {
+                    "refresh_interval": {
+                        "anyOf": [{"type": "string", "pattern": "^x$"}, {"type": "integer"}]
+                    },
+                    "issuer": {"$ref": "#/$defs/issuer"},
+                },
+            },
+            "issuer": {"type": "object", "properties": {"url": {"type": "string"}}},
+        },
+    }
+    schema_file = tmp_path / "settings.json"
+    schema_file.write_text(json.dumps(root))
+    script = Path(__file__).resolve().parents[2] / "hack/gen_hub_facts.py"
+    sys.path.insert(0, str(script.parent))
+    try:
+        import gen_hub_facts
+    finally:
+        sys.path.remove(str(script.parent))
+    fed = gen_hub_facts.build_section(root, {"root": ("server", "federation"), "string_intervals": True})
+    assert fed["properties"]["refresh_interval"] == {"type": "string", "pattern": "^x$"}
+    assert fed["properties"]["issuer"] == {"type": "object", "properties": {"url": {"type": "string"}}}
+    assert gen_hub_facts.build_section(root, {"root": ("quotas",)})["additionalProperties"] is False
+    with pytest.raises(gen_hub_facts.SchemaError):
+        gen_hub_facts.build_section(root, {"props": {"x": ("server", "nope")}})
+    out = subprocess.run(
+        [sys.executable, str(script), "--schema", str(schema_file), "--repo", "o/r", "--commit", "c" * 40],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 1 and "no property" in out.stderr  # the real rules need the real schema

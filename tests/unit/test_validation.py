@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -140,8 +141,9 @@ def test_extra_settings_key_rules(manifest: dict[str, Any], key: str, fragment: 
 
 
 def test_extra_settings_accepts_arbitrary_json(manifest: dict[str, Any]) -> None:
-    manifest["spec"]["extraSettings"] = {"quotas": {"max_agents": 5, "nested": [1, {"a": None}]}}
-    assert validate_object(manifest).ok
+    manifest["spec"]["extraSettings"] = {"chat_bridge": {"max_agents": 5, "nested": [1, {"a": None}]}}
+    report = validate_object(manifest)
+    assert report.ok and report.unvalidated_sections == ["chat_bridge"]
 
 
 def test_value_size_limit(manifest: dict[str, Any]) -> None:
@@ -217,9 +219,9 @@ def test_validate_spec_never_raises_on_garbage() -> None:
 
 
 def test_secrets_nested_in_extra_settings_are_rejected(manifest: dict[str, Any]) -> None:
-    manifest["spec"]["extraSettings"] = {"messaging": {"slack": {"bot_token": "xoxb-SECRET"}}}
+    manifest["spec"]["extraSettings"] = {"chat_bridge": {"slack": {"bot_token": "xoxb-SECRET"}}}
     errs = errors_for(manifest)
-    msg = errs["spec.extraSettings.messaging.slack.bot_token"]
+    msg = errs["spec.extraSettings.chat_bridge.slack.bot_token"]
     assert "secret backend" in msg and "xoxb-SECRET" not in msg
 
 
@@ -237,3 +239,22 @@ def test_create_table_with_scion_profile_is_refused_offline_as_by_the_api_server
     assert "proposal profile only" in errors_for(manifest)["spec.database"]
     manifest["spec"]["database"]["profile"] = "proposal"
     assert validate_object(manifest).ok
+
+
+def test_validation_is_cached_by_canonical_json_without_collisions(manifest: dict[str, Any]) -> None:
+    import datetime
+
+    raw = manifest["spec"]
+    raw["settings"] = {"maintenance": {"admin_mode": True}}
+    first, errors = validate_spec(copy.deepcopy(raw))
+    again, _ = validate_spec(copy.deepcopy(raw))
+    assert first is not None and errors == [] and again is first
+    raw["settings"] = {"maintenance": {"admin_mode": 1}}  # equal to True in Python, not in JSON
+    spec, errors = validate_spec(copy.deepcopy(raw))
+    assert spec is None and errors[0].path == "spec.settings.maintenance.admin_mode"
+    raw["settings"] = {
+        "maintenance": {"maintenance_message": datetime.date(2026, 1, 1)}
+    }  # YAML date: not JSON
+    for _ in range(2):
+        spec, errors = validate_spec(copy.deepcopy(raw))
+        assert spec is None and errors[0].path == "spec.settings.maintenance.maintenance_message"

@@ -22,7 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from hubsettings_operator.spec.sections import SECTION_MODELS, Section, Settings
+from hubsettings_operator.spec import versions
+from hubsettings_operator.spec.sections import MAP_SECTIONS, SECTION_MODELS, MapSection, Section, Settings
 
 # pkg/config/opsettings/koanf.go: layer0Prefixes. A key equal to or nested under one of these is Layer 0.
 LAYER0_PREFIXES: tuple[str, ...] = (
@@ -68,8 +69,37 @@ SECTION_KOANF: dict[str, dict[str, str | None]] = {
         "soft_delete_retention": "server.hub.soft_delete_retention",
         "soft_delete_retain_files": "server.hub.soft_delete_retain_files",
         "stalled_threshold": "server.hub.stalled_threshold",
+        "start_claim_lease_ttl": "server.hub.start_claim_lease_ttl",
+        "start_max_duration": "server.hub.start_max_duration",
+        "start_unconfirmed_hold": "server.hub.start_unconfirmed_hold",
+        "start_create_unconfirmed_hold": "server.hub.start_create_unconfirmed_hold",
     },
     "maintenance": {"admin_mode": None, "maintenance_message": None},
+    "messaging": {
+        "conversation_envelope_switch": None,
+        "cross_project_messaging_enabled": None,
+        "offload_threshold_runes": None,
+    },
+    "auto_expose_ports": {"enabled": "auto_expose_ports.enabled"},
+    "quotas": {"enforce_broker_quotas": "quotas.enforce_broker_quotas"},
+    "agent_secrets": {"user_scope_only": "agent_secrets.user_scope_only"},
+    "federation": {
+        name: f"server.federation.{name}"
+        for name in ("enabled", "trusted_issuers", "algorithms", "refresh_interval", "debounce_interval")
+    },
+    "experiments": {"overrides": None},
+    "artifacts": {
+        name: None
+        for name in (
+            "enabled",
+            "max_file_bytes",
+            "max_bundle_bytes",
+            "max_files",
+            "default_retention_days",
+            "link_default_ttl_hours",
+            "link_max_ttl_hours",
+        )
+    },
     "telemetry": {
         name: f"telemetry.{name}" for name in ("enabled", "cloud", "hub", "local", "filter", "resource")
     },
@@ -84,6 +114,12 @@ SECTION_KOANF: dict[str, dict[str, str | None]] = {
             "default_resources",
             "default_model",
             "default_thinking_level",
+            "default_max_agent_role",
+            "default_agent_role",
+            "default_runtime_broker",
+            "default_timezone",
+            "default_gcp_identity_mode",
+            "default_gcp_identity_service_account_id",
         )
     },
     "endpoints": {
@@ -96,8 +132,11 @@ SECTION_KOANF: dict[str, dict[str, str | None]] = {
         for name in ("app_id", "api_base_url", "webhooks_enabled", "installation_url", "private_key_path")
     },
     "notifications": {"notification_channels": "server.notification_channels"},
-    "project_defaults": {"default_scratchpad": None},
+    "project_defaults": {"default_scratchpad": "project_defaults.default_scratchpad"},
 }
+# Sections whose document is a map of named entries: the koanf path of the whole map (registry.go gives a
+# prefix-only path, so every key below it belongs to the section).
+MAP_SECTION_KOANF: dict[str, str] = {name: name for name in sorted(MAP_SECTIONS)}
 
 # Seed 000's row keys for the proposal profile (hub-contract.md); fields not listed keep their own name.
 PROPOSAL_KEYS: dict[tuple[str, str], str] = {
@@ -105,7 +144,27 @@ PROPOSAL_KEYS: dict[tuple[str, str], str] = {
     ("telemetry", "enabled"): "telemetry_enabled",
 }
 # In the proposal a few sections are one row holding an object (telemetry: all but `enabled`).
-PROPOSAL_WHOLE_SECTIONS = {"github_app": "github_app", "telemetry": "telemetry"}
+# Sections seed 000 did not know are written whole, one row per section, under the section's name (their
+# field names, such as `enabled`, would otherwise collide between sections).
+PROPOSAL_WHOLE_SECTIONS = {
+    "github_app": "github_app",
+    "telemetry": "telemetry",
+    **{
+        name: name
+        for name in (
+            "messaging",
+            "auto_expose_ports",
+            "quotas",
+            "agent_secrets",
+            "federation",
+            "runtimes",
+            "profiles",
+            "harness_configs",
+            "experiments",
+            "artifacts",
+        )
+    },
+}
 
 # The Hub's defaults for Layer 1 fields (hub_config.go DefaultGlobalConfig, the section schemas' `default`s,
 # and the zero values the Hub reads for absent fields). Fields absent here have no default the Hub would
@@ -131,7 +190,26 @@ HUB_DEFAULTS: dict[str, dict[str, Any]] = {
     "endpoints": {},
     "github_app": {"webhooks_enabled": False},
     "notifications": {"notification_channels": []},
-    "project_defaults": {},
+    "project_defaults": {"default_scratchpad": True},
+    "messaging": {"conversation_envelope_switch": False, "cross_project_messaging_enabled": False},
+    "auto_expose_ports": {},
+    "quotas": {"enforce_broker_quotas": True},
+    "agent_secrets": {"user_scope_only": False},
+    "federation": {},
+    "runtimes": {},
+    "profiles": {},
+    "harness_configs": {},
+    "experiments": {},
+    # ArtifactsSettings.Resolve's defaults (DefaultArtifactsConfig).
+    "artifacts": {
+        "enabled": True,
+        "max_file_bytes": 32 << 20,
+        "max_bundle_bytes": 256 << 20,
+        "max_files": 200,
+        "default_retention_days": 0,
+        "link_default_ttl_hours": 168,
+        "link_max_ttl_hours": 720,
+    },
 }
 
 # Secret-valued Layer 0 keys (compared by fingerprint only) besides those the schema marks.
@@ -288,7 +366,26 @@ def _json_type(annotation_schema: Mapping[str, Any]) -> str:
 def _layer1_settings() -> list[Setting]:
     by_path = _facts_by_path()
     out: list[Setting] = []
+    for section, koanf_root in MAP_SECTION_KOANF.items():
+        prop = by_path.get(koanf_root, {})
+        out.append(
+            Setting(
+                key=koanf_root,
+                layer=1,
+                json_type="object",
+                description=SECTION_MODELS[section].__doc__ or "",
+                section=section,
+                field=None,
+                proposal_key=PROPOSAL_WHOLE_SECTIONS.get(section, section),
+                default={},
+                env=(),
+                seed_env=(seed_env_name(koanf_root),),
+                since=versions.since(section),
+            )
+        )
     for section, model in SECTION_MODELS.items():
+        if section in MAP_SECTIONS:
+            continue
         schema = model.model_json_schema()
         for name, info in model.model_fields.items():
             koanf = SECTION_KOANF.get(section, {}).get(name)
@@ -300,7 +397,8 @@ def _layer1_settings() -> list[Setting]:
                 Setting(
                     key=key,
                     layer=1,
-                    json_type=str(prop.get("type") or _json_type(fschema)),
+                    # The section's own type (what is written), not the settings.yaml property's.
+                    json_type=_json_type(fschema),
                     description=info.description or str(prop.get("description") or ""),
                     section=section,
                     field=name,
@@ -309,7 +407,7 @@ def _layer1_settings() -> list[Setting]:
                     enum=tuple(prop["enum"]) if prop.get("enum") else None,
                     env=_layer1_env_names(by_path, key) if koanf else (),
                     seed_env=(seed_env_name(key),) if koanf else (),
-                    since=str(prop["since"]) if prop.get("since") else None,
+                    since=versions.since(section, name),
                 )
             )
     return out
@@ -445,6 +543,11 @@ def is_known_row_key(key: str) -> bool:
     return key in SECTION_MODELS or any(s.proposal_key == key for s in layer1_settings())
 
 
+def settings_path(setting: Setting) -> str:
+    """Where a Layer 1 setting goes in a HubSettings: `spec.settings.<section>[.<field>]`."""
+    return f"spec.settings.{setting.section}" + (f".{setting.field}" if setting.field else "")
+
+
 def env_hint(setting: Setting) -> str:
     """The env var(s) that set a Layer 0 setting, for messages."""
     names = list(setting.env) or [server_env_name(setting.key)]
@@ -519,7 +622,9 @@ def unset_fields(section: str, document: Mapping[str, Any]) -> list[str]:
     fields without a default the Hub's schema accepts (e.g. default_max_turns, minimum 1) or of newer Hub
     versions are ever left out."""
     model = SECTION_MODELS.get(section)
-    return [] if model is None else [f for f in model.model_fields if f not in document]
+    if model is None or issubclass(model, MapSection):
+        return []
+    return [f for f in model.model_fields if f not in document]
 
 
 def section_documents(spec_settings: Settings) -> dict[str, dict[str, Any]]:
@@ -548,6 +653,8 @@ def proposal_values(spec_settings: Settings) -> dict[str, Any]:
 
 def row_keys_for_section(section: str) -> list[str]:
     """Proposal row keys that belong to a section (for reporting)."""
+    if section in PROPOSAL_WHOLE_SECTIONS and section not in ("github_app", "telemetry"):
+        return [PROPOSAL_WHOLE_SECTIONS[section]]
     keys = {
         PROPOSAL_KEYS.get((section, name)) or PROPOSAL_WHOLE_SECTIONS.get(section) or name
         for name in SECTION_MODELS[section].model_fields

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec import catalog, versions
 from hubsettings_operator.spec.models import (
     GROUP,
     KIND,
@@ -77,6 +77,17 @@ def _structural(node: Schema) -> Schema:
             out["description"] = node.get("description", desc)
         return out
 
+    # A map with a key pattern (pydantic: patternProperties) is not structural: the API server types the
+    # values, the operator checks the keys.
+    pattern_props = node.pop("patternProperties", None)
+    node.pop("propertyNames", None)
+    if (
+        isinstance(pattern_props, dict)
+        and len(pattern_props) == 1
+        and not isinstance(node.get("additionalProperties"), dict)
+    ):
+        node["additionalProperties"] = next(iter(pattern_props.values()))
+        node.setdefault("type", "object")
     typ = node.get("type")
     if typ is None and "properties" not in node and "enum" not in node:
         node["x-kubernetes-preserve-unknown-fields"] = True
@@ -142,10 +153,29 @@ def _trap_rules() -> tuple[dict[str, Schema], list[Schema]]:
     return props, rules
 
 
+def _add_hub_versions(settings: Schema) -> None:
+    """Say in each section's and newer field's description which Hub version introduced it."""
+    base = versions.parse_version(versions.BASE_VERSION)
+    for section, node in settings["properties"].items():
+        since = versions.SECTION_SINCE.get(section)
+        if since is None:
+            continue
+        if versions.parse_version(since) > base:
+            node["description"] = f"{node.get('description', '')} Hub >= {since}.".strip()
+        for key, version in versions.FIELD_SINCE.items():
+            owner, _, path = key.partition(".")
+            target: Schema | None = node if owner == section else None
+            for part in path.split(".") if target is not None else []:
+                target = (target or {}).get("properties", {}).get(part)
+            if target is not None:
+                target["description"] = f"{target.get('description', '')} Hub >= {version}.".strip()
+
+
 def spec_schema() -> Schema:
     spec = model_schema(HubSettingsSpec)
     spec["required"] = sorted(set(spec.get("required", [])) | {"database"})
     settings = spec["properties"]["settings"]
+    _add_hub_versions(settings)
     trap_props, trap_rules = _trap_rules()
     settings["properties"].update(trap_props)
     settings["x-kubernetes-validations"] = trap_rules

@@ -1,7 +1,9 @@
 """`hubsettings import`: turn a Hub `settings.yaml` into a HubSettings manifest (pure, no I/O).
 
-Layer 1 keys go under `spec.settings.<section>`, Layer 0 keys under `spec.bootstrap.expected`, secrets are
-dropped (with a warning), and keys the catalog does not know are reported, never guessed.
+Layer 1 keys go under `spec.settings.<section>` (every koanf path `pkg/config/opsettings/registry.go` gives
+any of the 19 sections, the maps of named entries `runtimes`, `profiles` and `harness_configs` whole), Layer
+0 keys under `spec.bootstrap.expected`, secrets are dropped (with a warning), and keys the catalog does not
+know are reported, never guessed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from typing import Any
 
 from hubsettings_operator.spec import catalog
 from hubsettings_operator.spec.models import API_VERSION, KIND
+
+# Federation intervals: the settings file takes an unquoted 0, the section document only strings.
+_STRING_INTERVALS = ("refresh_interval", "debounce_interval")
 
 
 @dataclass
@@ -38,10 +43,15 @@ def _descend(path: str) -> bool:
     return setting is None or setting.json_type != "object" or (_owner(path) is None and setting.layer == 0)
 
 
-def _owner(path: str) -> tuple[str, str, list[str]] | None:
-    """(section, field, nested path) owning a koanf path, by longest registered prefix."""
-    best: tuple[str, str, list[str]] | None = None
+def _owner(path: str) -> tuple[str, str | None, list[str]] | None:
+    """(section, field, nested path) owning a koanf path, by longest registered prefix. The field is None
+    for a section that is a map of named entries (the path is then inside the section's document)."""
+    best: tuple[str, str | None, list[str]] | None = None
     best_len = -1
+    for section, root in catalog.MAP_SECTION_KOANF.items():
+        if path == root or path.startswith(root + "."):
+            rest = path[len(root) + 1 :].split(".") if path != root else []
+            best, best_len = (section, None, rest), len(root)
     for section, fields in catalog.SECTION_KOANF.items():
         for name, koanf in fields.items():
             if koanf is None:
@@ -80,7 +90,14 @@ def import_settings_yaml(doc: Any, name: str, namespace: str, secret_name: str =
             section, fname, rest = owner
             if section == "access" and fname == "admin_emails" and isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]
-            _set(settings.setdefault(section, {}), [fname, *rest], value)
+            if section == "federation" and fname in _STRING_INTERVALS and isinstance(value, int):
+                value = str(value)  # the file loader reads an unquoted 0 as "0"; the section is strict
+            target = settings.setdefault(section, {})
+            parts = [fname, *rest] if fname is not None else rest
+            if parts:
+                _set(target, parts, value)
+            elif isinstance(value, Mapping):
+                target.update(value)
             continue
         if catalog.is_layer0_path(path) or catalog.by_key(path) is not None:
             setting = catalog.by_key(path)

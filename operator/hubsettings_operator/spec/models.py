@@ -53,6 +53,8 @@ class Profile(StrEnum):
 class ConflictMode(StrEnum):
     ENFORCE = "Enforce"
     REPORT = "Report"
+    # Per section only (spec.policy.sections): never write, only report.
+    OBSERVE = "Observe"
 
 
 class DeletionPolicy(StrEnum):
@@ -168,6 +170,16 @@ class BootstrapSpec(_Strict):
     )
 
 
+class SectionPolicy(_Strict):
+    """The policy of one section, overriding the HubSettings-wide one."""
+
+    conflicts: ConflictMode = Field(
+        description="Enforce: write the section and overwrite out-of-band edits. Report: write it, but leave "
+        "out-of-band edits and report them. Observe: never write it, only report how it differs (for runtime "
+        "state admins change in the Hub's UI, such as maintenance)."
+    )
+
+
 class PolicySpec(_Strict):
     """How the operator treats rows it does not own and rows it no longer lists."""
 
@@ -184,6 +196,21 @@ class PolicySpec(_Strict):
         description="When the HubSettings is deleted: Retain leaves its rows, Delete removes them "
         "(and notifies the replicas).",
     )
+    sections: dict[str, SectionPolicy] = Field(
+        default_factory=dict,
+        description="Per-section policy by section name (a section of spec.settings or an extraSettings key), "
+        "overriding conflicts for that section; Observe is allowed here only.",
+        max_length=64,
+    )
+
+    @model_validator(mode="after")
+    def _observe_is_per_section(self) -> PolicySpec:
+        if self.conflicts is ConflictMode.OBSERVE:
+            raise ValueError(
+                "conflicts: Observe applies to one section at a time: set spec.policy.sections.<section>."
+                "conflicts: Observe (e.g. for maintenance) and keep Enforce or Report here"
+            )
+        return self
 
 
 class HubSettingsSpec(_Strict):
@@ -205,6 +232,14 @@ class HubSettingsSpec(_Strict):
     )
     policy: PolicySpec = Field(default_factory=PolicySpec, description="Pruning, conflicts and deletion.")
     suspend: bool = Field(default=False, description="Stop writing to the database; drift is still reported.")
+    hubVersion: str | None = Field(
+        default=None,
+        pattern=r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$",
+        max_length=64,
+        description="Version of the Hub these settings are for (e.g. 0.2.21). When set, a section or field that "
+        "Hub version does not know is refused before anything is written; when unset, fields of newer Hub "
+        "versions are written only when set and plan lists the version each needs.",
+    )
 
 
 class ObjectMeta(BaseModel):

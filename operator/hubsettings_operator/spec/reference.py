@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec import catalog, versions
 from hubsettings_operator.spec.crd import spec_schema, status_schema
 from hubsettings_operator.spec.models import MAX_EXTRA_KEYS, MAX_JSON_DEPTH, MAX_VALUE_BYTES
+from hubsettings_operator.spec.sections import MAP_SECTIONS, SECTION_MODELS
 
 
 def _type(node: dict[str, Any]) -> str:
@@ -58,6 +59,32 @@ def _fields_table(schema: dict[str, Any], root: str) -> list[str]:
     return lines
 
 
+def _sections_table() -> list[str]:
+    layer1 = catalog.facts().get("layer1", {})
+    source = layer1.get("source", {})
+    library = layer1.get("library", {})
+    lines = [
+        "### Sections",
+        "",
+        f"The Hub's {len(SECTION_MODELS)} sections (`{source.get('path', '?')}` at "
+        f"`{source.get('repo', '?')}@{str(source.get('commit', '?'))[:12]}`). Every section document is "
+        "validated before it is written, as the Hub validates it on its own write path "
+        f"({library.get('name', '?')}, draft {library.get('draft', '?')}; see docs/sections.md for the keywords "
+        "and where the operator is stricter). Hub version: the first Hub release that knows the section "
+        "(`spec.hubVersion` refuses newer ones).",
+        "",
+        "| Section | Document | settings.yaml | Hub version | Defaults written (scion profile) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    koanf = {s["name"]: s["koanf_paths"] for s in layer1.get("sections", [])}
+    for name, model in SECTION_MODELS.items():
+        kind = "map of named entries" if name in MAP_SECTIONS else f"{len(model.model_fields)} fields"
+        yaml_form = "yes" if koanf.get(name) else "no (database only)"
+        defaults = ", ".join(f"`{k}`" for k in catalog.HUB_DEFAULTS.get(name) or {}) or "none"
+        lines.append(f"| `{name}` | {kind} | {yaml_form} | {versions.SECTION_SINCE[name]} | {defaults} |")
+    return lines
+
+
 def render() -> str:
     spec = spec_schema()
     out = [
@@ -85,7 +112,9 @@ def render() -> str:
         f"- A section document or an `extraSettings` value: at most {MAX_VALUE_BYTES} bytes as JSON, nested at "
         f"most {MAX_JSON_DEPTH} levels.",
         f"- `extraSettings`: at most {MAX_EXTRA_KEYS} keys; keys are lower-case dotted words, never starting "
-        "with `_` (the Hub's own rows such as `_meta`) and never a known section name.",
+        "with `_` (the Hub's own rows such as `_meta`) and never a known section name (those go under "
+        "`spec.settings`, checked); an undotted key names a section, so its value must be a JSON object. "
+        "Its keys are reported as `unvalidatedSections`.",
         "- Table and channel: lower-case SQL identifiers (`[a-z_][a-z0-9_]*`, at most 63 bytes); the table "
         "may be schema-qualified.",
         "",
@@ -99,17 +128,20 @@ def render() -> str:
         f"`{catalog.facts().get('source', {}).get('repo', '?')}@"
         f"{str(catalog.facts().get('source', {}).get('commit', '?'))[:12]}` and the section registry.",
         "",
+        *_sections_table(),
+        "",
         "### Layer 1 (operational): written to the settings table",
         "",
-        "| Section.field | koanf path | Proposal key | Type | Hub default | Seed env var |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| Section.field | koanf path | Proposal key | Type | Hub default | Seed env var | Hub version |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in catalog.layer1_settings():
         default = "(unset)" if s.default is None else f"`{json.dumps(s.default)}`"
+        name = f"{s.section}.{s.field}" if s.field else f"{s.section} (whole map)"
         out.append(
-            f"| `{s.section}.{s.field}` | {('`' + s.key + '`') if s.env else '(database only)'} | "
+            f"| `{name}` | {('`' + s.key + '`') if s.seed_env else '(database only)'} | "
             f"`{s.proposal_key}` | {s.json_type} | {_cell(default)} | "
-            f"{', '.join('`' + e + '`' for e in s.seed_env) or '-'} |"
+            f"{', '.join('`' + e + '`' for e in s.seed_env) or '-'} | {s.since or '-'} |"
         )
     out += [
         "",

@@ -1,9 +1,18 @@
-"""The Hub's Layer 1 sections as pydantic models, typed like the Hub's own section schemas.
+"""The Hub's 19 Layer 1 sections as pydantic models, typed like the Hub's own section schemas.
 
-The shipped Hub validates every section document against a JSON Schema with `additionalProperties: false`,
-built in `pkg/config/opsettings/registry.go` from `pkg/config/schemas/settings-v1.schema.json`. These
-models mirror those schemas field by field (unknown fields are rejected, as the Hub rejects them), so a
-document the operator writes is one the Hub accepts.
+The shipped Hub validates a section document against a JSON Schema (`additionalProperties: false`) only on
+its own write path, built in `pkg/config/opsettings/registry.go` from `pkg/config/schemas/settings-v1.schema.json`.
+Its read path does not validate: an unknown field is silently dropped and a wrong type makes the whole
+section malformed. For rows the operator writes, these models are the only guard, so they mirror those
+schemas field by field (the generated facts in `data/hub_facts.json` carry the schemas, and
+`tests/unit/test_sections_schema.py` fails on any drift).
+
+Where the Hub's section schema is looser than what its Go code reads, the models follow the code and say so
+in the field's description (documented in docs/sections.md): Go durations are checked with
+`time.ParseDuration`'s grammar, `admin_emails` and `public_url` with the `format` the schema names (the
+Hub's schema library treats `format` as an annotation), `user_access_mode` with the values the Hub's login
+code knows, and the entries of `runtimes`, `profiles` and `harness_configs` refuse unknown keys (the Hub's
+schema would accept them and its Go structs would drop them).
 
 Every field defaults to `None`, meaning "not set in the HubSettings": the catalog fills the Hub's default
 when a complete section document is written (scion profile), and the proposal profile writes only the
@@ -12,9 +21,18 @@ fields that are set. The Hub's defaults live in `catalog.py`, not here.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 # Go's time.ParseDuration grammar (what the Hub parses these strings with).
 GO_DURATION = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$"
@@ -24,16 +42,41 @@ URL = r"^https?://[^\s]+$"
 Duration = Annotated[str, Field(pattern=GO_DURATION, max_length=64, strict=True)]
 Email = Annotated[str, Field(pattern=EMAIL, max_length=254, strict=True)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
+# registry.go dns1123LabelOrEmptyPattern / dns1123SubdomainOrEmptyPattern, config.SharedDirNamePattern.
+DNS_LABEL_OR_EMPTY = r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN_OR_EMPTY = r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SHARED_DIR_NAME = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+GSA_EMAIL = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+gserviceaccount\.com$"
+# The federation intervals' string branch in the Hub's section schema (empty means the Hub's default).
+FEDERATION_DURATION = r"^(|[-+]?0|[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$"
+# pkg/experiments NamePattern.
+EXPERIMENT_NAME = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
 NEWER = (
     " Newer Hub versions only: an older Hub rejects a section document holding it, so the operator writes it "
     "only when it is set."
 )
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+StorageBackend = Literal["", "local", "nfs"]
+HomeLeaf = Literal["", "pod", "broker"]
+AgentRole = Literal["none", "readonly", "baseline", "full"]
+AuthType = Literal["api-key", "oauth-token", "auth-file", "vertex-ai", "none"]
+StrMap = dict[str, StrictStr]
 
 
 class Section(BaseModel):
     """Base of every section: unknown fields rejected, as the Hub's schemas do."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class MapSection(Section):
+    """A section whose document is a map of named entries (one row holds the whole map)."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    def entries(self) -> dict[str, Any]:
+        return dict(self.__pydantic_extra__ or {})
 
 
 class AccessSettings(Section):
@@ -45,19 +88,19 @@ class AccessSettings(Section):
         description="Email addresses promoted to the admin role at sign-in. The Hub lowercases and trims them; "
         "so does the operator, so the stored value is what the Hub compares.",
     )
-    user_access_mode: StrictStr | None = Field(
+    user_access_mode: Literal["open", "invite_only", "domain_restricted"] | None = Field(
         default=None,
-        pattern=r"^(open|invite_only|domain_restricted)$",
         description="How sign-in is granted: open (default), invite_only (an admin must invite), "
-        "domain_restricted (only authorized_domains).",
+        "domain_restricted (only authorized_domains). The Hub's schema says only 'string'; these are the values "
+        "its login code knows (any other acts as open).",
     )
     authorized_domains: list[Annotated[str, Field(max_length=253, strict=True)]] | None = Field(
         default=None, max_length=1000, description="Email domains allowed to sign in."
     )
-    default_user_role: StrictStr | None = Field(
+    default_user_role: Literal["member", "viewer"] | None = Field(
         default=None,
-        pattern=r"^(member|viewer)$",
-        description="Role given to new users: member or viewer." + NEWER,
+        description="Role assigned to new users not in admin_emails: member (default) or viewer. 'admin' is "
+        "blocked." + NEWER,
     )
 
     @field_validator("admin_emails", mode="before")
@@ -84,16 +127,54 @@ class LifecycleSettings(Section):
     stalled_threshold: Duration | None = Field(
         default=None, description="How long without progress before an agent counts as stalled." + NEWER
     )
+    start_claim_lease_ttl: Duration | None = Field(
+        default=None,
+        description="Lease of the claim every agent start holds; the holder renews it every third of this. "
+        "Default 90s, allowed 30s to 5m." + NEWER,
+    )
+    start_max_duration: Duration | None = Field(
+        default=None,
+        description="Hard deadline on any agent start, including a wait for another hub node. Default 12m, "
+        "minimum 11m." + NEWER,
+    )
+    start_unconfirmed_hold: Duration | None = Field(
+        default=None,
+        description="Longest time a start whose outcome is unknown blocks other starts of the agent. Default "
+        "13m, minimum 12m40s." + NEWER,
+    )
+    start_create_unconfirmed_hold: Duration | None = Field(
+        default=None,
+        description="start_unconfirmed_hold for a new agent's create-and-start. Default 5m, allowed 3m up to "
+        "start_unconfirmed_hold." + NEWER,
+    )
 
 
 class MaintenanceSettings(Section):
-    """Maintenance mode (section `maintenance`; database only, no settings.yaml form)."""
+    """Maintenance mode (section `maintenance`; database only, no settings.yaml form). Runtime state admins
+    usually toggle in the Hub's UI: see spec.policy.sections for Observe."""
 
     admin_mode: StrictBool | None = Field(
         default=None, description="Admin-only mode: only admins may use the Hub while true."
     )
     maintenance_message: StrictStr | None = Field(
         default=None, max_length=4096, description="Message shown to users while in maintenance."
+    )
+
+
+class MessagingSettings(Section):
+    """Agent messaging switches (section `messaging`; database only, absent row = both switches off)."""
+
+    conversation_envelope_switch: StrictBool | None = Field(
+        default=None, description="Wrap agent conversations in the message envelope." + NEWER
+    )
+    cross_project_messaging_enabled: StrictBool | None = Field(
+        default=None, description="Allow agents to message agents of other projects." + NEWER
+    )
+    offload_threshold_runes: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        description="Message size (in runes) above which a message body is offloaded instead of sent inline."
+        + NEWER,
     )
 
 
@@ -121,14 +202,25 @@ class TelemetryCloud(Section):
 
     enabled: StrictBool | None = Field(default=None, description="Export to the collector.")
     endpoint: StrictStr | None = Field(default=None, max_length=2048, description="Collector endpoint.")
-    protocol: StrictStr | None = Field(default=None, pattern=r"^(grpc|http)$", description="grpc or http.")
-    headers: dict[str, StrictStr] | None = Field(
+    protocol: Literal["grpc", "http"] | None = Field(default=None, description="grpc or http.")
+    headers: StrMap | None = Field(
         default=None,
         description="Headers sent to the collector. Do not put credentials here: they would be stored in "
         "clear in the settings table.",
     )
     tls: TelemetryTLS | None = Field(default=None, description="TLS settings.")
     batch: TelemetryBatch | None = Field(default=None, description="Batching settings.")
+    provider: StrictStr | None = Field(
+        default=None, description="Cloud telemetry provider (e.g. gcp for GCP-native export)." + NEWER
+    )
+    gcp_project_id: StrictStr | None = Field(
+        default=None,
+        description="GCP project ID for telemetry (Cloud Monitoring); overrides auto-detection." + NEWER,
+    )
+    cloud_logging: StrictBool | None = Field(
+        default=None,
+        description="Write structured logs to Cloud Logging (SCION_CLOUD_LOGGING on the pod wins)." + NEWER,
+    )
 
 
 class TelemetryHub(Section):
@@ -187,8 +279,37 @@ class TelemetrySettings(Section):
     hub: TelemetryHub | None = Field(default=None, description="Reporting to the Hub.")
     local: TelemetryLocal | None = Field(default=None, description="Local output.")
     filter: TelemetryFilter | None = Field(default=None, description="Filters and sampling.")
-    resource: dict[str, StrictStr] | None = Field(
+    resource: StrMap | None = Field(
         default=None, description="Resource attributes added to every event (e.g. service.name)."
+    )
+
+
+class AutoExposePortsSettings(Section):
+    """Hub-wide default for exposing agent container ports (section `auto_expose_ports`)."""
+
+    enabled: StrictBool | None = Field(
+        default=None,
+        description="Expose ports in agent containers when no project or agent setting decides." + NEWER,
+    )
+
+
+class QuotaSettings(Section):
+    """Quota enforcement (section `quotas`)."""
+
+    enforce_broker_quotas: StrictBool | None = Field(
+        default=None,
+        description="Enforce the per-broker agent cap (max_agents_per_broker) on create; when false, creates "
+        "beyond the cap succeed but usage is still counted. The Hub's default: true." + NEWER,
+    )
+
+
+class AgentSecretsSettings(Section):
+    """Policy for secrets written by agents (section `agent_secrets`)."""
+
+    user_scope_only: StrictBool | None = Field(
+        default=None,
+        description="Agents may only write user (profile) scope secrets; agent writes at project scope, "
+        "including harness auth capture, are refused. The Hub's default: false." + NEWER,
     )
 
 
@@ -233,10 +354,38 @@ class AgentDefaultsSettings(Section):
         default=None, description="Default resource requests and limits."
     )
     default_model: StrictStr | None = Field(
-        default=None, max_length=253, description="Default model for new agents." + NEWER
+        default=None,
+        min_length=1,
+        max_length=253,
+        description="Default model alias or ID for new agents (e.g. small, large)." + NEWER,
     )
     default_thinking_level: StrictInt | None = Field(
-        default=None, ge=1, le=100, description="Default thinking level for new agents (1-100)." + NEWER
+        default=None,
+        ge=1,
+        le=100,
+        description="Default thinking level for new agents (1-100; 0 is the Hub's clear sentinel)." + NEWER,
+    )
+    default_max_agent_role: AgentRole | None = Field(
+        default=None, description="Default maximum agent role for new projects." + NEWER
+    )
+    default_agent_role: AgentRole | None = Field(
+        default=None, description="Role given to new agents when none is specified." + NEWER
+    )
+    default_runtime_broker: StrictStr | None = Field(
+        default=None, description="Default runtime broker for new agents." + NEWER
+    )
+    default_timezone: StrictStr | None = Field(
+        default=None,
+        description="IANA timezone (e.g. America/Los_Angeles) set as TZ in agent containers that have none."
+        + NEWER,
+    )
+    default_gcp_identity_mode: Literal["", "block", "passthrough", "assign"] | None = Field(
+        default=None,
+        description="Fallback GCP metadata mode for new agents when neither the request nor the project "
+        "names one." + NEWER,
+    )
+    default_gcp_identity_service_account_id: StrictStr | None = Field(
+        default=None, description="Service account used when default_gcp_identity_mode is assign." + NEWER
     )
 
 
@@ -244,7 +393,11 @@ class EndpointsSettings(Section):
     """Where the Hub and its images are (section `endpoints`)."""
 
     public_url: StrictStr | None = Field(
-        default=None, pattern=URL, max_length=2048, description="Public URL of the Hub, passed to agents."
+        default=None,
+        pattern=URL,
+        max_length=2048,
+        description="Public URL of the Hub, passed to agents (http:// or https://; the Hub's schema says "
+        "format uri).",
     )
     image_registry: StrictStr | None = Field(
         default=None, max_length=512, description="Registry prefix replacing the registry of scion-* images."
@@ -252,7 +405,7 @@ class EndpointsSettings(Section):
     hub_name: StrictStr | None = Field(
         default=None,
         pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$",
-        description="Display name of the Hub (default: the host name)." + NEWER,
+        description="Display name of the Hub, shared by all its nodes (default: the host name)." + NEWER,
     )
 
 
@@ -274,7 +427,7 @@ class NotificationChannel(Section):
     """One notification channel."""
 
     type: StrictStr = Field(min_length=1, max_length=64, description="Channel type, e.g. slack or webhook.")
-    params: dict[str, StrictStr] | None = Field(
+    params: StrMap | None = Field(
         default=None, description="Channel parameters. Webhook URLs with tokens are secrets: prefer a path."
     )
     filter_types: list[StrictStr] | None = Field(default=None, description="Only these notification types.")
@@ -290,13 +443,543 @@ class NotificationsSettings(Section):
 
 
 class ProjectDefaultsSettings(Section):
-    """Defaults for new projects (section `project_defaults`; database only)."""
+    """Defaults for new projects (section `project_defaults`)."""
 
     default_scratchpad: StrictBool | None = Field(
-        default=None, description="Give new projects a scratchpad (the Hub's default: true)." + NEWER
+        default=None,
+        description="Give new projects the default scratchpad shared directory (the Hub's default: true)."
+        + NEWER,
     )
 
 
+class TrustedIssuer(Section):
+    """A token issuer this Hub trusts."""
+
+    issuer_url: StrictStr = Field(min_length=1, description="Issuer URL (the iss claim).")
+    jwks_url: StrictStr | None = Field(default=None, description="JWKS URL; default: discovered.")
+    expected_audience: StrictStr | None = Field(default=None, description="Required aud claim.")
+    allowed_projects: list[StrictStr] | None = Field(default=None, description="Projects it may act on.")
+    allowed_root_users: list[StrictStr] | None = Field(default=None, description="Root users it may assert.")
+    default_scopes: list[StrictStr] | None = Field(default=None, description="Scopes granted by default.")
+    issuer_type: Literal["", "hub", "service_account", "user"] | None = Field(
+        default=None, description="Claims extraction mode; empty means hub."
+    )
+    default_role: StrictStr | None = Field(default=None, description="Role granted by default.")
+    allowed_emails: list[StrictStr] | None = Field(default=None, description="Emails it may assert.")
+    allowed_gcp_projects: list[StrictStr] | None = Field(default=None, description="GCP projects allowed.")
+    allowed_domains: list[StrictStr] | None = Field(default=None, description="Email domains allowed.")
+
+
+class FederationSettings(Section):
+    """Hub-to-hub federation authentication (section `federation`)."""
+
+    enabled: StrictBool | None = Field(default=None, description="Accept federated tokens." + NEWER)
+    trusted_issuers: list[TrustedIssuer] | None = Field(
+        default=None, max_length=100, description="Issuers whose tokens are accepted." + NEWER
+    )
+    algorithms: list[Literal["RS256", "ES256"]] | None = Field(
+        default=None, description="Accepted signing algorithms." + NEWER
+    )
+    refresh_interval: StrictStr | None = Field(
+        default=None,
+        pattern=FEDERATION_DURATION,
+        description="JWKS refresh interval (Go duration, e.g. 1h; empty means the default). A string: the "
+        "section document is decoded strictly, so an unquoted 0 is refused." + NEWER,
+    )
+    debounce_interval: StrictStr | None = Field(
+        default=None,
+        pattern=FEDERATION_DURATION,
+        description="JWKS refresh debounce (Go duration, e.g. 30s; empty means the default)." + NEWER,
+    )
+
+
+class VolumeMount(Section):
+    """A volume mounted into agent containers."""
+
+    source: StrictStr | None = Field(default=None, description="Source path (local) or object path.")
+    target: StrictStr = Field(min_length=1, description="Mount path inside the container.")
+    read_only: StrictBool | None = Field(default=None, description="Mount read-only (default false).")
+    type: Literal["local", "gcs"] | None = Field(default=None, description="local (default) or gcs.")
+    bucket: StrictStr | None = Field(default=None, description="GCS bucket (type gcs).")
+    prefix: StrictStr | None = Field(default=None, description="Object prefix inside the bucket.")
+    mode: StrictStr | None = Field(default=None, description="Mount mode.")
+
+
+class RequiredSecret(Section):
+    """A secret agents need; only its name and projection, never its value."""
+
+    key: StrictStr = Field(min_length=1, description="Secret key name.")
+    description: StrictStr | None = Field(default=None, description="Human-readable description.")
+    type: Literal["environment", "variable", "file"] | None = Field(
+        default=None, description="Projection type (default environment)."
+    )
+    target: StrictStr | None = Field(default=None, description="Projection target (default: the key).")
+    alternative_env_keys: list[StrictStr] | None = Field(
+        default=None, description="Env var names that satisfy this requirement instead."
+    )
+
+
+class CloudRunRuntime(Section):
+    """Cloud Run settings (runtime type cloudrun)."""
+
+    project_id: StrictStr | None = Field(default=None, description="GCP project ID.")
+    location: StrictStr | None = Field(default=None, description="Region.")
+    service_account: StrictStr | None = Field(default=None, description="Service account of the agents.")
+    network: StrictStr | None = Field(default=None, description="VPC network.")
+    subnetwork: StrictStr | None = Field(default=None, description="VPC subnetwork.")
+    nfs_server: StrictStr | None = Field(default=None, description="NFS server for workspaces.")
+    nfs_export: StrictStr | None = Field(default=None, description="NFS export path.")
+
+
+class CloudRunInstancesRuntime(Section):
+    """Cloud Run Instances settings (runtime type cloudrun-instances, one instance per agent)."""
+
+    project_id: StrictStr | None = Field(default=None, description="GCP project ID.")
+    region: StrictStr | None = Field(default=None, description="GCP region, e.g. us-central1.")
+
+
+class CloudRunSandboxRuntime(Section):
+    """Cloud Run Sandbox settings (runtime type cloudrun-sandbox)."""
+
+    sandbox_bin: StrictStr | None = Field(default=None, description="Path of the sandbox CLI binary.")
+
+
+class SubstrateRuntime(Section):
+    """Substrate settings (runtime type substrate)."""
+
+    api_endpoint: StrictStr | None = Field(default=None, description="ateapi Control gRPC endpoint.")
+    router_endpoint: StrictStr | None = Field(default=None, description="atenet-router inbound endpoint.")
+    token_audience: StrictStr | None = Field(default=None, description="TokenRequest audience for ateapi.")
+    ca_file: StrictStr | None = Field(default=None, description="PEM CA bundle verifying the ateapi dial.")
+    cluster_trust_bundle: StrictStr | None = Field(
+        default=None, description="ClusterTrustBundle verifying the ateapi dial (wins over ca_file)."
+    )
+    sandbox_class: Literal["gvisor", "microvm"] | None = Field(
+        default=None, description="Sandbox class (default gvisor)."
+    )
+    sandbox_config_name: StrictStr | None = Field(
+        default=None, description="SandboxConfig used by templates."
+    )
+    worker_selector: StrMap | None = Field(default=None, description="matchLabels of the workerSelector.")
+    snapshot_storage: StrictStr | None = Field(default=None, description="Object-storage URI for snapshots.")
+    egress_allow: list[StrictStr] | None = Field(
+        default=None, description="Extra public host names allowed through the egress policy."
+    )
+    egress_trust_bundle: Literal["", "egress-mitm.ate.dev"] | None = Field(
+        default=None, description="Trust bundle of the egress gateway (empty: off)."
+    )
+    template_ready_timeout: Duration | None = Field(
+        default=None, description="How long to wait for a new template's snapshot (default 10m)."
+    )
+
+
+class StorageOverrides(Section):
+    """Storage and scheduling fields shared by runtime entries and profiles."""
+
+    shared_dir_storage_class: StrictStr | None = Field(
+        default=None, description="Kubernetes only: storage class of shared-dir PVCs (ReadWriteMany)."
+    )
+    shared_dir_size: StrictStr | None = Field(
+        default=None, description="Kubernetes only: size of each shared-dir PVC (e.g. 10Gi)."
+    )
+    safe_to_evict: StrictBool | None = Field(
+        default=None, description='Kubernetes only: false adds the safe-to-evict: "false" annotation.'
+    )
+    shared_dir_storage_backend: StorageBackend | None = Field(
+        default=None, description="Shared-dir storage backend: local or nfs (empty: the server's)."
+    )
+    shared_dir_storage_backends: (
+        dict[Annotated[str, Field(pattern=SHARED_DIR_NAME)], Literal["local", "nfs"]] | None
+    ) = Field(default=None, description="Shared-dir storage backend per shared dir name.")
+    home_storage_backend: StorageBackend | None = Field(
+        default=None, description="Kubernetes only: agent home storage backend."
+    )
+    home_storage_leaf: HomeLeaf | None = Field(
+        default=None, description="Kubernetes only: how the home is created on the export (pod or broker)."
+    )
+    kubernetes_service_account_mappings: (
+        dict[
+            Annotated[str, Field(pattern=GSA_EMAIL)],
+            Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253, strict=True)],
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="GCP service account email -> Kubernetes ServiceAccount name bound to it by Workload "
+        "Identity (GCP identity mode assign).",
+    )
+
+
+class RuntimeEntry(StorageOverrides):
+    """One named container runtime."""
+
+    type: (
+        Literal[
+            "docker",
+            "podman",
+            "container",
+            "kubernetes",
+            "cloudrun",
+            "cloudrun-instances",
+            "cloudrun-sandbox",
+            "substrate",
+        ]
+        | None
+    ) = Field(default=None, description="Runtime type (default: the entry's name).")
+    host: StrictStr | None = Field(default=None, description="Runtime host (e.g. a Docker socket URL).")
+    context: StrictStr | None = Field(default=None, description="Kubernetes context.")
+    namespace: StrictStr | None = Field(
+        default=None,
+        max_length=63,
+        pattern=DNS_LABEL_OR_EMPTY,
+        description="Kubernetes namespace of the agents (DNS-1123 label; empty: the runtime's default).",
+    )
+    env: StrMap | None = Field(default=None, description="Environment of agents using this runtime.")
+    sync: StrictStr | None = Field(default=None, description="Workspace sync mode.")
+    gke: StrictBool | None = Field(default=None, description="Enable GKE features (e.g. Workload Identity).")
+    list_all_namespaces: StrictBool | None = Field(
+        default=None, description="Kubernetes only: list agents across all namespaces."
+    )
+    priority_class_name: StrictStr | None = Field(
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_OR_EMPTY,
+        description="Kubernetes only: PriorityClass of agent pods (must exist; empty: unset).",
+    )
+    cloudrun: CloudRunRuntime | None = Field(default=None, description="Cloud Run settings.")
+    cloudrun_instances: CloudRunInstancesRuntime | None = Field(
+        default=None, description="Cloud Run Instances settings."
+    )
+    cloudrun_sandbox: CloudRunSandboxRuntime | None = Field(
+        default=None, description="Cloud Run Sandbox settings."
+    )
+    substrate: SubstrateRuntime | None = Field(default=None, description="Substrate settings.")
+
+
+class HarnessOverride(Section):
+    """Per-harness-config overrides inside a profile."""
+
+    image: StrictStr | None = Field(default=None, description="Container image.")
+    image_pull_policy: PullPolicy | None = Field(default=None, description="Kubernetes image pull policy.")
+    user: StrictStr | None = Field(default=None, description="Unix user inside the container.")
+    env: StrMap | None = Field(default=None, description="Environment.")
+    volumes: list[VolumeMount] | None = Field(default=None, description="Volumes.")
+    resources: ResourceSpec | None = Field(default=None, description="Resource requests and limits.")
+    auth_selected_type: AuthType | None = Field(default=None, description="Authentication mechanism.")
+
+
+class ProfileEntry(StorageOverrides):
+    """One named environment profile."""
+
+    runtime: StrictStr | None = Field(default=None, description="Name of the runtime (a key of runtimes).")
+    default_template: StrictStr | None = Field(default=None, description="Default template.")
+    default_harness_config: StrictStr | None = Field(default=None, description="Default harness config.")
+    image_registry: StrictStr | None = Field(default=None, description="Registry prefix for this profile.")
+    env: StrMap | None = Field(default=None, description="Environment of agents under this profile.")
+    volumes: list[VolumeMount] | None = Field(default=None, description="Volumes.")
+    resources: ResourceSpec | None = Field(default=None, description="Resource requests and limits.")
+    harness_overrides: dict[str, HarnessOverride] | None = Field(
+        default=None, description="Overrides by harness-config name."
+    )
+    secrets: list[RequiredSecret] | None = Field(default=None, description="Secrets agents need.")
+
+
+class CapabilityField(Section):
+    """Whether a harness supports a capability."""
+
+    support: Literal["yes", "no", "partial"] = Field(description="yes, no or partial.")
+    reason: StrictStr | None = Field(default=None, description="Why.")
+
+
+class CapabilityLimits(Section):
+    """Limit capabilities."""
+
+    max_turns: CapabilityField | None = Field(default=None, description="max_turns.")
+    max_model_calls: CapabilityField | None = Field(default=None, description="max_model_calls.")
+    max_duration: CapabilityField | None = Field(default=None, description="max_duration.")
+
+
+class CapabilityTelemetry(Section):
+    """Telemetry capabilities."""
+
+    enabled: CapabilityField | None = Field(default=None, description="Telemetry.")
+    native_emitter: CapabilityField | None = Field(default=None, description="Native emitter.")
+
+
+class CapabilityPrompts(Section):
+    """Prompt capabilities."""
+
+    system_prompt: CapabilityField | None = Field(default=None, description="System prompt.")
+    agent_instructions: CapabilityField | None = Field(default=None, description="Agent instructions.")
+
+
+class CapabilityAuth(Section):
+    """Authentication capabilities."""
+
+    api_key: CapabilityField | None = Field(default=None, description="api-key.")
+    auth_file: CapabilityField | None = Field(default=None, description="auth-file.")
+    oauth_token: CapabilityField | None = Field(default=None, description="oauth-token.")
+    vertex_ai: CapabilityField | None = Field(default=None, description="vertex-ai.")
+
+
+class CapabilityMCP(Section):
+    """MCP capabilities."""
+
+    stdio: CapabilityField | None = Field(default=None, description="stdio transport.")
+    sse: CapabilityField | None = Field(default=None, description="sse transport.")
+    streamable_http: CapabilityField | None = Field(default=None, description="streamable-http transport.")
+    project_scope: CapabilityField | None = Field(default=None, description="Project-scope servers.")
+
+
+class HarnessCapabilities(Section):
+    """Capabilities a harness config advertises."""
+
+    harness: StrictStr | None = Field(default=None, description="Harness.")
+    limits: CapabilityLimits | None = Field(default=None, description="Limits.")
+    telemetry: CapabilityTelemetry | None = Field(default=None, description="Telemetry.")
+    prompts: CapabilityPrompts | None = Field(default=None, description="Prompts.")
+    auth: CapabilityAuth | None = Field(default=None, description="Authentication.")
+    mcp: CapabilityMCP | None = Field(default=None, description="MCP.")
+    resume: CapabilityField | None = Field(default=None, description="Resume.")
+
+
+class HarnessProvisioner(Section):
+    """Provisioning implementation metadata."""
+
+    type: StrictStr | None = Field(default=None, description="Provisioner type.")
+    interface_version: StrictInt | None = Field(default=None, ge=1, description="Interface version.")
+    lib: Literal["vendored", "injected"] | None = Field(default=None, description="vendored or injected.")
+    command: list[StrictStr] | None = Field(default=None, description="Command.")
+    timeout: StrictStr | None = Field(default=None, description="Timeout (Go duration).")
+    lifecycle_events: list[StrictStr] | None = Field(default=None, description="Lifecycle events handled.")
+    required_image_tools: list[StrictStr] | None = Field(default=None, description="Tools the image needs.")
+
+
+class HarnessCommand(Section):
+    """Declarative command construction."""
+
+    base: list[StrictStr] | None = Field(default=None, description="Base command.")
+    resume_flag: StrictStr | None = Field(default=None, description="Resume flag.")
+    task_flag: StrictStr | None = Field(default=None, description="Task flag.")
+    task_position: Literal["after_base_args", "before_base_args", "positional"] | None = Field(
+        default=None, description="Where the task goes."
+    )
+    system_prompt_flag: StrictStr | None = Field(default=None, description="System prompt flag.")
+
+
+class HarnessAuthEnvRequirement(Section):
+    """Env vars of which one must be set."""
+
+    any_of: list[StrictStr] | None = Field(default=None, min_length=1, description="Env var names.")
+
+
+class HarnessAuthFileRequirement(Section):
+    """A file an auth type needs."""
+
+    name: StrictStr | None = Field(default=None, description="Name.")
+    type: StrictStr | None = Field(default=None, description="Type.")
+    description: StrictStr | None = Field(default=None, description="Description.")
+    target_suffix: StrictStr | None = Field(default=None, description="Target suffix.")
+    alternative_env_keys: list[StrictStr] | None = Field(default=None, description="Alternative env vars.")
+    skipped_when_gcp_service_account_assigned: StrictBool | None = Field(
+        default=None, description="Not needed when a GCP service account is assigned."
+    )
+    required: StrictBool | None = Field(default=None, description="Required.")
+    field: StrictStr | None = Field(default=None, description="Field.")
+
+
+class HarnessAuthType(Section):
+    """Requirements of one auth type."""
+
+    required_env: list[HarnessAuthEnvRequirement] | None = Field(default=None, description="Env vars.")
+    required_files: list[HarnessAuthFileRequirement] | None = Field(default=None, description="Files.")
+
+
+AutodetectType = Literal["api-key", "oauth-token", "auth-file", "vertex-ai"]
+
+
+class HarnessAuthAutodetect(Section):
+    """How the auth type is detected."""
+
+    env: dict[str, AutodetectType] | None = Field(default=None, description="Env var -> auth type.")
+    files: dict[str, AutodetectType] | None = Field(default=None, description="File -> auth type.")
+
+
+class HarnessAuthMetadata(Section):
+    """Auth preflight metadata."""
+
+    default_type: AutodetectType | None = Field(default=None, description="Default auth type.")
+    types: dict[str, HarnessAuthType] | None = Field(default=None, description="Requirements by auth type.")
+    autodetect: HarnessAuthAutodetect | None = Field(default=None, description="Auto-detection.")
+
+
+class HarnessMCPMapping(Section):
+    """Mapping of universal MCP servers into the harness's native config."""
+
+    global_config_file: StrictStr | None = Field(default=None, description="Global-scope config file.")
+    global_config_path: StrictStr | None = Field(default=None, description="JSON path of the server map.")
+    project_config_file: StrictStr | None = Field(default=None, description="Project-scope config file.")
+    project_config_path: StrictStr | None = Field(default=None, description="JSON path for project scope.")
+    transport_field: StrictStr | None = Field(default=None, description="Transport field name.")
+    transport_map: StrMap | None = Field(default=None, description="Universal -> native transport names.")
+
+
+class HarnessNoAuth(Section):
+    """Behaviour without credentials."""
+
+    behavior: Literal["drop-to-shell", "show-setup-instructions", "run-setup-wizard"] | None = Field(
+        default=None, description="What the harness does."
+    )
+    message: StrictStr | None = Field(default=None, description="Message shown.")
+    command: StrictStr | None = Field(default=None, description="Command run in drop-to-shell mode.")
+
+
+class ThinkingLevel(Section):
+    """One step of the thinking-level mapping."""
+
+    max: StrictInt = Field(ge=0, le=100, description="Inclusive upper bound of the level range.")
+    value: StrictStr = Field(min_length=1, description="Harness-native value (e.g. low, high).")
+
+
+class HarnessThinking(Section):
+    """Mapping of the 0-100 thinking level to harness values."""
+
+    levels: list[ThinkingLevel] = Field(
+        min_length=1, description="Levels by ascending max; the last max is 100."
+    )
+    default: StrictStr | None = Field(default=None, min_length=1, description="Value when no level is set.")
+
+
+class HarnessConfigEntry(Section):
+    """One named harness configuration."""
+
+    name: StrictStr | None = Field(
+        default=None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$", description="Override name of the config."
+    )
+    harness: StrictStr = Field(min_length=1, description="Harness type this config applies to (required).")
+    image: StrictStr | None = Field(default=None, description="Container image.")
+    image_pull_policy: PullPolicy | None = Field(default=None, description="Kubernetes image pull policy.")
+    user: StrictStr | None = Field(default=None, description="Unix user inside the container.")
+    model: StrictStr | None = Field(default=None, description="Model identifier.")
+    task_flag: StrictStr | None = Field(default=None, description="CLI flag passing the task.")
+    args: list[StrictStr] | None = Field(default=None, description="Extra harness CLI arguments.")
+    env: StrMap | None = Field(default=None, description="Environment.")
+    volumes: list[VolumeMount] | None = Field(default=None, description="Volumes.")
+    auth_selected_type: AuthType | None = Field(default=None, description="Authentication mechanism.")
+    secrets: list[RequiredSecret] | None = Field(default=None, description="Secrets the config needs.")
+    model_aliases: StrMap | None = Field(default=None, description="Model size alias -> model name.")
+    provisioner: HarnessProvisioner | None = Field(default=None, description="Provisioning metadata.")
+    config_dir: StrictStr | None = Field(
+        default=None, description="Harness config directory (home-relative)."
+    )
+    skills_dir: StrictStr | None = Field(
+        default=None, description="Harness skills directory (home-relative)."
+    )
+    interrupt_key: StrictStr | None = Field(default=None, description="Key interrupting the harness.")
+    interrupt_sequence: list[StrictStr] | None = Field(
+        default=None, description="Keys interrupting it, in order."
+    )
+    interrupt_signal: Literal["key", "sequence"] | None = Field(default=None, description="key or sequence.")
+    instructions_file: StrictStr | None = Field(default=None, description="File receiving instructions.")
+    system_prompt_file: StrictStr | None = Field(
+        default=None, description="File receiving the system prompt."
+    )
+    system_prompt_mode: Literal["native", "prepend_to_instructions", "none"] | None = Field(
+        default=None, description="How the harness consumes a system prompt."
+    )
+    command: HarnessCommand | None = Field(default=None, description="Command construction.")
+    env_template: StrMap | None = Field(default=None, description="Environment defaults with templates.")
+    capabilities: HarnessCapabilities | None = Field(default=None, description="Advertised capabilities.")
+    auth: HarnessAuthMetadata | None = Field(default=None, description="Auth preflight metadata.")
+    mcp: HarnessMCPMapping | None = Field(default=None, description="MCP mapping.")
+    no_auth: HarnessNoAuth | None = Field(default=None, description="Behaviour without credentials.")
+    thinking: HarnessThinking | None = Field(default=None, description="Thinking-level mapping.")
+    dialect: dict[str, Any] | None = Field(default=None, description="Hook dialect metadata (free-form).")
+
+
+class RuntimesSettings(MapSection):
+    """Named container runtimes (section `runtimes`: one row holds the whole map)."""
+
+    __pydantic_extra__: dict[str, RuntimeEntry] = Field(init=False)
+
+
+class ProfilesSettings(MapSection):
+    """Named environment profiles (section `profiles`: one row holds the whole map)."""
+
+    __pydantic_extra__: dict[str, ProfileEntry] = Field(init=False)
+
+
+class HarnessConfigsSettings(MapSection):
+    """Named harness configurations (section `harness_configs`: one row holds the whole map)."""
+
+    __pydantic_extra__: dict[str, HarnessConfigEntry] = Field(init=False)
+
+
+class ExperimentsSettings(Section):
+    """Experiment (feature flag) overrides (section `experiments`; database only)."""
+
+    overrides: dict[Annotated[str, Field(pattern=EXPERIMENT_NAME)], StrictBool] | None = Field(
+        default=None,
+        description="On/off by experiment name (e.g. hub.artifacts: true); names are dotted lower-case "
+        "words. Experiments not listed keep their compiled default." + NEWER,
+    )
+
+
+# ArtifactsSettings.Resolve's defaults: the cross-field rules are checked against them, as the Hub does.
+ARTIFACTS_DEFAULTS = {
+    "max_file_bytes": 32 << 20,
+    "max_bundle_bytes": 256 << 20,
+    "link_default_ttl_hours": 168,
+    "link_max_ttl_hours": 720,
+}
+
+
+class ArtifactsSettings(Section):
+    """The artifact service (section `artifacts`; database only)."""
+
+    enabled: StrictBool | None = Field(default=None, description="Serve artifacts (default true)." + NEWER)
+    max_file_bytes: StrictInt | None = Field(
+        default=None, ge=1, description="Largest file, in bytes (default 32 MiB)." + NEWER
+    )
+    max_bundle_bytes: StrictInt | None = Field(
+        default=None, ge=1, description="Largest bundle, in bytes (default 256 MiB)." + NEWER
+    )
+    max_files: StrictInt | None = Field(
+        default=None, ge=1, description="Most files in a bundle (default 200)." + NEWER
+    )
+    default_retention_days: StrictInt | None = Field(
+        default=None, ge=0, description="Days artifacts are kept; 0 (default) keeps them." + NEWER
+    )
+    link_default_ttl_hours: StrictInt | None = Field(
+        default=None, ge=1, description="Default lifetime of a share link, in hours (default 168)." + NEWER
+    )
+    link_max_ttl_hours: StrictInt | None = Field(
+        default=None, ge=1, description="Longest lifetime of a share link, in hours (default 720)." + NEWER
+    )
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> ArtifactsSettings:
+        # The Hub's Resolve fails closed on these (the whole section becomes malformed and artifacts are
+        # disabled): refuse them here instead, with the defaults an unset field resolves to.
+        def value(name: str) -> int:
+            got = getattr(self, name)
+            return int(got) if got is not None else ARTIFACTS_DEFAULTS[name]
+
+        if value("max_file_bytes") > value("max_bundle_bytes"):
+            raise ValueError(
+                f"max_file_bytes ({value('max_file_bytes')}) must not exceed max_bundle_bytes "
+                f"({value('max_bundle_bytes')}, the Hub's default when unset): the Hub would disable artifacts"
+            )
+        if value("link_default_ttl_hours") > value("link_max_ttl_hours"):
+            raise ValueError(
+                f"link_default_ttl_hours ({value('link_default_ttl_hours')}) must not exceed link_max_ttl_hours "
+                f"({value('link_max_ttl_hours')}, the Hub's default when unset): the Hub would disable artifacts"
+            )
+        return self
+
+
+# The first nine in the order of earlier releases of this operator (plans list sections in this order), then
+# the sections newer Hubs added.
 SECTION_MODELS: dict[str, type[Section]] = {
     "access": AccessSettings,
     "lifecycle": LifecycleSettings,
@@ -307,7 +990,18 @@ SECTION_MODELS: dict[str, type[Section]] = {
     "github_app": GitHubAppSettings,
     "notifications": NotificationsSettings,
     "project_defaults": ProjectDefaultsSettings,
+    "messaging": MessagingSettings,
+    "auto_expose_ports": AutoExposePortsSettings,
+    "quotas": QuotaSettings,
+    "agent_secrets": AgentSecretsSettings,
+    "federation": FederationSettings,
+    "runtimes": RuntimesSettings,
+    "profiles": ProfilesSettings,
+    "harness_configs": HarnessConfigsSettings,
+    "experiments": ExperimentsSettings,
+    "artifacts": ArtifactsSettings,
 }
+MAP_SECTIONS = frozenset(name for name, model in SECTION_MODELS.items() if issubclass(model, MapSection))
 
 
 class Settings(BaseModel):
@@ -330,7 +1024,21 @@ class Settings(BaseModel):
     project_defaults: ProjectDefaultsSettings | None = Field(
         default=None, description=ProjectDefaultsSettings.__doc__
     )
+    messaging: MessagingSettings | None = Field(default=None, description=MessagingSettings.__doc__)
+    auto_expose_ports: AutoExposePortsSettings | None = Field(
+        default=None, description=AutoExposePortsSettings.__doc__
+    )
+    quotas: QuotaSettings | None = Field(default=None, description=QuotaSettings.__doc__)
+    agent_secrets: AgentSecretsSettings | None = Field(default=None, description=AgentSecretsSettings.__doc__)
+    federation: FederationSettings | None = Field(default=None, description=FederationSettings.__doc__)
+    runtimes: RuntimesSettings | None = Field(default=None, description=RuntimesSettings.__doc__)
+    profiles: ProfilesSettings | None = Field(default=None, description=ProfilesSettings.__doc__)
+    harness_configs: HarnessConfigsSettings | None = Field(
+        default=None, description=HarnessConfigsSettings.__doc__
+    )
+    experiments: ExperimentsSettings | None = Field(default=None, description=ExperimentsSettings.__doc__)
+    artifacts: ArtifactsSettings | None = Field(default=None, description=ArtifactsSettings.__doc__)
 
     def listed(self) -> dict[str, Section]:
-        """Sections the HubSettings lists (present, even if empty)."""
+        """Sections the HubSettings lists (present, even if empty), in SECTION_MODELS order."""
         return {name: getattr(self, name) for name in SECTION_MODELS if getattr(self, name) is not None}

@@ -11,13 +11,15 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec import catalog, versions
 from hubsettings_operator.spec.models import (
     API_VERSION,
     EXTRA_KEY_PATTERN,
@@ -28,7 +30,7 @@ from hubsettings_operator.spec.models import (
     HubSettings,
     HubSettingsSpec,
 )
-from hubsettings_operator.spec.sections import SECTION_MODELS
+from hubsettings_operator.spec.sections import MAP_SECTIONS, SECTION_MODELS
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class Report:
     namespace: str | None = None
     errors: list[FieldError] = field(default_factory=list)
     resource: HubSettings | None = None
+    # spec.extraSettings keys: written as given, checked only for size and grammar (status.unvalidatedSections).
+    unvalidated_sections: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -79,17 +83,55 @@ def _loc_to_path(prefix: str, loc: Iterable[int | str]) -> str:
     return path
 
 
-def _depth(value: Any, level: int = 0) -> int:
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _children(value: Any) -> Iterable[Any] | None:
+    """The items of a JSON container (plain dict and list first: ABC checks are slow), else None."""
+    kind = type(value)
+    if kind is dict:
+        return value.values()  # type: ignore[no-any-return]
+    if kind is list:
+        return value  # type: ignore[no-any-return]
+    if kind in _SCALARS:
+        return None
     if isinstance(value, Mapping):
-        return max([level + 1, *(_depth(v, level + 1) for v in value.values())])
-    if isinstance(value, list):
-        return max([level + 1, *(_depth(v, level + 1) for v in value)])
-    return level
+        return value.values()
+    return value if isinstance(value, list) else None
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    """Nesting depth; recurses into containers only (scalars are most of a spec)."""
+    children = _children(value)
+    if children is None:
+        return level
+    best = level + 1
+    for child in children:
+        if type(child) not in _SCALARS:
+            best = max(best, _depth(child, level + 1))
+    return best
 
 
 def _json_size(value: Any) -> int:
     # surrogatepass: a lone surrogate must be reported as such (below), not crash the size check.
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    except (ValueError, RecursionError):
+        return MAX_VALUE_BYTES + 1  # circular or absurdly deep: the depth check reports it
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _suspect_text(value: Any) -> bool:
+    """Cheap pre-check: may `value` hold a NUL or a lone surrogate anywhere (keys included)? False positives
+    only cost the exact walk."""
+    if value is None or isinstance(value, bool | int | float):
+        return False
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+        text.encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
+        return True
+    return "\\u0000" in text
 
 
 def _lone_surrogate(text: str) -> bool:
@@ -110,7 +152,7 @@ def _misplaced(path: str, name: str, *, in_section: str | None) -> FieldError:
         return FieldError(
             path,
             f"{name!r} is not a field of {'section ' + repr(in_section) if in_section else 'spec.settings'}",
-            f"It belongs to section {setting.section!r}: spec.settings.{setting.section}.{setting.field}",
+            f"It belongs to section {setting.section!r}: {catalog.settings_path(setting)}",
         )
     if in_section is None:
         close = difflib.get_close_matches(name, list(SECTION_MODELS), n=1)
@@ -131,30 +173,36 @@ def _misplaced(path: str, name: str, *, in_section: str | None) -> FieldError:
     )
 
 
+_FIELDS = {name: frozenset(model.model_fields) for name, model in SECTION_MODELS.items()}
+
+
 def _check_settings(raw: Any) -> tuple[list[FieldError], set[tuple[str, ...]]]:
     """Guidance errors for spec.settings, and the pydantic locations they replace."""
     errors: list[FieldError] = []
     handled: set[tuple[str, ...]] = set()
     if not isinstance(raw, Mapping):
         return errors, handled
+    # Every section is at most as large as all of them: measure each one only when all together are too big.
+    sizes_needed = _json_size(raw) > MAX_VALUE_BYTES
     for section, doc in raw.items():
-        spath = _loc_to_path("spec.settings", [str(section)])
+        spath = f"spec.settings.{section}"
         if section not in SECTION_MODELS:
+            spath = _loc_to_path("spec.settings", [str(section)])
             errors.append(_misplaced(spath, str(section), in_section=None))
             handled.add(("settings", str(section)))
             continue
         if not isinstance(doc, Mapping):
             continue
-        fields = SECTION_MODELS[section].model_fields
+        fields = _FIELDS[section]
         for name in doc:
-            if name not in fields:
+            if section not in MAP_SECTIONS and name not in fields:
                 errors.append(_misplaced(_loc_to_path(spath, [str(name)]), str(name), in_section=section))
                 handled.add(("settings", section, str(name)))
         if _depth(doc) > MAX_JSON_DEPTH:
             errors.append(
                 FieldError(spath, f"nested deeper than {MAX_JSON_DEPTH} levels", "Flatten the value")
             )
-        elif _json_size(doc) > MAX_VALUE_BYTES:
+        elif sizes_needed and _json_size(doc) > MAX_VALUE_BYTES:
             errors.append(
                 FieldError(
                     spath, f"section document larger than {MAX_VALUE_BYTES} bytes", "Shorten the values"
@@ -196,17 +244,31 @@ def _check_extra(raw: Any) -> list[FieldError]:
         if skey in SECTION_MODELS:
             errors.append(
                 FieldError(
-                    path, f"{skey!r} is a known section", f"Write it under spec.settings.{skey}, typed"
+                    path,
+                    f"{skey!r} is a known section: extraSettings is only for sections the catalog does not know "
+                    "(a newer Hub), and writes them unchecked",
+                    f"Use spec.settings.{skey}, where it is checked as the Hub checks it on its write path",
                 )
             )
-        elif (setting is not None and setting.layer == 0) or catalog.is_secret_name(skey.rsplit(".", 1)[-1]):
+            continue
+        if (setting is not None and setting.layer == 0) or catalog.is_secret_name(skey.rsplit(".", 1)[-1]):
             errors.append(_misplaced(path, skey, in_section=None))
         elif setting is not None and setting.section is not None and catalog.is_known_row_key(skey):
             errors.append(
                 FieldError(
                     path,
                     f"{skey!r} is a known setting",
-                    f"Write it under spec.settings.{setting.section}.{setting.field}, where it is type-checked",
+                    f"Write it under {catalog.settings_path(setting)}, where it is type-checked",
+                )
+            )
+        elif "." not in skey and not isinstance(value, Mapping):
+            # An undotted key is a section of the shipped Hub's table: its document must be an object.
+            errors.append(
+                FieldError(
+                    path,
+                    f"a section document must be a JSON object, got {_json_kind(value)}",
+                    "Write the section's fields as a mapping: the Hub marks a section that is not an object "
+                    "malformed and falls back to its defaults",
                 )
             )
         for nested_path, nested_key, is_key in _walk_text(value, path, MAX_JSON_DEPTH):
@@ -219,6 +281,24 @@ def _check_extra(raw: Any) -> list[FieldError]:
         elif any("\x00" in text for _path, text, _key in _walk_text(value, path)):
             errors.append(FieldError(path, "value contains a NUL character, which PostgreSQL cannot store"))
     return errors
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "null" if value is None else type(value).__name__
+
+
+def unvalidated_sections(spec: HubSettingsSpec) -> list[str]:
+    """The rows a spec writes without checking them against a section schema: its extraSettings keys (for
+    `status.unvalidatedSections` and `plan`). Pure."""
+    return sorted(spec.extraSettings)
 
 
 def _check_bootstrap(raw: Any) -> list[FieldError]:
@@ -244,7 +324,7 @@ def _check_bootstrap(raw: Any) -> list[FieldError]:
                 FieldError(
                     path,
                     f"{key!r} is an operational (Layer 1) setting",
-                    f"Set it under spec.settings.{setting.section}.{setting.field}; bootstrap.expected checks "
+                    f"Set it under {catalog.settings_path(setting)}; bootstrap.expected checks "
                     "Layer 0 settings only",
                 )
             )
@@ -270,8 +350,45 @@ def _walk_text(
             yield from _walk_text(v, f"{path}[{i}]", max_depth, level + 1)
 
 
+# validate_spec results by the canonical JSON of the raw spec: a no-op reconcile validates the same spec again
+# and again, and validation is a pure function of it (and of the catalog, fixed at import).
+_CACHE_SIZE = 256
+_cache: OrderedDict[str, tuple[HubSettingsSpec | None, tuple[FieldError, ...]]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _cache_key(raw: Any) -> str | None:
+    """The canonical JSON text of `raw`, or None when it is not plain JSON data (e.g. a YAML date): such a
+    spec is validated every time rather than risk two different inputs sharing a key."""
+    try:
+        return json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
 def validate_spec(raw: Any) -> tuple[HubSettingsSpec | None, list[FieldError]]:
-    """Validate a raw `spec` (parsed YAML/JSON). Never raises: every problem is a FieldError."""
+    """Validate a raw `spec` (parsed YAML/JSON). Never raises: every problem is a FieldError.
+
+    Results are cached by the spec's canonical JSON: equal specs get the same HubSettingsSpec instance, which
+    callers must treat as read-only."""
+    key = _cache_key(raw)
+    if key is not None:
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+                return hit[0], list(hit[1])
+    spec, errors = validate_spec_uncached(raw)
+    if key is not None:
+        with _cache_lock:
+            _cache[key] = (spec, tuple(errors))
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    return spec, errors
+
+
+def validate_spec_uncached(raw: Any) -> tuple[HubSettingsSpec | None, list[FieldError]]:
+    """validate_spec without the cache (benchmarks, and callers that need a fresh model)."""
     if not isinstance(raw, Mapping):
         return None, [FieldError("spec", "must be an object")]
     errors: list[FieldError] = []
@@ -280,10 +397,15 @@ def validate_spec(raw: Any) -> tuple[HubSettingsSpec | None, list[FieldError]]:
         errors += settings_errors
         errors += _check_extra(raw.get("extraSettings"))
         errors += _check_bootstrap(raw.get("bootstrap"))
-        for path, text, _key in _walk_text(raw.get("settings"), "spec.settings"):
-            if "\x00" in text:
-                errors.append(FieldError(path, "contains a NUL character, which PostgreSQL cannot store"))
+        # One serialisation finds the rare bad text; field paths are only built when there is one.
+        suspect = {where: _suspect_text(raw.get(where)) for where in ("settings", "extraSettings")}
+        if suspect["settings"]:
+            for path, text, _key in _walk_text(raw.get("settings"), "spec.settings"):
+                if "\x00" in text:
+                    errors.append(FieldError(path, "contains a NUL character, which PostgreSQL cannot store"))
         for where in ("settings", "extraSettings"):
+            if not suspect[where]:
+                continue
             for path, text, _key in _walk_text(raw.get(where), f"spec.{where}"):
                 if _lone_surrogate(text):
                     errors.append(
@@ -303,12 +425,40 @@ def validate_spec(raw: Any) -> tuple[HubSettingsSpec | None, list[FieldError]]:
             loc = tuple(str(p) for p in err["loc"])
             if any(loc[: len(h)] == h for h in handled):
                 continue
-            errors.append(FieldError(_loc_to_path("spec", err["loc"]), _pydantic_reason(err)))
+            errors.append(FieldError(_loc_to_path("spec", err["loc"]), _pydantic_reason(err), _hint(err)))
     except (ValueError, TypeError, RecursionError) as exc:
         errors.append(FieldError("spec", f"cannot be read: {type(exc).__name__}"))
+    if spec is not None:
+        errors += _check_policy_sections(spec)
+        if spec.hubVersion:
+            for need in versions.unknown_to_hub(spec.settings, spec.hubVersion):
+                errors.append(
+                    FieldError(
+                        need.path,
+                        f"needs Hub >= {need.version}, and spec.hubVersion is {spec.hubVersion}: that Hub would "
+                        "refuse it on its write path and drop it on its read path",
+                        "Remove it, or upgrade the Hub first and then raise spec.hubVersion",
+                    )
+                )
     if errors:
         return None, errors
     return spec, []
+
+
+def _check_policy_sections(spec: HubSettingsSpec) -> list[FieldError]:
+    errors: list[FieldError] = []
+    for name in spec.policy.sections:
+        if name not in SECTION_MODELS and name not in spec.extraSettings:
+            close = difflib.get_close_matches(name, [*SECTION_MODELS, *spec.extraSettings], n=1)
+            did = f"Did you mean {close[0]!r}? " if close else ""
+            errors.append(
+                FieldError(
+                    _loc_to_path("spec.policy.sections", [name]),
+                    f"{name!r} is neither a section of the Hub nor a key of spec.extraSettings",
+                    f"{did}Name a section: {', '.join(SECTION_MODELS)}",
+                )
+            )
+    return errors
 
 
 def _pydantic_reason(err: Mapping[str, Any]) -> str:
@@ -322,6 +472,38 @@ def _pydantic_reason(err: Mapping[str, Any]) -> str:
     if kind.endswith("_type") and got is not None and not isinstance(got, Mapping | list):
         return f"{msg} (got {type(got).__name__} {json.dumps(got, default=str)[:60]})"
     return msg
+
+
+_HINTS = {
+    "extra_forbidden": "Remove it or fix its name: the Hub's schema refuses unknown fields, and a row the operator "
+    "wrote with it would lose it silently on the Hub's read path",
+    "bool_type": "Write true or false, unquoted: a wrong type makes the Hub mark the whole section malformed and "
+    "fall back to its defaults",
+    "int_type": "Write a whole number, unquoted: a wrong type makes the Hub mark the whole section malformed",
+    "int_from_float": "Write a whole number",
+    "float_type": "Write a number, unquoted",
+    "string_type": "Quote the value: a wrong type makes the Hub mark the whole section malformed",
+    "list_type": "Write a list",
+    "dict_type": "Write a mapping",
+    "model_type": "Write a mapping of the fields listed in docs/crd-reference.md",
+    "literal_error": "Use one of the listed values",
+    "enum": "Use one of the listed values",
+    "string_pattern_mismatch": "Fix the value's format (docs/crd-reference.md gives each field's pattern)",
+    "greater_than_equal": "Use a value within the Hub's bounds",
+    "less_than_equal": "Use a value within the Hub's bounds",
+    "greater_than": "Use a value within the Hub's bounds",
+    "less_than": "Use a value within the Hub's bounds",
+    "too_long": "Shorten it",
+    "too_short": "Add the missing items",
+    "string_too_long": "Shorten it",
+    "string_too_short": "Give a value",
+    "missing": "Add it: the Hub's schema requires it",
+}
+
+
+def _hint(err: Mapping[str, Any]) -> str:
+    """What to do about a pydantic error, by its kind."""
+    return _HINTS.get(str(err.get("type", "")), "")
 
 
 def validate_object(obj: Any, source: str = "<input>") -> Report:
@@ -345,8 +527,10 @@ def validate_object(obj: Any, source: str = "<input>") -> Report:
     spec, errors = validate_spec(obj.get("spec"))
     report.errors += errors
     if not report.errors and spec is not None:
+        report.unvalidated_sections = unvalidated_sections(spec)
         try:
-            report.resource = HubSettings.model_validate(dict(obj))
+            # The spec is validated already: the envelope takes the model as it is (not revalidated).
+            report.resource = HubSettings.model_validate({**obj, "spec": spec})
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
                 report.errors.append(
