@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hubsettings_operator.spec.models import ConflictMode
 from hubsettings_operator.table.plan import (
     Action,
-    ConflictPolicy,
     CurrentRow,
     make_plan,
     owner_marker,
@@ -74,13 +74,13 @@ def test_hub_seed_rows_are_adopted_without_conflict() -> None:
 
 def test_out_of_band_edit_enforce_and_report() -> None:
     current = {"a": row("a", 1, by="admin@example.com")}
-    enforce = make_plan(current, {"a": 2}, ME, conflicts=ConflictPolicy.ENFORCE)
+    enforce = make_plan(current, {"a": 2}, ME, conflicts=ConflictMode.ENFORCE)
     assert actions(enforce) == {"a": Action.UPDATE} and enforce.conflicts[0].conflict
-    report = make_plan(current, {"a": 2}, ME, conflicts=ConflictPolicy.REPORT)
+    report = make_plan(current, {"a": 2}, ME, conflicts=ConflictMode.REPORT)
     assert actions(report) == {"a": Action.CONFLICT} and report.is_noop and report.conflicts
     # Same value under Report: nothing to report, nothing to write.
     assert make_plan(
-        {"a": row("a", 2, by="admin@example.com")}, {"a": 2}, ME, conflicts=ConflictPolicy.REPORT
+        {"a": row("a", 2, by="admin@example.com")}, {"a": 2}, ME, conflicts=ConflictMode.REPORT
     ).is_noop
 
 

@@ -546,14 +546,5 @@ def proposal_values(spec_settings: Settings) -> dict[str, Any]:
     return rows
 
 
-def row_keys_for_section(section: str) -> list[str]:
-    """Proposal row keys that belong to a section (for reporting)."""
-    keys = {
-        PROPOSAL_KEYS.get((section, name)) or PROPOSAL_WHOLE_SECTIONS.get(section) or name
-        for name in SECTION_MODELS[section].model_fields
-    }
-    return sorted(keys)
-
-
 def secret_like_keys(keys: Iterable[str]) -> set[str]:
     return {k for k in keys if is_secret_name(k)}

@@ -26,9 +26,17 @@ HUB_SEED_WRITERS = frozenset({"seed", "migration"})
 
 JSONValue = Any
 
+# Length of a value digest (hex characters of SHA-256): enough to tell edits apart, short enough for status.
+DIGEST_CHARS = 16
 
-# The spec's policy.conflicts, under the name the planner uses.
-ConflictPolicy = ConflictMode
+
+class ConflictReason(StrEnum):
+    """Why a row is a conflict (reported in status, with the row key)."""
+
+    EDITED_BY_OTHER = (
+        "EditedByOther"  # last written by a person or tool other than the operator and the Hub seed
+    )
+    MODIFIED_OUT_OF_BAND = "ModifiedOutOfBand"  # still carries our marker, but not the value we last wrote
 
 
 class Action(StrEnum):
@@ -77,6 +85,21 @@ def settings_hash(rows: Mapping[str, JSONValue]) -> str:
     return f"sha256:{digest}"
 
 
+def value_digest(value: JSONValue) -> str:
+    """Short SHA-256 of a value's canonical JSON: what `WrittenRecord` remembers of a row's content."""
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:DIGEST_CHARS]
+
+
+@dataclass(frozen=True)
+class WrittenRecord:
+    """What the operator last wrote (or found in place) in one of its rows: the revision (scion layout; `None`
+    for the proposal layout) and the digest of the value. Handed back to the next apply, it tells an
+    out-of-band edit that kept the owner marker from our own write, and keeps revisions moving forward."""
+
+    revision: int | None
+    digest: str
+
+
 @dataclass(frozen=True)
 class CurrentRow:
     """A row as read from the table (value already parsed from JSON; `None` means unparseable)."""
@@ -105,6 +128,7 @@ class Change:
     current_at: datetime | None = None
     current_revision: int | None = None
     conflict: bool = False  # an out-of-band edit was found on this row (overwritten under Enforce)
+    reason: ConflictReason | None = None  # set when `conflict` is
 
 
 @dataclass(frozen=True)
@@ -129,6 +153,11 @@ class Plan:
         return [c for c in self.changes if c.conflict or c.action is Action.CONFLICT]
 
     @property
+    def out_of_band(self) -> list[Change]:
+        """Rows of ours whose content was edited out of band (the owner marker kept)."""
+        return [c for c in self.changes if c.reason is ConflictReason.MODIFIED_OUT_OF_BAND]
+
+    @property
     def owned_by_other(self) -> list[Change]:
         return self.by_action(Action.OWNED_BY_OTHER)
 
@@ -143,8 +172,9 @@ def make_plan(
     owner: str,
     *,
     prune: bool = True,
-    conflicts: ConflictPolicy = ConflictPolicy.ENFORCE,
+    conflicts: ConflictMode = ConflictMode.ENFORCE,
     released_owners: frozenset[str] = frozenset(),
+    last_written: Mapping[str, WrittenRecord] | None = None,
 ) -> Plan:
     """Decide, row by row, what to do. Deterministic: changes are sorted by key.
 
@@ -153,7 +183,15 @@ def make_plan(
     by anybody else is a conflict, overwritten under Enforce, left under Report, reported either way.
     Pruning deletes only rows carrying this owner's marker. `released_owners` are markers of HubSettings
     that no longer exist: their rows are adopted like the Hub's seed rows instead of blocking forever.
+    `last_written` is what this owner wrote last time: a row of ours whose content differs from it was edited
+    out of band (a plain UPDATE that kept `updated_by`) and is a conflict like any other edit.
     """
+    last_written = last_written or {}
+
+    def tampered(row: CurrentRow) -> bool:
+        last = last_written.get(row.key)
+        return last is not None and value_digest(row.value) != last.digest
+
     changes: list[Change] = []
     for key in sorted(desired):
         new = desired[key]
@@ -170,7 +208,12 @@ def make_plan(
             "current_revision": row.revision,
         }
         if row.updated_by == owner:
-            if not same:
+            if not same and tampered(row):
+                action = Action.UPDATE if conflicts is ConflictMode.ENFORCE else Action.CONFLICT
+                changes.append(
+                    Change(key, action, conflict=True, reason=ConflictReason.MODIFIED_OUT_OF_BAND, **common)
+                )
+            elif not same:
                 changes.append(Change(key, Action.UPDATE, **common))
             elif row.origin not in (None, "managed"):
                 changes.append(Change(key, Action.ADOPT, **common))
@@ -185,24 +228,31 @@ def make_plan(
         elif row.is_hub_seed or row.updated_by in released_owners:
             changes.append(Change(key, Action.ADOPT if same else Action.UPDATE, **common))
         elif same:
-            action = Action.ADOPT if conflicts is ConflictPolicy.ENFORCE else Action.UNCHANGED
+            action = Action.ADOPT if conflicts is ConflictMode.ENFORCE else Action.UNCHANGED
             changes.append(Change(key, action, **common))
-        elif conflicts is ConflictPolicy.ENFORCE:
-            changes.append(Change(key, Action.UPDATE, conflict=True, **common))
         else:
-            changes.append(Change(key, Action.CONFLICT, conflict=True, **common))
+            action = Action.UPDATE if conflicts is ConflictMode.ENFORCE else Action.CONFLICT
+            changes.append(
+                Change(key, action, conflict=True, reason=ConflictReason.EDITED_BY_OTHER, **common)
+            )
     if prune:
         for key in sorted(set(current) - set(desired)):
             row = current[key]
-            if row.updated_by == owner:
-                changes.append(
-                    Change(
-                        key,
-                        Action.DELETE,
-                        old=row.value,
-                        current_by=row.updated_by,
-                        current_at=row.updated_at,
-                        current_revision=row.revision,
-                    )
+            if row.updated_by != owner:
+                continue
+            # Pruning a row edited out of band destroys that edit: the same policy as overwriting it.
+            edited = tampered(row)
+            action = Action.CONFLICT if edited and conflicts is ConflictMode.REPORT else Action.DELETE
+            changes.append(
+                Change(
+                    key,
+                    action,
+                    old=row.value,
+                    current_by=row.updated_by,
+                    current_at=row.updated_at,
+                    current_revision=row.revision,
+                    conflict=edited,
+                    reason=ConflictReason.MODIFIED_OUT_OF_BAND if edited else None,
                 )
+            )
     return Plan(owner=owner, changes=tuple(changes))

@@ -1,0 +1,138 @@
+"""The shipped Hub's table layout (`scion` profile).
+
+One row per section: `section` (unique), `value` jsonb holding the whole section document, `revision`,
+`updated_by`, `origin` (`seeded` / `managed`), `create_time`, `update_time`. Replicas apply a section only
+when its revision moves, so every value change bumps it; a NOTIFY on `scion_ev_global` carries the Hub's
+`SettingsUpdatedEvent` envelope, one per changed section. The operator never creates this table: the Hub's
+migrations do.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec.models import HubSettingsSpec, Profile
+from hubsettings_operator.table.layout import WriteOutcome
+from hubsettings_operator.table.plan import Action, Change, JSONValue, Plan, WrittenRecord, canonical_json
+
+CHANNEL = "scion_ev_global"
+COLUMNS = frozenset({"id", "section", "value", "revision", "updated_by", "origin", "update_time"})
+
+
+def envelope(section: str, revision: int, now_ns: int | None = None) -> str:
+    """The Hub's SettingsUpdatedEvent envelope for one section (pkg/hub/operational_settings.go)."""
+    return json.dumps(
+        {
+            "type": "SettingsUpdatedEvent",
+            "subject": "admin.settings.updated",
+            "data": {"section": section, "revision": revision},
+            "ts": now_ns if now_ns is not None else time.time_ns(),
+        },
+        separators=(",", ":"),
+    )
+
+
+def next_revision(change: Change, last_written: Mapping[str, WrittenRecord]) -> int:
+    """Revisions never go backwards: past both the row's and the one we last wrote (a managed row deleted
+    and re-inserted continues where it was, so a replica never mistakes it for an old version)."""
+    last = last_written.get(change.key)
+    return max(change.current_revision or 0, (last.revision or 0) if last is not None else 0) + 1
+
+
+class ScionLayout:
+    profile = Profile.SCION
+    channel = CHANNEL
+    columns = COLUMNS
+    key_column = "section"
+    revisioned = True
+    creatable = False
+
+    def desired_rows(self, spec: HubSettingsSpec) -> dict[str, JSONValue]:
+        rows: dict[str, JSONValue] = dict(catalog.section_documents(spec.settings))
+        rows.update(spec.extraSettings)
+        return rows
+
+    def parse(self, raw: Any) -> tuple[JSONValue, bool]:
+        # jsonb arrives parsed (even a bare JSON string).
+        return raw, False
+
+    def select_rows(self, table: sql.Composable, *, lock: bool) -> sql.Composed:
+        return sql.SQL("SELECT section, value, updated_by, update_time, revision, origin FROM {}{}").format(
+            table, sql.SQL(" FOR UPDATE" if lock else "")
+        )
+
+    def create_table(self, table: sql.Composable) -> sql.Composed | None:
+        return None
+
+    def missing_table_hint(self) -> str:
+        return "the shipped Hub creates it through its migrations (start the Hub once)"
+
+    def notes(self, desired: Mapping[str, JSONValue]) -> list[str]:
+        out = []
+        for section, doc in sorted(desired.items()):
+            missing = catalog.unset_fields(section, doc) if isinstance(doc, dict) else []
+            if missing:
+                out.append(f"{section}: {', '.join(missing)} left unset (the Hub's zero value applies)")
+        return out
+
+    async def write(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        table: sql.Composable,
+        plan: Plan,
+        channel: str,
+        desired: Mapping[str, JSONValue],
+        last_written: Mapping[str, WrittenRecord],
+    ) -> WriteOutcome:
+        out = WriteOutcome()
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        deletes: list[tuple[Any, ...]] = []
+        notify: list[tuple[str, int]] = []
+        for change in plan.writes:
+            revision = next_revision(change, last_written)
+            if change.action is Action.INSERT:
+                inserts.append((uuid.uuid4(), change.key, canonical_json(change.new), revision, plan.owner))
+            elif change.action in (Action.UPDATE, Action.ADOPT):
+                updates.append((canonical_json(change.new), revision, plan.owner, change.key))
+            else:
+                deletes.append((change.key, plan.owner))
+            if change.action is not Action.DELETE:
+                out.revisions[change.key] = revision
+            if change.action is not Action.ADOPT:  # adopting keeps the value: nothing for replicas to do
+                notify.append((change.key, revision))
+            out.rows_written += 1
+        payloads = [envelope(section, revision) for section, revision in notify]
+        async with conn.cursor() as cur:
+            if inserts:
+                await cur.executemany(
+                    sql.SQL(
+                        "INSERT INTO {} (id, section, value, revision, updated_by, origin, create_time, "
+                        "update_time) VALUES (%s, %s, %s::jsonb, %s, %s, 'managed', now(), now())"
+                    ).format(table),
+                    inserts,
+                )
+            if updates:
+                await cur.executemany(
+                    sql.SQL(
+                        "UPDATE {} SET value = %s::jsonb, revision = %s, updated_by = %s, origin = 'managed', "
+                        "update_time = now() WHERE section = %s"
+                    ).format(table),
+                    updates,
+                )
+            if deletes:
+                await cur.executemany(
+                    sql.SQL("DELETE FROM {} WHERE section = %s AND updated_by = %s").format(table), deletes
+                )
+            if payloads:
+                await cur.executemany("SELECT pg_notify(%s, %s)", [(channel, p) for p in payloads])
+        out.notifications = payloads
+        return out
