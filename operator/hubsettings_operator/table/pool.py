@@ -131,6 +131,11 @@ class PoolRegistry:
         """Distinct DSNs some owner retains."""
         return len(self._users)
 
+    def connections_for(self, dsn: str) -> int:
+        """Connections to `dsn` idle or in use right now."""
+        key = dsn_key(dsn)
+        return len(self._idle.get(key, [])) + self._busy.get(key, 0)
+
     # ---- connections --------------------------------------------------------------------------------
 
     @asynccontextmanager
