@@ -70,13 +70,23 @@ def _normalize(value: JSONValue) -> JSONValue:
     raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
+def _plain(value: JSONValue) -> bool:
+    """Whether `json.dumps` already spells `value` canonically: only dicts with str keys, lists, str, int,
+    bool, None (no float to normalize). Checking is much cheaper than rebuilding the value."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if kind is list:
+        return all(_plain(v) for v in value)
+    return False
+
+
 def canonical_json(value: JSONValue) -> str:
     """One spelling per JSON value: sorted keys, no spaces, integral floats as integers."""
-    return json.dumps(_normalize(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def json_equal(a: JSONValue, b: JSONValue) -> bool:
-    return canonical_json(a) == canonical_json(b)
+    plain = value if _plain(value) else _normalize(value)
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def settings_hash(rows: Mapping[str, JSONValue]) -> str:
@@ -87,7 +97,12 @@ def settings_hash(rows: Mapping[str, JSONValue]) -> str:
 
 def value_digest(value: JSONValue) -> str:
     """Short SHA-256 of a value's canonical JSON: what `WrittenRecord` remembers of a row's content."""
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:DIGEST_CHARS]
+    return canonical_digest(canonical_json(value))
+
+
+def canonical_digest(canonical: str) -> str:
+    """`value_digest` of a value whose canonical JSON is already known."""
+    return hashlib.sha256(canonical.encode()).hexdigest()[:DIGEST_CHARS]
 
 
 @dataclass(frozen=True)
@@ -175,6 +190,7 @@ def make_plan(
     conflicts: ConflictMode = ConflictMode.ENFORCE,
     released_owners: frozenset[str] = frozenset(),
     last_written: Mapping[str, WrittenRecord] | None = None,
+    canonical: Mapping[str, str] | None = None,
 ) -> Plan:
     """Decide, row by row, what to do. Deterministic: changes are sorted by key.
 
@@ -185,12 +201,16 @@ def make_plan(
     that no longer exist: their rows are adopted like the Hub's seed rows instead of blocking forever.
     `last_written` is what this owner wrote last time: a row of ours whose content differs from it was edited
     out of band (a plain UPDATE that kept `updated_by`) and is a conflict like any other edit.
+    `canonical` may carry `canonical_json` of desired values already computed by the caller.
     """
     last_written = last_written or {}
+    canonical = canonical or {}
 
-    def tampered(row: CurrentRow) -> bool:
+    def tampered(row: CurrentRow, row_canonical: str | None = None) -> bool:
         last = last_written.get(row.key)
-        return last is not None and value_digest(row.value) != last.digest
+        if last is None:
+            return False
+        return canonical_digest(row_canonical or canonical_json(row.value)) != last.digest
 
     changes: list[Change] = []
     for key in sorted(desired):
@@ -199,7 +219,8 @@ def make_plan(
         if row is None:
             changes.append(Change(key, Action.INSERT, new=new))
             continue
-        same = not row.parse_error and json_equal(row.value, new)
+        row_canonical = canonical_json(row.value)
+        same = not row.parse_error and row_canonical == (canonical.get(key) or canonical_json(new))
         common = {
             "old": row.value,
             "new": new,
@@ -208,7 +229,7 @@ def make_plan(
             "current_revision": row.revision,
         }
         if row.updated_by == owner:
-            if not same and tampered(row):
+            if not same and tampered(row, row_canonical):
                 action = Action.UPDATE if conflicts is ConflictMode.ENFORCE else Action.CONFLICT
                 changes.append(
                     Change(key, action, conflict=True, reason=ConflictReason.MODIFIED_OUT_OF_BAND, **common)

@@ -17,6 +17,7 @@ one of the typed errors of `errors.py` (`dberrors.database_errors`), whose messa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -27,6 +28,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from hubsettings_operator.errors import ConcurrentWrite, DatabaseUnavailable, HubSettingsError, SchemaMismatch
 from hubsettings_operator.redact import describe_dsn, register_dsn
@@ -40,8 +42,9 @@ from hubsettings_operator.table.plan import (
     JSONValue,
     Plan,
     WrittenRecord,
+    canonical_digest,
+    canonical_json,
     make_plan,
-    value_digest,
 )
 from hubsettings_operator.table.pool import PoolRegistry, StoreOptions, dsn_key
 
@@ -290,39 +293,29 @@ class SettingsStore:
                 return ApplyResult(profile, target.channel or layout.channel, Plan(owner=intent.owner), {})
             layout = resolve(target.profile, info, create_table=target.create_table, table=target.table)
             desired = dict(desired_for(layout.profile))
+            canonical = {key: canonical_json(value) for key, value in desired.items()}
             # Optimistic, lock-free read: all a dry run or a no-op needs.
             current = await self.read_rows(conn, target, layout, lock=False) if info is not None else {}
-            result = self._result(target, layout, intent, desired, current)
-            if dry_run or result.plan.is_noop:
-                result.dry_run = dry_run
-                return result
-            return await self._write(conn, target, layout, intent, desired, create=info is None)
+            plan = intent.plan(current, desired, canonical)
+            if not (dry_run or plan.is_noop):
+                return await self._write(
+                    conn, target, layout, intent, desired, canonical, create=info is None
+                )
+            result = ApplyResult(
+                layout.profile, target.channel or layout.channel, plan, desired, dry_run=dry_run
+            )
+            return self._finish(result, layout, intent, canonical, {})
 
-    def _result(
-        self,
-        target: Target,
+    @staticmethod
+    def _finish(
+        result: ApplyResult,
         layout: TableLayout,
         intent: _Intent,
-        desired: dict[str, JSONValue],
-        current: Mapping[str, CurrentRow],
+        canonical: Mapping[str, str],
+        revisions: Mapping[str, int],
     ) -> ApplyResult:
-        plan = make_plan(
-            current,
-            desired,
-            intent.owner,
-            prune=intent.prune,
-            conflicts=intent.conflicts,
-            released_owners=intent.released_owners,
-            last_written=intent.last_written,
-        )
-        result = ApplyResult(
-            profile=layout.profile,
-            channel=target.channel or layout.channel,
-            plan=plan,
-            desired=desired,
-            notes=layout.notes(desired),
-        )
-        result.written = written_records(plan, layout, intent.last_written, {})
+        result.notes = layout.notes(result.desired)
+        result.written = written_records(result.plan, layout, intent.last_written, canonical, revisions)
         return result
 
     async def _write(
@@ -332,37 +325,48 @@ class SettingsStore:
         layout: TableLayout,
         intent: _Intent,
         desired: dict[str, JSONValue],
+        canonical: Mapping[str, str],
         *,
         create: bool,
     ) -> ApplyResult:
         schema, name = target.schema_and_name
         table = target.identifier
-        # One round trip for BEGIN + lock (+ create) + locked read, one for the writes + NOTIFY + COMMIT.
-        async with conn.pipeline(), conn.transaction():
-            # Keyed on the schema-qualified name, so `hub_settings` and `public.hub_settings` (or another
-            # search_path) serialize on the same lock.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended("
-                "%s || coalesce(%s, current_schema()) || '.' || %s, 0))",
-                (LOCK_PREFIX, schema, name),
-            )
-            if create:
-                ddl = layout.create_table(table)
-                if ddl is not None:
-                    await conn.execute(ddl)
-            cur = await conn.execute(layout.select_rows(table, lock=True))
-            current = rows_from(layout, await cur.fetchall())
-            result = self._result(target, layout, intent, desired, current)
-            if not result.plan.is_noop:
-                out = await layout.write(
-                    conn, table, result.plan, result.channel, desired, intent.last_written
+        # Two round trips: BEGIN + lock (+ create) + locked read; then the writes + NOTIFY + COMMIT. BEGIN and
+        # COMMIT are plain statements in the pipeline (psycopg's transaction block would sync on each).
+        try:
+            async with conn.pipeline():
+                await conn.execute("BEGIN")
+                # Keyed on the schema-qualified name, so `hub_settings` and `public.hub_settings` (or another
+                # search_path) serialize on the same lock.
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended("
+                    "%s || coalesce(%s, current_schema()) || '.' || %s, 0))",
+                    (LOCK_PREFIX, schema, name),
                 )
-                result.notifications = out.notifications
-                result.rows_written = out.rows_written
-                result.written = written_records(result.plan, layout, intent.last_written, out.revisions)
+                if create:
+                    ddl = layout.create_table(table)
+                    if ddl is not None:
+                        await conn.execute(ddl)
+                cur = await conn.execute(layout.select_rows(table, lock=True))
+                # Only this plan, made under the lock, is written: the optimistic one may be stale.
+                plan = intent.plan(rows_from(layout, await cur.fetchall()), desired, canonical)
+                result = ApplyResult(layout.profile, target.channel or layout.channel, plan, desired)
+                revisions: dict[str, int] = {}
+                if not plan.is_noop:
+                    out = await layout.write(conn, table, plan, result.channel, desired, intent.last_written)
+                    result.notifications = out.notifications
+                    result.rows_written = out.rows_written
+                    revisions = out.revisions
+                await conn.execute("COMMIT")
+        except BaseException:
+            # Nothing of a failed apply may stay: roll back (a broken connection is discarded on return).
+            if not conn.broken and conn.info.transaction_status is not TransactionStatus.IDLE:
+                with contextlib.suppress(psycopg.Error, OSError):
+                    await conn.execute("ROLLBACK")
+            raise
         if create:
             self._registry.forget_table(self._dsn, target.table)
-        return result
+        return self._finish(result, layout, intent, canonical, revisions)
 
     async def delete_owned(self, target: Target, owner: str) -> ApplyResult:
         """Remove every row `owner` wrote (the `Delete` deletion policy) and notify the replicas.
@@ -380,6 +384,23 @@ class _Intent:
     conflicts: ConflictMode
     released_owners: frozenset[str]
     last_written: dict[str, WrittenRecord]
+
+    def plan(
+        self,
+        current: Mapping[str, CurrentRow],
+        desired: Mapping[str, JSONValue],
+        canonical: Mapping[str, str],
+    ) -> Plan:
+        return make_plan(
+            current,
+            desired,
+            self.owner,
+            prune=self.prune,
+            conflicts=self.conflicts,
+            released_owners=self.released_owners,
+            last_written=self.last_written,
+            canonical=canonical,
+        )
 
 
 def rows_from(layout: TableLayout, rows: list[tuple[Any, ...]]) -> dict[str, CurrentRow]:
@@ -400,7 +421,11 @@ def rows_from(layout: TableLayout, rows: list[tuple[Any, ...]]) -> dict[str, Cur
 
 
 def written_records(
-    plan: Plan, layout: TableLayout, last_written: Mapping[str, WrittenRecord], revisions: Mapping[str, int]
+    plan: Plan,
+    layout: TableLayout,
+    last_written: Mapping[str, WrittenRecord],
+    canonical: Mapping[str, str],
+    revisions: Mapping[str, int],
 ) -> dict[str, WrittenRecord]:
     """What this owner holds after the plan, per row: the value's digest and (scion) the row's revision.
 
@@ -410,7 +435,8 @@ def written_records(
     for change in plan.changes:
         if change.action in (Action.INSERT, Action.UPDATE, Action.ADOPT, Action.UNCHANGED):
             revision = revisions.get(change.key, change.current_revision) if layout.revisioned else None
-            written[change.key] = WrittenRecord(revision=revision, digest=value_digest(change.new))
+            text = canonical.get(change.key) or canonical_json(change.new)
+            written[change.key] = WrittenRecord(revision=revision, digest=canonical_digest(text))
         elif (
             change.action is Action.CONFLICT
             and change.key in last_written
