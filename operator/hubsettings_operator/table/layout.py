@@ -9,7 +9,7 @@ the profile themselves. Implementations: `table/scion.py` (the shipped Hub) and 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -85,6 +85,28 @@ class TableLayout(Protocol):
         """Queue the plan's writes and NOTIFYs on `conn`, inside the caller's transaction, with every row the
         plan touches already locked by the caller (so no statement needs a concurrency check of its own)."""
         ...
+
+
+async def execute_writes(
+    conn: psycopg.AsyncConnection[Any],
+    writes: Sequence[tuple[sql.Composable, Sequence[Any]]],
+    channel: str,
+    payloads: Sequence[str],
+) -> None:
+    """Every write as a data-modifying CTE of one statement that then sends the NOTIFYs, in order: one round
+    trip whatever the size of the change. PostgreSQL runs each data-modifying CTE to completion even when
+    nothing references it; the rows they touch are disjoint and already locked by the caller."""
+    parts = [sql.SQL("w{} AS ({})").format(sql.SQL(str(i)), stmt) for i, (stmt, _) in enumerate(writes)]
+    params: list[Any] = [p for _, ps in writes for p in ps]
+    head = sql.SQL("WITH {} ").format(sql.SQL(", ").join(parts)) if parts else sql.SQL("")
+    if payloads:
+        tail = sql.SQL(
+            "SELECT pg_notify(%s, n.p) FROM unnest(%s::text[]) WITH ORDINALITY AS n(p, i) ORDER BY n.i"
+        )
+        params += [channel, list(payloads)]
+    else:
+        tail = sql.SQL("SELECT 0")
+    await conn.execute(head + tail, params)
 
 
 def layout_for(profile: Profile) -> TableLayout:

@@ -126,6 +126,7 @@ class CurrentRow:
     revision: int | None = None
     origin: str | None = None
     parse_error: bool = False
+    canonical: str | None = None  # canonical_json(value), when the reader already knows it
 
     @property
     def is_hub_seed(self) -> bool:
@@ -210,7 +211,7 @@ def make_plan(
         last = last_written.get(row.key)
         if last is None:
             return False
-        return canonical_digest(row_canonical or canonical_json(row.value)) != last.digest
+        return canonical_digest(row_canonical or row.canonical or canonical_json(row.value)) != last.digest
 
     changes: list[Change] = []
     for key in sorted(desired):
@@ -219,7 +220,7 @@ def make_plan(
         if row is None:
             changes.append(Change(key, Action.INSERT, new=new))
             continue
-        row_canonical = canonical_json(row.value)
+        row_canonical = row.canonical or canonical_json(row.value)
         same = not row.parse_error and row_canonical == (canonical.get(key) or canonical_json(new))
         common = {
             "old": row.value,

@@ -17,7 +17,7 @@ from psycopg import sql
 
 from hubsettings_operator.spec import catalog
 from hubsettings_operator.spec.models import HubSettingsSpec, Profile
-from hubsettings_operator.table.layout import MAX_NOTIFY_BYTES, WriteOutcome
+from hubsettings_operator.table.layout import MAX_NOTIFY_BYTES, WriteOutcome, execute_writes
 from hubsettings_operator.table.plan import (
     Action,
     JSONValue,
@@ -98,38 +98,49 @@ class ProposalLayout:
         last_written: Mapping[str, WrittenRecord],
     ) -> WriteOutcome:
         out = WriteOutcome()
-        inserts: list[tuple[Any, ...]] = []
-        updates: list[tuple[Any, ...]] = []
-        deletes: list[tuple[Any, ...]] = []
+        inserts: list[tuple[str, str]] = []
+        updates: list[tuple[str, str]] = []
+        deletes: list[str] = []
         for change in plan.writes:
             if change.action is Action.INSERT:
-                inserts.append((change.key, canonical_json(change.new), plan.owner))
+                inserts.append((change.key, canonical_json(change.new)))
             elif change.action in (Action.UPDATE, Action.ADOPT):
-                updates.append((canonical_json(change.new), plan.owner, change.key))
+                updates.append((change.key, canonical_json(change.new)))
             else:
-                deletes.append((change.key, plan.owner))
+                deletes.append(change.key)
             out.rows_written += 1
-        async with conn.cursor() as cur:
-            if inserts:
-                await cur.executemany(
+        # One set-based statement per kind of write, all in one statement with the NOTIFY.
+        writes: list[tuple[sql.Composable, tuple[Any, ...]]] = []
+        if inserts:
+            keys, values = (list(col) for col in zip(*inserts, strict=True))
+            writes.append(
+                (
                     sql.SQL(
-                        "INSERT INTO {} (key, value, updated_at, updated_by) VALUES (%s, %s, now(), %s)"
+                        "INSERT INTO {} (key, value, updated_at, updated_by) SELECT u.key, u.value, now(), %s "
+                        "FROM unnest(%s::text[], %s::text[]) AS u(key, value)"
                     ).format(table),
-                    inserts,
+                    (plan.owner, keys, values),
                 )
-            if updates:
-                await cur.executemany(
+            )
+        if updates:
+            keys, values = (list(col) for col in zip(*updates, strict=True))
+            writes.append(
+                (
                     sql.SQL(
-                        "UPDATE {} SET value = %s, updated_at = now(), updated_by = %s WHERE key = %s"
+                        "UPDATE {} AS t SET value = u.value, updated_at = now(), updated_by = %s "
+                        "FROM unnest(%s::text[], %s::text[]) AS u(key, value) WHERE t.key = u.key"
                     ).format(table),
-                    updates,
+                    (plan.owner, keys, values),
                 )
-            if deletes:
-                await cur.executemany(
-                    sql.SQL("DELETE FROM {} WHERE key = %s AND updated_by = %s").format(table), deletes
+            )
+        if deletes:
+            writes.append(
+                (
+                    sql.SQL("DELETE FROM {} WHERE key = ANY(%s::text[]) AND updated_by = %s").format(table),
+                    (deletes, plan.owner),
                 )
-            if plan.value_changes:
-                text = payload(plan, desired, plan.owner)
-                await cur.execute("SELECT pg_notify(%s, %s)", (channel, text))
-                out.notifications.append(text)
+            )
+        if plan.value_changes:
+            out.notifications.append(payload(plan, desired, plan.owner))
+        await execute_writes(conn, writes, channel, out.notifications)
         return out

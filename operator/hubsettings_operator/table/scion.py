@@ -20,7 +20,7 @@ from psycopg import sql
 
 from hubsettings_operator.spec import catalog
 from hubsettings_operator.spec.models import HubSettingsSpec, Profile
-from hubsettings_operator.table.layout import WriteOutcome
+from hubsettings_operator.table.layout import WriteOutcome, execute_writes
 from hubsettings_operator.table.plan import Action, Change, JSONValue, Plan, WrittenRecord, canonical_json
 
 CHANNEL = "scion_ev_global"
@@ -61,13 +61,13 @@ class ScionLayout:
         return rows
 
     def parse(self, raw: Any) -> tuple[JSONValue, bool]:
-        # jsonb arrives parsed (even a bare JSON string).
-        return raw, False
+        # Selected as text (jsonb's own spelling) so that readers can cache parses by text; jsonb is valid JSON.
+        return (json.loads(raw), False) if isinstance(raw, str) else (raw, False)
 
     def select_rows(self, table: sql.Composable, *, lock: bool) -> sql.Composed:
-        return sql.SQL("SELECT section, value, updated_by, update_time, revision, origin FROM {}{}").format(
-            table, sql.SQL(" FOR UPDATE" if lock else "")
-        )
+        return sql.SQL(
+            "SELECT section, value::text, updated_by, update_time, revision, origin FROM {}{}"
+        ).format(table, sql.SQL(" FOR UPDATE" if lock else ""))
 
     def create_table(self, table: sql.Composable) -> sql.Composed | None:
         return None
@@ -95,44 +95,58 @@ class ScionLayout:
         out = WriteOutcome()
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
-        deletes: list[tuple[Any, ...]] = []
+        deletes: list[str] = []
         notify: list[tuple[str, int]] = []
         for change in plan.writes:
             revision = next_revision(change, last_written)
             if change.action is Action.INSERT:
-                inserts.append((uuid.uuid4(), change.key, canonical_json(change.new), revision, plan.owner))
+                inserts.append((uuid.uuid4(), change.key, canonical_json(change.new), revision))
             elif change.action in (Action.UPDATE, Action.ADOPT):
-                updates.append((canonical_json(change.new), revision, plan.owner, change.key))
+                updates.append((change.key, canonical_json(change.new), revision))
             else:
-                deletes.append((change.key, plan.owner))
+                deletes.append(change.key)
             if change.action is not Action.DELETE:
                 out.revisions[change.key] = revision
             if change.action is not Action.ADOPT:  # adopting keeps the value: nothing for replicas to do
                 notify.append((change.key, revision))
             out.rows_written += 1
-        payloads = [envelope(section, revision) for section, revision in notify]
-        async with conn.cursor() as cur:
-            if inserts:
-                await cur.executemany(
+        # One set-based statement per kind of write, all in one statement with the NOTIFYs.
+        writes: list[tuple[sql.Composable, tuple[Any, ...]]] = []
+        if inserts:
+            ids, sections, values, revisions = (list(col) for col in zip(*inserts, strict=True))
+            writes.append(
+                (
                     sql.SQL(
                         "INSERT INTO {} (id, section, value, revision, updated_by, origin, create_time, "
-                        "update_time) VALUES (%s, %s, %s::jsonb, %s, %s, 'managed', now(), now())"
+                        "update_time) SELECT u.id, u.section, u.value::jsonb, u.revision, %s, 'managed', now(), "
+                        "now() FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bigint[]) "
+                        "AS u(id, section, value, revision)"
                     ).format(table),
-                    inserts,
+                    (plan.owner, ids, sections, values, revisions),
                 )
-            if updates:
-                await cur.executemany(
+            )
+        if updates:
+            sections, values, revisions = (list(col) for col in zip(*updates, strict=True))
+            writes.append(
+                (
                     sql.SQL(
-                        "UPDATE {} SET value = %s::jsonb, revision = %s, updated_by = %s, origin = 'managed', "
-                        "update_time = now() WHERE section = %s"
+                        "UPDATE {} AS t SET value = u.value::jsonb, revision = u.revision, updated_by = %s, "
+                        "origin = 'managed', update_time = now() "
+                        "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS u(section, value, revision) "
+                        "WHERE t.section = u.section"
                     ).format(table),
-                    updates,
+                    (plan.owner, sections, values, revisions),
                 )
-            if deletes:
-                await cur.executemany(
-                    sql.SQL("DELETE FROM {} WHERE section = %s AND updated_by = %s").format(table), deletes
+            )
+        if deletes:
+            writes.append(
+                (
+                    sql.SQL("DELETE FROM {} WHERE section = ANY(%s::text[]) AND updated_by = %s").format(
+                        table
+                    ),
+                    (deletes, plan.owner),
                 )
-            if payloads:
-                await cur.executemany("SELECT pg_notify(%s, %s)", [(channel, p) for p in payloads])
-        out.notifications = payloads
+            )
+        out.notifications = [envelope(section, revision) for section, revision in notify]
+        await execute_writes(conn, writes, channel, out.notifications)
         return out

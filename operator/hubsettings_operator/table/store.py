@@ -156,6 +156,8 @@ class SettingsStore:
         self._registry = registry or PoolRegistry()
         self._own_registry = registry is None
         self._owner = owner or f"anonymous:{dsn_key(dsn)[:16]}"
+        # Stored value text -> (parsed, parse_error, canonical JSON): a resync re-reads the same texts.
+        self._parsed: dict[str, tuple[JSONValue, bool, str]] = {}
         self._registry.retain(self._owner, dsn)
 
     @property
@@ -216,12 +218,11 @@ class SettingsStore:
         self._registry.cache_table(self._dsn, target.table, info)
         return info
 
-    @staticmethod
     async def read_rows(
-        conn: psycopg.AsyncConnection[Any], target: Target, layout: TableLayout, *, lock: bool
+        self, conn: psycopg.AsyncConnection[Any], target: Target, layout: TableLayout, *, lock: bool
     ) -> dict[str, CurrentRow]:
         cur = await conn.execute(layout.select_rows(target.identifier, lock=lock))
-        return rows_from(layout, await cur.fetchall())
+        return rows_from(layout, await cur.fetchall(), self._parsed)
 
     async def read(self, target: Target) -> tuple[Profile, dict[str, CurrentRow]]:
         """Current rows without locking (for `watch`, drift and tests)."""
@@ -294,6 +295,11 @@ class SettingsStore:
             layout = resolve(target.profile, info, create_table=target.create_table, table=target.table)
             desired = dict(desired_for(layout.profile))
             canonical = {key: canonical_json(value) for key, value in desired.items()}
+            if not dry_run and intent.must_write(canonical):
+                # What we wrote last differs from what we want now: skip the read that could only say so.
+                return await self._write(
+                    conn, target, layout, intent, desired, canonical, create=info is None
+                )
             # Optimistic, lock-free read: all a dry run or a no-op needs.
             current = await self.read_rows(conn, target, layout, lock=False) if info is not None else {}
             plan = intent.plan(current, desired, canonical)
@@ -349,7 +355,7 @@ class SettingsStore:
                         await conn.execute(ddl)
                 cur = await conn.execute(layout.select_rows(table, lock=True))
                 # Only this plan, made under the lock, is written: the optimistic one may be stale.
-                plan = intent.plan(rows_from(layout, await cur.fetchall()), desired, canonical)
+                plan = intent.plan(rows_from(layout, await cur.fetchall(), self._parsed), desired, canonical)
                 result = ApplyResult(layout.profile, target.channel or layout.channel, plan, desired)
                 revisions: dict[str, int] = {}
                 if not plan.is_noop:
@@ -385,6 +391,17 @@ class _Intent:
     released_owners: frozenset[str]
     last_written: dict[str, WrittenRecord]
 
+    def must_write(self, canonical: Mapping[str, str]) -> bool:
+        """Whether a row we wrote last time now wants another value (or pruning): then an apply writes
+        for sure (unless someone else already made the table match, which the locked plan sees)."""
+        for key, record in self.last_written.items():
+            text = canonical.get(key)
+            if (text is None and self.prune) or (
+                text is not None and canonical_digest(text) != record.digest
+            ):
+                return True
+        return False
+
     def plan(
         self,
         current: Mapping[str, CurrentRow],
@@ -403,11 +420,29 @@ class _Intent:
         )
 
 
-def rows_from(layout: TableLayout, rows: list[tuple[Any, ...]]) -> dict[str, CurrentRow]:
-    """Rows as `layout.select_rows` returns them -> `CurrentRow`s keyed by row key."""
+# Bound of a store's parse cache (entries are dropped all at once past it: texts of old values go too).
+PARSE_CACHE_ENTRIES = 4096
+
+
+def rows_from(
+    layout: TableLayout,
+    rows: list[tuple[Any, ...]],
+    cache: dict[str, tuple[JSONValue, bool, str]] | None = None,
+) -> dict[str, CurrentRow]:
+    """Rows as `layout.select_rows` returns them -> `CurrentRow`s keyed by row key. `cache` maps a stored
+    text to its parse and canonical JSON, so unchanged rows are not parsed again."""
+    cache = cache if cache is not None else {}
+    if len(cache) > PARSE_CACHE_ENTRIES:
+        cache.clear()
     out: dict[str, CurrentRow] = {}
     for key, raw, updated_by, updated_at, revision, origin in rows:
-        value, bad = layout.parse(raw)
+        hit = cache.get(raw) if isinstance(raw, str) else None
+        if hit is None:
+            value, bad = layout.parse(raw)
+            hit = (value, bad, canonical_json(value))
+            if isinstance(raw, str):
+                cache[raw] = hit
+        value, bad, text = hit
         out[key] = CurrentRow(
             key=key,
             value=value,
@@ -416,6 +451,7 @@ def rows_from(layout: TableLayout, rows: list[tuple[Any, ...]]) -> dict[str, Cur
             revision=revision,
             origin=origin,
             parse_error=bad,
+            canonical=text,
         )
     return out
 
