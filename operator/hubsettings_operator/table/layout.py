@@ -109,20 +109,25 @@ async def execute_writes(
     await conn.execute(head + tail, params)
 
 
-def layout_for(profile: Profile) -> TableLayout:
-    """The layout of a concrete profile."""
+def all_layouts() -> tuple[TableLayout, ...]:
+    """Every supported layout, in detection order."""
     from hubsettings_operator.table.proposal import ProposalLayout
     from hubsettings_operator.table.scion import ScionLayout
 
-    if profile is Profile.SCION:
-        return ScionLayout()
-    if profile is Profile.PROPOSAL:
-        return ProposalLayout()
+    return (ScionLayout(), ProposalLayout())
+
+
+def layout_for(profile: Profile) -> TableLayout:
+    """The layout of a concrete profile."""
+    for layout in all_layouts():
+        if layout.profile is profile:
+            return layout
     raise ValueError("a concrete profile is needed (scion or proposal); detect() the table's first")
 
 
-def all_layouts() -> tuple[TableLayout, ...]:
-    return (layout_for(Profile.SCION), layout_for(Profile.PROPOSAL))
+def creatable_layout() -> TableLayout:
+    """The layout the operator creates a missing table with (spec.database.createTable)."""
+    return next(layout for layout in all_layouts() if layout.creatable)
 
 
 def desired_rows(spec: HubSettingsSpec, profile: Profile) -> dict[str, JSONValue]:
@@ -134,7 +139,7 @@ def detect(columns: Iterable[str] | None, *, create_table: bool, table: str) -> 
     """The layout a table's columns say; `None` columns means the table does not exist."""
     if columns is None:
         if create_table:
-            return layout_for(Profile.PROPOSAL)
+            return creatable_layout()
         raise SchemaMismatch(
             f"table {table} does not exist: the shipped Hub creates it through its migrations (start the Hub "
             "once), or set spec.database.createTable: true with profile proposal"

@@ -80,7 +80,6 @@ class SettingsCache:
         self.on_change = on_change
         self.snapshot = Snapshot(values={})
         self.version = 0
-        self.reloads = 0
         self.notifications = 0
         self.reconnects = 0
         self.last_notify_at: float | None = None
@@ -194,7 +193,6 @@ class SettingsCache:
         for key, raw, _by, _at, revision, _origin in rows:
             values[key], _bad = self._layout.parse(raw)
             revisions[key] = int(revision or 0)
-        self.reloads += 1
         old = self.snapshot
         # Like the Hub: apply a snapshot only if something changed (scion: a revision; proposal: a value).
         # The shipped Hub applies a section only when its revision changed: a value rewritten without a

@@ -34,7 +34,7 @@ from hubsettings_operator.errors import ConcurrentWrite, DatabaseUnavailable, Hu
 from hubsettings_operator.redact import describe_dsn, register_dsn
 from hubsettings_operator.spec.models import IDENTIFIER_PATTERN, TABLE_PATTERN, ConflictMode, Profile
 from hubsettings_operator.table.dberrors import PoolTimeout, database_errors, map_error
-from hubsettings_operator.table.layout import TableInfo, TableLayout, layout_for, resolve
+from hubsettings_operator.table.layout import TableInfo, TableLayout, creatable_layout, layout_for, resolve
 from hubsettings_operator.table.plan import (
     Action,
     Change,
@@ -289,9 +289,12 @@ class SettingsStore:
         async with self._connection() as conn:
             info = await self._table_info(conn, target)
             if info is None and missing_ok:
-                profile = target.profile if target.profile is not Profile.AUTO else Profile.PROPOSAL
-                layout = layout_for(profile)
-                return ApplyResult(profile, target.channel or layout.channel, Plan(owner=intent.owner), {})
+                layout = (
+                    layout_for(target.profile) if target.profile is not Profile.AUTO else creatable_layout()
+                )
+                return ApplyResult(
+                    layout.profile, target.channel or layout.channel, Plan(owner=intent.owner), {}
+                )
             layout = resolve(target.profile, info, create_table=target.create_table, table=target.table)
             desired = dict(desired_for(layout.profile))
             canonical = {key: canonical_json(value) for key, value in desired.items()}
