@@ -277,3 +277,33 @@ async def test_connections_stay_under_the_cap_for_200_databases_and_15_rotations
 
 def owner_marker_for(owner: str) -> str:
     return f"hubsettings-operator:pool/{owner}"
+
+
+async def test_a_stale_optimistic_read_never_writes_twice(db: str) -> None:
+    """Another operator writer holds the table's advisory lock and has already written what we want, not yet
+    committed: our lock-free read still sees the old value and wants a write, but only the plan made under the
+    lock counts. Once the other commits, our apply finds nothing to do: no second revision bump, no NOTIFY."""
+    from tests.support.hubdb import SCION_DDL
+
+    await execute(db, SCION_DDL)
+    old = make_spec({"access": {"admin_emails": ["old@example.com"]}})
+    new = make_spec({"access": {"admin_emails": ["new@example.com"]}})
+    await apply(db, old)
+    other = await psycopg.AsyncConnection.connect(db)
+    await other.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('hubsettings-operator:public.hub_settings', 0))"
+    )
+    await other.execute(
+        "UPDATE hub_settings SET value = jsonb_set(value, '{admin_emails}', '[\"new@example.com\"]'), "
+        "revision = revision + 1 WHERE section = 'access'"
+    )
+    async with listening(db, SCION_CHANNEL) as notes:
+        task = asyncio.create_task(apply(db, new))
+        await asyncio.sleep(0.5)
+        assert not task.done(), "the write must wait for the advisory lock"
+        await other.commit()
+        result = await asyncio.wait_for(task, 10)
+    await other.close()
+    assert result.plan.is_noop and result.rows_written == 0 and result.notifications == []
+    assert notes.payloads == []
+    assert (await rows(db, "scion"))["access"]["revision"] == 2
