@@ -40,8 +40,8 @@ from hubsettings_operator.runtime.reconciler import Reconciler
 from hubsettings_operator.spec.catalog import proposal_values
 from hubsettings_operator.spec.models import Profile as TableProfile
 from hubsettings_operator.spec.sections import Settings
-from hubsettings_operator.table.layout import PROPOSAL_CHANNEL
 from hubsettings_operator.table.plan import owner_marker
+from hubsettings_operator.table.proposal import CHANNEL as PROPOSAL_CHANNEL
 from hubsettings_operator.table.store import PoolRegistry, SettingsStore, Target
 
 BENCH = "3-noop"

@@ -14,8 +14,8 @@ from tests.support.pgserver import PgServer
 
 from bench.common import Profile, Row, Sizes, counting_notifies, create_database, profile_async
 from hubsettings_operator.spec.models import Profile as TableProfile
-from hubsettings_operator.table.layout import PROPOSAL_CHANNEL
 from hubsettings_operator.table.plan import owner_marker
+from hubsettings_operator.table.proposal import CHANNEL as PROPOSAL_CHANNEL
 from hubsettings_operator.table.store import PoolRegistry, SettingsStore, Target
 
 BENCH = "6-throughput"

@@ -36,9 +36,11 @@ class PermissionDenied(HubSettingsError):
 
 
 class SchemaMismatch(HubSettingsError):
-    """The table is missing or its columns match no supported profile."""
+    """The table is missing, its columns match no supported profile, or it lacks the row key's unique index.
+    Not transient: retrying the same apply cannot help until somebody fixes the table (the message says how)."""
 
     reason = Reason.SCHEMA_MISMATCH
+    transient = False
 
 
 class ConcurrentWrite(HubSettingsError):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from hubsettings_operator.spec import catalog
 from hubsettings_operator.spec.models import HubSettingsSpec, Profile
 from hubsettings_operator.spec.validation import validate_spec
-from hubsettings_operator.table.layout import desired_rows
-from hubsettings_operator.table.plan import ConflictPolicy, owner_marker
-from hubsettings_operator.table.store import ApplyResult, SettingsStore, Target
+from hubsettings_operator.table.apply import apply_spec, target_for
+from hubsettings_operator.table.plan import WrittenRecord, owner_marker
+from hubsettings_operator.table.store import ApplyResult, SettingsStore
 
 
 def make_spec(settings: dict[str, Any] | None = None, **spec: Any) -> HubSettingsSpec:
@@ -29,17 +30,18 @@ async def apply(
     create_table: bool = False,
     dry_run: bool = False,
     store: SettingsStore | None = None,
+    last_written: Mapping[str, WrittenRecord] | None = None,
 ) -> ApplyResult:
     own = store is None
     store = store or SettingsStore(dsn)
     try:
-        return await store.apply(
-            Target(table=spec.database.table, profile=Profile(profile), create_table=create_table),
-            lambda p: desired_rows(spec, p),
+        return await apply_spec(
+            store,
+            spec,
             owner_marker(namespace, name),
-            prune=spec.policy.prune,
-            conflicts=ConflictPolicy(spec.policy.conflicts.value),
             dry_run=dry_run,
+            last_written=last_written,
+            target=target_for(spec, profile=Profile(profile), create_table=create_table),
         )
     finally:
         if own:

@@ -101,7 +101,6 @@ async def test_postgres_restart_during_100_applies_loses_no_committed_change_and
         await execute(dsn, PROPOSAL_DDL)
         registry = PoolRegistry(StoreOptions(connect_timeout=2, pool_timeout=2.0))
         store = SettingsStore(dsn, registry)
-        pool = await registry.get(dsn)
         target = Target(profile=Profile.PROPOSAL)
         owner = owner_marker("scion", "hub")
         cache = SettingsCache(dsn, profile=Profile.PROPOSAL, poll_interval=60)
@@ -172,7 +171,7 @@ async def test_postgres_restart_during_100_applies_loses_no_committed_change_and
             assert sorted(k for k in stored if k.startswith("rel.step_")) == [
                 f"rel.step_{i:03d}" for i in range(100)
             ]
-            assert await registry.get(dsn) is pool, "the pool recovered in place, it was not re-created"
+            assert registry.open_connections() == 1, "the dead connections were replaced, none leaked"
             await cache.wait_for(lambda c: c.snapshot.values.get("rel.counter") == 99, 15)
             assert cache.reconnects >= 1
             assert cache.snapshot.values["rel.mirror"] == 99
@@ -266,8 +265,7 @@ async def test_slow_database_times_out_cleanly_with_a_condition_and_recovers(
             assert conds["Reconciling"]["status"] == "True"
             assert not reconciler.lock_for(b).locked(), "a handler is still holding its object lock"
         assert notes.payloads == []
-        pool = await reconciler.registry.get(db)
-        assert pool.get_stats().get("requests_waiting", 0) == 0
+        assert reconciler.registry.open_connections() <= 2, "never more than pool_max_size connections"
     finally:
         await blocker.close()  # releases the lock (rolls back LOCK TABLE's transaction)
     try:

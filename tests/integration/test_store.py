@@ -11,8 +11,9 @@ import pytest
 from hubsettings_operator.errors import DatabaseUnavailable, PermissionDenied, SchemaMismatch
 from hubsettings_operator.spec import catalog
 from hubsettings_operator.spec.models import Profile
-from hubsettings_operator.table.layout import PROPOSAL_CHANNEL, SCION_CHANNEL
 from hubsettings_operator.table.plan import Action
+from hubsettings_operator.table.proposal import CHANNEL as PROPOSAL_CHANNEL
+from hubsettings_operator.table.scion import CHANNEL as SCION_CHANNEL
 from hubsettings_operator.table.store import SettingsStore, Target
 from tests.integration.helpers import apply, facts_type_errors, make_spec
 from tests.support.hubdb import SCION_DDL, execute, hub_write_section, listening, rows

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hubsettings_operator.spec.models import ConflictMode
 from hubsettings_operator.table.plan import (
     Action,
-    ConflictPolicy,
+    ConflictReason,
     CurrentRow,
+    WrittenRecord,
     make_plan,
     owner_marker,
     settings_hash,
+    value_digest,
 )
 
 ME = owner_marker("ns", "me")
@@ -74,13 +77,13 @@ def test_hub_seed_rows_are_adopted_without_conflict() -> None:
 
 def test_out_of_band_edit_enforce_and_report() -> None:
     current = {"a": row("a", 1, by="admin@example.com")}
-    enforce = make_plan(current, {"a": 2}, ME, conflicts=ConflictPolicy.ENFORCE)
+    enforce = make_plan(current, {"a": 2}, ME, conflicts=ConflictMode.ENFORCE)
     assert actions(enforce) == {"a": Action.UPDATE} and enforce.conflicts[0].conflict
-    report = make_plan(current, {"a": 2}, ME, conflicts=ConflictPolicy.REPORT)
+    report = make_plan(current, {"a": 2}, ME, conflicts=ConflictMode.REPORT)
     assert actions(report) == {"a": Action.CONFLICT} and report.is_noop and report.conflicts
     # Same value under Report: nothing to report, nothing to write.
     assert make_plan(
-        {"a": row("a", 2, by="admin@example.com")}, {"a": 2}, ME, conflicts=ConflictPolicy.REPORT
+        {"a": row("a", 2, by="admin@example.com")}, {"a": 2}, ME, conflicts=ConflictMode.REPORT
     ).is_noop
 
 
@@ -105,3 +108,33 @@ def test_unparseable_row_is_rewritten() -> None:
 def test_settings_hash_is_canonical() -> None:
     assert settings_hash({"a": 1.0, "b": [1]}) == settings_hash({"b": [1], "a": 1})
     assert settings_hash({"a": 1}) != settings_hash({"a": True})
+
+
+def test_own_row_edited_out_of_band_is_a_conflict_only_with_a_record_of_what_we_wrote() -> None:
+    written = {"a": WrittenRecord(revision=3, digest=value_digest(1))}
+    current = {"a": row("a", 5, by=ME)}  # our marker, but not the value we wrote
+    without = make_plan(current, {"a": 1}, ME)
+    assert [(c.action, c.conflict) for c in without.changes] == [(Action.UPDATE, False)]
+    report = make_plan(current, {"a": 1}, ME, conflicts=ConflictMode.REPORT, last_written=written)
+    [change] = report.changes
+    assert change.action is Action.CONFLICT and change.reason is ConflictReason.MODIFIED_OUT_OF_BAND
+    assert report.is_noop and report.out_of_band == [change]
+    enforce = make_plan(current, {"a": 1}, ME, last_written=written)
+    assert [(c.action, c.conflict) for c in enforce.changes] == [(Action.UPDATE, True)]
+    # A spec change (the row still holds what we wrote) is a plain update; an edit that happens to equal
+    # the desired value needs no write at all.
+    assert (
+        make_plan({"a": row("a", 1, by=ME)}, {"a": 2}, ME, last_written=written).changes[0].conflict is False
+    )
+    assert make_plan(current, {"a": 5}, ME, last_written=written).is_noop
+
+
+def test_pruning_an_own_row_edited_out_of_band_follows_the_conflict_policy() -> None:
+    written = {"a": WrittenRecord(revision=None, digest=value_digest(1))}
+    current = {"a": row("a", 5, by=ME)}
+    report = make_plan(current, {}, ME, conflicts=ConflictMode.REPORT, last_written=written)
+    assert [(c.action, c.reason) for c in report.changes] == [
+        (Action.CONFLICT, ConflictReason.MODIFIED_OUT_OF_BAND)
+    ]
+    enforce = make_plan(current, {}, ME, last_written=written)
+    assert [(c.action, c.conflict) for c in enforce.changes] == [(Action.DELETE, True)]

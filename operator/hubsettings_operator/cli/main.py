@@ -6,7 +6,6 @@ Exit codes: 0 success / no changes; 1 invalid input or error; 2 `plan` found cha
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import sys
@@ -23,7 +22,7 @@ from hubsettings_operator.spec import crd as crd_module
 from hubsettings_operator.spec.manifests import validate_paths
 from hubsettings_operator.spec.models import HubSettings, Profile
 from hubsettings_operator.spec.validation import Report
-from hubsettings_operator.table.plan import ConflictPolicy, owner_marker
+from hubsettings_operator.table.plan import owner_marker
 
 EXIT_INVALID = 1
 EXIT_CHANGES = 2
@@ -213,33 +212,24 @@ async def _apply_all(
     overrides: dict[str, Any],
     dry_run: bool,
 ) -> list[tuple[HubSettings, Any]]:
-    from hubsettings_operator.table.layout import desired_rows
-    from hubsettings_operator.table.store import PoolRegistry, SettingsStore, StoreOptions, Target
+    from hubsettings_operator.table.apply import apply_spec, target_for
+    from hubsettings_operator.table.store import PoolRegistry, SettingsStore, StoreOptions
 
-    # A one-shot command: fail fast when the database is down instead of waiting for the pool.
-    registry = PoolRegistry(StoreOptions(pool_timeout=5.0, pool_max_size=2))
-    store = SettingsStore(dsn, registry)
+    # A one-shot command: fail fast when the database is down instead of waiting for a connection.
+    registry = PoolRegistry(StoreOptions(pool_timeout=5.0, pool_max_size=2), max_connections=2)
+    store = SettingsStore(dsn, registry, owner="cli")
     results = []
     try:
         for res in resources:
-            db = res.spec.database
-            target = Target(
-                table=overrides.get("table") or db.table,
-                profile=Profile(overrides["profile"]) if overrides.get("profile") else db.profile,
-                channel=str(overrides["channel"]) if overrides.get("channel") is not None else db.channel,
-                create_table=(
-                    overrides["create_table"] if overrides.get("create_table") is not None else db.createTable
-                ),
+            target = target_for(
+                res.spec,
+                table=overrides.get("table"),
+                profile=Profile(overrides["profile"]) if overrides.get("profile") else None,
+                channel=str(overrides["channel"]) if overrides.get("channel") is not None else None,
+                create_table=overrides.get("create_table"),
             )
-            spec = res.spec
-            result = await store.apply(
-                target,
-                functools.partial(desired_rows, spec),
-                owner_marker(res.metadata.namespace, res.metadata.name),
-                prune=spec.policy.prune,
-                conflicts=ConflictPolicy(spec.policy.conflicts.value),
-                dry_run=dry_run,
-            )
+            owner = owner_marker(res.metadata.namespace, res.metadata.name)
+            result = await apply_spec(store, res.spec, owner, dry_run=dry_run, target=target)
             results.append((res, result))
     finally:
         await registry.close()
@@ -267,15 +257,8 @@ def _run_db(
         if res.spec.suspend:
             click.echo("# note: spec.suspend is true; the operator would not write this")
         click.echo(render(result.plan), nl=False)
-        if result.profile is Profile.SCION:
-            from hubsettings_operator.spec.catalog import unset_fields
-
-            for section, doc in sorted(result.desired.items()):
-                missing = unset_fields(section, doc) if isinstance(doc, dict) else []
-                if missing:
-                    click.echo(
-                        f"  note: {section}: {', '.join(missing)} left unset (the Hub's zero value applies)"
-                    )
+        for note in result.notes:
+            click.echo(f"  note: {note}")
         if not dry_run and result.notifications:
             click.echo(
                 f"Applied: {result.rows_written} row(s) written, {len(result.notifications)} NOTIFY sent."

@@ -24,7 +24,7 @@ from hubsettings_operator.runtime import metrics
 from hubsettings_operator.spec.models import ConflictItem, DatabaseSpec, HubSettingsSpec
 from hubsettings_operator.spec.validation import validate_spec
 from hubsettings_operator.table.layout import desired_rows
-from hubsettings_operator.table.plan import OWNER_PREFIX, Action, ConflictPolicy, owner_marker, settings_hash
+from hubsettings_operator.table.plan import OWNER_PREFIX, Action, owner_marker, settings_hash
 from hubsettings_operator.table.store import ApplyResult, PoolRegistry, SettingsStore, Target, summarize
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class Reconciler:
                     lambda profile: desired_rows(spec, profile),
                     owner_marker(namespace, name),
                     prune=spec.policy.prune,
-                    conflicts=ConflictPolicy(spec.policy.conflicts.value),
+                    conflicts=spec.policy.conflicts,
                     released_owners=released,
                 )
 

@@ -651,16 +651,5 @@ def proposal_values(spec_settings: Settings) -> dict[str, Any]:
     return rows
 
 
-def row_keys_for_section(section: str) -> list[str]:
-    """Proposal row keys that belong to a section (for reporting)."""
-    if section in PROPOSAL_WHOLE_SECTIONS and section not in ("github_app", "telemetry"):
-        return [PROPOSAL_WHOLE_SECTIONS[section]]
-    keys = {
-        PROPOSAL_KEYS.get((section, name)) or PROPOSAL_WHOLE_SECTIONS.get(section) or name
-        for name in SECTION_MODELS[section].model_fields
-    }
-    return sorted(keys)
-
-
 def secret_like_keys(keys: Iterable[str]) -> set[str]:
     return {k for k in keys if is_secret_name(k)}

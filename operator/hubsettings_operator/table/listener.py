@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
@@ -25,7 +24,7 @@ from psycopg import sql
 
 from hubsettings_operator.redact import describe_dsn, register_dsn
 from hubsettings_operator.spec.models import Profile
-from hubsettings_operator.table.layout import default_channel
+from hubsettings_operator.table.layout import layout_for
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,6 @@ class Snapshot:
 
     values: dict[str, Any]
     revisions: dict[str, int] = field(default_factory=dict)
-    loaded_at: float = field(default_factory=time.monotonic)
 
 
 ChangeCallback = Callable[[str, Any, Any], None]
@@ -72,7 +70,8 @@ class SettingsCache:
         self._dsn = dsn
         self._table = sql.Identifier(*table.split("."))
         self.profile = profile
-        self.channel = channel or default_channel(profile)
+        self._layout = layout_for(profile)
+        self.channel = channel or self._layout.channel
         self.listen = listen
         self.poll_interval = poll_interval
         self.env = dict(env or {})
@@ -81,7 +80,6 @@ class SettingsCache:
         self.on_change = on_change
         self.snapshot = Snapshot(values={})
         self.version = 0
-        self.reloads = 0
         self.notifications = 0
         self.reconnects = 0
         self.last_notify_at: float | None = None
@@ -137,9 +135,6 @@ class SettingsCache:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self)), timeout)
 
-    async def wait_version(self, version: int, timeout: float = 10.0) -> None:
-        await self.wait_for(lambda c: c.version >= version, timeout)
-
     # ---- the loop -----------------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -188,30 +183,21 @@ class SettingsCache:
             await self._reload(conn)
 
     async def _reload(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        if self.profile is Profile.SCION:
-            query = sql.SQL("SELECT section, value, revision FROM {}").format(self._table)
-        else:
-            query = sql.SQL("SELECT key, value, 0 FROM {}").format(self._table)
         try:
-            cur = await conn.execute(query)
+            cur = await conn.execute(self._layout.select_rows(self._table, lock=False))
             rows = await cur.fetchall()
         except psycopg.errors.UndefinedTable:
             rows = []
         values: dict[str, Any] = {}
         revisions: dict[str, int] = {}
-        for key, raw, revision in rows:
-            value = raw
-            if self.profile is Profile.PROPOSAL and isinstance(raw, str):
-                with contextlib.suppress(ValueError):
-                    value = json.loads(raw)
-            values[key] = value
-            revisions[key] = int(revision)
-        self.reloads += 1
+        for key, raw, _by, _at, revision, _origin in rows:
+            values[key], _bad = self._layout.parse(raw)
+            revisions[key] = int(revision or 0)
         old = self.snapshot
         # Like the Hub: apply a snapshot only if something changed (scion: a revision; proposal: a value).
         # The shipped Hub applies a section only when its revision changed: a value rewritten without a
         # revision bump is cached but never applied. Mirror that, so tests catch a missing bump.
-        changed = revisions != old.revisions if self.profile is Profile.SCION else values != old.values
+        changed = revisions != old.revisions if self._layout.revisioned else values != old.values
         if not changed:
             return
         self.snapshot = Snapshot(values=values, revisions=revisions)

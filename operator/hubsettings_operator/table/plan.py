@@ -26,9 +26,17 @@ HUB_SEED_WRITERS = frozenset({"seed", "migration"})
 
 JSONValue = Any
 
+# Length of a value digest (hex characters of SHA-256): enough to tell edits apart, short enough for status.
+DIGEST_CHARS = 16
 
-# The spec's policy.conflicts, under the name the planner uses.
-ConflictPolicy = ConflictMode
+
+class ConflictReason(StrEnum):
+    """Why a row is a conflict (reported in status, with the row key)."""
+
+    EDITED_BY_OTHER = (
+        "EditedByOther"  # last written by a person or tool other than the operator and the Hub seed
+    )
+    MODIFIED_OUT_OF_BAND = "ModifiedOutOfBand"  # still carries our marker, but not the value we last wrote
 
 
 class Action(StrEnum):
@@ -62,19 +70,49 @@ def _normalize(value: JSONValue) -> JSONValue:
     raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
+def _plain(value: JSONValue) -> bool:
+    """Whether `json.dumps` already spells `value` canonically: only dicts with str keys, lists, str, int,
+    bool, None (no float to normalize). Checking is much cheaper than rebuilding the value."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if kind is list:
+        return all(_plain(v) for v in value)
+    return False
+
+
 def canonical_json(value: JSONValue) -> str:
     """One spelling per JSON value: sorted keys, no spaces, integral floats as integers."""
-    return json.dumps(_normalize(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def json_equal(a: JSONValue, b: JSONValue) -> bool:
-    return canonical_json(a) == canonical_json(b)
+    plain = value if _plain(value) else _normalize(value)
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def settings_hash(rows: Mapping[str, JSONValue]) -> str:
     """Fingerprint of a whole desired row set (reported in status and in proposal NOTIFY payloads)."""
     digest = hashlib.sha256(canonical_json(dict(rows)).encode()).hexdigest()
     return f"sha256:{digest}"
+
+
+def value_digest(value: JSONValue) -> str:
+    """Short SHA-256 of a value's canonical JSON: what `WrittenRecord` remembers of a row's content."""
+    return canonical_digest(canonical_json(value))
+
+
+def canonical_digest(canonical: str) -> str:
+    """`value_digest` of a value whose canonical JSON is already known."""
+    return hashlib.sha256(canonical.encode()).hexdigest()[:DIGEST_CHARS]
+
+
+@dataclass(frozen=True)
+class WrittenRecord:
+    """What the operator last wrote (or found in place) in one of its rows: the revision (scion layout; `None`
+    for the proposal layout) and the digest of the value. Handed back to the next apply, it tells an
+    out-of-band edit that kept the owner marker from our own write, and keeps revisions moving forward."""
+
+    revision: int | None
+    digest: str
 
 
 @dataclass(frozen=True)
@@ -88,6 +126,7 @@ class CurrentRow:
     revision: int | None = None
     origin: str | None = None
     parse_error: bool = False
+    canonical: str | None = None  # canonical_json(value), when the reader already knows it
 
     @property
     def is_hub_seed(self) -> bool:
@@ -105,6 +144,7 @@ class Change:
     current_at: datetime | None = None
     current_revision: int | None = None
     conflict: bool = False  # an out-of-band edit was found on this row (overwritten under Enforce)
+    reason: ConflictReason | None = None  # set when `conflict` is
 
 
 @dataclass(frozen=True)
@@ -129,6 +169,11 @@ class Plan:
         return [c for c in self.changes if c.conflict or c.action is Action.CONFLICT]
 
     @property
+    def out_of_band(self) -> list[Change]:
+        """Rows of ours whose content was edited out of band (the owner marker kept)."""
+        return [c for c in self.changes if c.reason is ConflictReason.MODIFIED_OUT_OF_BAND]
+
+    @property
     def owned_by_other(self) -> list[Change]:
         return self.by_action(Action.OWNED_BY_OTHER)
 
@@ -143,8 +188,10 @@ def make_plan(
     owner: str,
     *,
     prune: bool = True,
-    conflicts: ConflictPolicy = ConflictPolicy.ENFORCE,
+    conflicts: ConflictMode = ConflictMode.ENFORCE,
     released_owners: frozenset[str] = frozenset(),
+    last_written: Mapping[str, WrittenRecord] | None = None,
+    canonical: Mapping[str, str] | None = None,
 ) -> Plan:
     """Decide, row by row, what to do. Deterministic: changes are sorted by key.
 
@@ -153,7 +200,19 @@ def make_plan(
     by anybody else is a conflict, overwritten under Enforce, left under Report, reported either way.
     Pruning deletes only rows carrying this owner's marker. `released_owners` are markers of HubSettings
     that no longer exist: their rows are adopted like the Hub's seed rows instead of blocking forever.
+    `last_written` is what this owner wrote last time: a row of ours whose content differs from it was edited
+    out of band (a plain UPDATE that kept `updated_by`) and is a conflict like any other edit.
+    `canonical` may carry `canonical_json` of desired values already computed by the caller.
     """
+    last_written = last_written or {}
+    canonical = canonical or {}
+
+    def tampered(row: CurrentRow, row_canonical: str | None = None) -> bool:
+        last = last_written.get(row.key)
+        if last is None:
+            return False
+        return canonical_digest(row_canonical or row.canonical or canonical_json(row.value)) != last.digest
+
     changes: list[Change] = []
     for key in sorted(desired):
         new = desired[key]
@@ -161,7 +220,8 @@ def make_plan(
         if row is None:
             changes.append(Change(key, Action.INSERT, new=new))
             continue
-        same = not row.parse_error and json_equal(row.value, new)
+        row_canonical = row.canonical or canonical_json(row.value)
+        same = not row.parse_error and row_canonical == (canonical.get(key) or canonical_json(new))
         common = {
             "old": row.value,
             "new": new,
@@ -170,7 +230,12 @@ def make_plan(
             "current_revision": row.revision,
         }
         if row.updated_by == owner:
-            if not same:
+            if not same and tampered(row, row_canonical):
+                action = Action.UPDATE if conflicts is ConflictMode.ENFORCE else Action.CONFLICT
+                changes.append(
+                    Change(key, action, conflict=True, reason=ConflictReason.MODIFIED_OUT_OF_BAND, **common)
+                )
+            elif not same:
                 changes.append(Change(key, Action.UPDATE, **common))
             elif row.origin not in (None, "managed"):
                 changes.append(Change(key, Action.ADOPT, **common))
@@ -185,24 +250,31 @@ def make_plan(
         elif row.is_hub_seed or row.updated_by in released_owners:
             changes.append(Change(key, Action.ADOPT if same else Action.UPDATE, **common))
         elif same:
-            action = Action.ADOPT if conflicts is ConflictPolicy.ENFORCE else Action.UNCHANGED
+            action = Action.ADOPT if conflicts is ConflictMode.ENFORCE else Action.UNCHANGED
             changes.append(Change(key, action, **common))
-        elif conflicts is ConflictPolicy.ENFORCE:
-            changes.append(Change(key, Action.UPDATE, conflict=True, **common))
         else:
-            changes.append(Change(key, Action.CONFLICT, conflict=True, **common))
+            action = Action.UPDATE if conflicts is ConflictMode.ENFORCE else Action.CONFLICT
+            changes.append(
+                Change(key, action, conflict=True, reason=ConflictReason.EDITED_BY_OTHER, **common)
+            )
     if prune:
         for key in sorted(set(current) - set(desired)):
             row = current[key]
-            if row.updated_by == owner:
-                changes.append(
-                    Change(
-                        key,
-                        Action.DELETE,
-                        old=row.value,
-                        current_by=row.updated_by,
-                        current_at=row.updated_at,
-                        current_revision=row.revision,
-                    )
+            if row.updated_by != owner:
+                continue
+            # Pruning a row edited out of band destroys that edit: the same policy as overwriting it.
+            edited = tampered(row)
+            action = Action.CONFLICT if edited and conflicts is ConflictMode.REPORT else Action.DELETE
+            changes.append(
+                Change(
+                    key,
+                    action,
+                    old=row.value,
+                    current_by=row.updated_by,
+                    current_at=row.updated_at,
+                    current_revision=row.revision,
+                    conflict=edited,
+                    reason=ConflictReason.MODIFIED_OUT_OF_BAND if edited else None,
                 )
+            )
     return Plan(owner=owner, changes=tuple(changes))

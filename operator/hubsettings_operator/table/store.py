@@ -1,85 +1,79 @@
 """The store: reads and writes the Hub's settings table in PostgreSQL, one transaction per apply.
 
-An apply is: advisory lock on the table -> (proposal, if allowed) create the table -> detect the profile from
-the table's columns -> read rows `FOR UPDATE` -> `plan.make_plan` -> write exactly the plan -> `pg_notify`
-in the same transaction if and only if a value changed. Replicas therefore never see half of a change
-(notifications are delivered at commit) and a no-op apply writes nothing and notifies nobody.
+An apply reads the rows without a lock or a transaction and plans (`plan.make_plan`). Nothing to write (or a
+dry run) ends there: one statement, no lock, so `plan` needs only SELECT and a no-op resync costs one round
+trip. Otherwise, in one pipelined transaction: the advisory lock on the table, the table created (proposal,
+if allowed), the rows read again `FOR UPDATE` and planned again (the first read may be stale: only the locked
+plan is written), exactly that plan written by the table's layout, `pg_notify` if and only if a value
+changed, commit. Replicas therefore never see half of a change (notifications are delivered at commit), and
+a no-op writes nothing and notifies nobody. Skipping the lock for a no-op is safe: the unlocked read is one
+consistent snapshot in which the table already held what we want, which is what a locked apply at that
+instant would have concluded (writing nothing); any later write by someone else is simply later.
 
 Identifiers go through `psycopg.sql.Identifier`, values are parameters. Every database error is mapped to
-one of the typed errors of `errors.py`, whose messages never contain the DSN or its password.
+one of the typed errors of `errors.py` (`dberrors.database_errors`), whose messages never show the DSN.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
+import contextlib
 import logging
+import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg import errors as pgerrors
 from psycopg import sql
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg.pq import TransactionStatus
 
-from hubsettings_operator.errors import (
-    ConcurrentWrite,
-    DatabaseUnavailable,
-    HubSettingsError,
-    PermissionDenied,
-    SchemaMismatch,
-)
+from hubsettings_operator.errors import ConcurrentWrite, DatabaseUnavailable, HubSettingsError, SchemaMismatch
 from hubsettings_operator.redact import describe_dsn, register_dsn
-from hubsettings_operator.spec.models import IDENTIFIER_PATTERN, TABLE_PATTERN, Profile
-from hubsettings_operator.table import layout as profiles
+from hubsettings_operator.spec.models import IDENTIFIER_PATTERN, TABLE_PATTERN, ConflictMode, Profile
+from hubsettings_operator.table.dberrors import PoolTimeout, database_errors, map_error
+from hubsettings_operator.table.layout import TableInfo, TableLayout, creatable_layout, layout_for, resolve
 from hubsettings_operator.table.plan import (
     Action,
     Change,
-    ConflictPolicy,
     CurrentRow,
     JSONValue,
     Plan,
+    WrittenRecord,
+    canonical_digest,
     canonical_json,
     make_plan,
 )
+from hubsettings_operator.table.pool import PoolRegistry, StoreOptions, dsn_key
+
+__all__ = [
+    "ApplyResult",
+    "DesiredFn",
+    "PoolRegistry",
+    "SettingsStore",
+    "StoreOptions",
+    "Target",
+    "map_error",
+    "summarize",
+]
 
 log = logging.getLogger(__name__)
 
 # Advisory lock namespace, so our key never collides with the Hub's own `hub_settings_seed` lock.
 LOCK_PREFIX = "hubsettings-operator:"
 MAX_ATTEMPTS = 4
-
-
-@dataclass(frozen=True)
-class StoreOptions:
-    """Connection behaviour: bounded waits everywhere, so a sick database yields an error, not a hang."""
-
-    connect_timeout: int = 5
-    statement_timeout_ms: int = 15_000
-    lock_timeout_ms: int = 10_000
-    pool_timeout: float = 10.0
-    pool_max_size: int = 4
-    application_name: str = "hubsettings-operator"
-
-    def connect_kwargs(self) -> dict[str, Any]:
-        return {
-            "connect_timeout": self.connect_timeout,
-            "application_name": self.application_name,
-            "keepalives": 1,
-            "keepalives_idle": 30,
-            "keepalives_interval": 10,
-            "keepalives_count": 3,
-            "options": (
-                f"-c statement_timeout={self.statement_timeout_ms} -c lock_timeout={self.lock_timeout_ms} "
-                "-c idle_in_transaction_session_timeout=60000"
-            ),
-        }
+# One statement tells whether the table exists, its columns, and which of them carry a unique index.
+INTROSPECT = """
+SELECT n.nspname || '.' || c.relname, a.attname,
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND i.indnkeyatts = 1
+               AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indexprs IS NULL)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.oid = to_regclass(%s)
+"""
 
 
 @dataclass(frozen=True)
@@ -92,17 +86,14 @@ class Target:
     create_table: bool = False
 
     def __post_init__(self) -> None:
-        import re
-
         if not re.fullmatch(TABLE_PATTERN, self.table):
             raise SchemaMismatch(f"invalid table name {self.table!r}: lower-case SQL identifier(s) expected")
         if self.channel and not re.fullmatch(IDENTIFIER_PATTERN, self.channel):
             raise SchemaMismatch(f"invalid channel name {self.channel!r}: lower-case SQL identifier expected")
 
     @property
-    def identifier(self) -> sql.Composable:
-        parts = self.table.split(".")
-        return sql.Identifier(*parts)
+    def identifier(self) -> sql.Identifier:
+        return sql.Identifier(*self.table.split("."))
 
     @property
     def schema_and_name(self) -> tuple[str | None, str]:
@@ -114,13 +105,17 @@ class Target:
 
 @dataclass
 class ApplyResult:
-    """What one apply did. `notifications` are the payloads sent (empty for a no-op)."""
+    """What one apply did. `notifications` are the payloads sent (empty for a no-op). `written` holds, for
+    every row this owner holds after the apply, what it wrote or found in place: hand it back to the next
+    apply as `last_written`."""
 
     profile: Profile
     channel: str
     plan: Plan
     desired: dict[str, JSONValue]
     notifications: list[str] = field(default_factory=list)
+    written: dict[str, WrittenRecord] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     rows_written: int = 0
     attempts: int = 1
     duration_s: float = 0.0
@@ -129,6 +124,11 @@ class ApplyResult:
     @property
     def changed(self) -> bool:
         return bool(self.plan.value_changes)
+
+    @property
+    def out_of_band(self) -> list[Change]:
+        """Rows of ours found edited out of band (overwritten under Enforce: worth an event)."""
+        return self.plan.out_of_band
 
     @property
     def owned_keys(self) -> list[str]:
@@ -144,99 +144,21 @@ class ApplyResult:
 DesiredFn = Callable[[Profile], Mapping[str, JSONValue]]
 
 
-class PoolRegistry:
-    """One small pool per distinct DSN, shared by every HubSettings that points at the same database."""
-
-    def __init__(self, options: StoreOptions | None = None) -> None:
-        self.options = options or StoreOptions()
-        self._pools: dict[str, AsyncConnectionPool] = {}
-        self._lock = asyncio.Lock()
-
-    @staticmethod
-    def _key(dsn: str) -> str:
-        return hashlib.sha256(dsn.encode()).hexdigest()
-
-    async def get(self, dsn: str) -> AsyncConnectionPool:
-        register_dsn(dsn)
-        key = self._key(dsn)
-        async with self._lock:
-            pool = self._pools.get(key)
-            if pool is None:
-                pool = AsyncConnectionPool(
-                    dsn,
-                    min_size=1,
-                    max_size=self.options.pool_max_size,
-                    timeout=self.options.pool_timeout,
-                    kwargs=self.options.connect_kwargs(),
-                    check=AsyncConnectionPool.check_connection,
-                    open=False,
-                    name=f"hubsettings-{key[:8]}",
-                    reconnect_timeout=0,
-                )
-                await pool.open(wait=False)
-                self._pools[key] = pool
-            return pool
-
-    async def close(self) -> None:
-        async with self._lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            await pool.close()
-
-
-def map_error(exc: BaseException, dsn: str) -> HubSettingsError:
-    """A typed, printable error for a database failure. The DSN is described, never shown."""
-    where = describe_dsn(dsn)
-    if isinstance(exc, HubSettingsError):
-        return exc
-    if isinstance(exc, pgerrors.InsufficientPrivilege):
-        return PermissionDenied(
-            f"permission denied on {where}: {_first_line(exc)}; grant the role SELECT, INSERT, UPDATE, DELETE "
-            "on the settings table (and CREATE on the schema for createTable)"
-        )
-    if isinstance(exc, pgerrors.UndefinedTable | pgerrors.UndefinedColumn | pgerrors.DatatypeMismatch):
-        return SchemaMismatch(
-            f"settings table does not match the expected layout on {where}: {_first_line(exc)}"
-        )
-    if isinstance(exc, pgerrors.QueryCanceled | pgerrors.LockNotAvailable):
-        return DatabaseUnavailable(
-            f"database {where} too slow: {_first_line(exc)} (statement or lock timeout)"
-        )
-    if isinstance(exc, pgerrors.UniqueViolation | pgerrors.SerializationFailure | pgerrors.DeadlockDetected):
-        return ConcurrentWrite(f"concurrent write on {where}: {_first_line(exc)}")
-    if isinstance(exc, PoolTimeout):
-        return DatabaseUnavailable(f"database {where} unavailable: no connection within the pool timeout")
-    if isinstance(exc, psycopg.OperationalError | OSError):
-        return DatabaseUnavailable(f"database {where} unavailable: {_first_line(exc)}")
-    if isinstance(exc, psycopg.Error):
-        return DatabaseUnavailable(f"database error on {where}: {type(exc).__name__}: {_first_line(exc)}")
-    return DatabaseUnavailable(f"unexpected error talking to {where}: {type(exc).__name__}")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _parse(value: Any, profile: Profile) -> tuple[JSONValue, bool]:
-    """Row value -> (parsed JSON, parse_error). jsonb (scion) arrives parsed, even a bare JSON string;
-    the proposal's TEXT column holds JSON text."""
-    if profile is Profile.PROPOSAL and isinstance(value, str):
-        try:
-            return json.loads(value), False
-        except ValueError:
-            return value, True
-    return value, False
-
-
 class SettingsStore:
-    """Plan and apply HubSettings rows on one database (one DSN)."""
+    """Plan and apply HubSettings rows on one database (one DSN).
 
-    def __init__(self, dsn: str, registry: PoolRegistry | None = None) -> None:
+    The store retains its DSN in the registry for `owner` (an anonymous per-DSN owner when none is given);
+    `close()` releases it (and closes the registry if the store made its own)."""
+
+    def __init__(self, dsn: str, registry: PoolRegistry | None = None, *, owner: str | None = None) -> None:
         register_dsn(dsn)
         self._dsn = dsn
         self._registry = registry or PoolRegistry()
         self._own_registry = registry is None
+        self._owner = owner or f"anonymous:{dsn_key(dsn)[:16]}"
+        # Stored value text -> (parsed, parse_error, canonical JSON): a resync re-reads the same texts.
+        self._parsed: dict[str, tuple[JSONValue, bool, str]] = {}
+        self._registry.retain(self._owner, dsn)
 
     @property
     def where(self) -> str:
@@ -245,19 +167,21 @@ class SettingsStore:
     async def close(self) -> None:
         if self._own_registry:
             await self._registry.close()
+        else:
+            await self._registry.release(self._owner)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         try:
-            pool = await self._registry.get(self._dsn)
-            async with pool.connection() as conn:
-                yield conn
+            async with self._registry.connection(self._dsn) as conn:
+                with database_errors(self._dsn):
+                    yield conn
+        except PoolTimeout:
+            # The registry only says "timed out"; one direct attempt tells why (refused, auth, DNS...).
+            raise await self._diagnose() from None
         except HubSettingsError:
             raise
-        except PoolTimeout:
-            # The pool only says "timed out"; one direct attempt tells why (refused, auth, DNS...).
-            raise await self._diagnose() from None
-        except (psycopg.Error, OSError) as exc:
+        except (psycopg.Error, OSError) as exc:  # connecting
             raise map_error(exc, self._dsn) from None
 
     async def _diagnose(self) -> HubSettingsError:
@@ -268,96 +192,50 @@ class SettingsStore:
             return map_error(exc, self._dsn)
         await conn.close()
         return DatabaseUnavailable(
-            f"database {self.where} busy: no pooled connection free within {opts.pool_timeout:g}s "
-            "(pool exhausted or the server is slow)"
+            f"database {self.where} busy: no connection free within {opts.pool_timeout:g}s "
+            f"(all {self._registry.max_connections} of the operator's connections in use, or the server is slow)"
         )
 
     # ---- reading ------------------------------------------------------------------------------------
 
-    @staticmethod
-    async def columns(conn: psycopg.AsyncConnection[Any], target: Target) -> list[str] | None:
-        schema, name = target.schema_and_name
-        cur = await conn.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = coalesce(%s, current_schema()) AND table_name = %s",
-            (schema, name),
+    async def _table_info(
+        self, conn: psycopg.AsyncConnection[Any], target: Target, *, cached: bool = True
+    ) -> TableInfo | None:
+        """The table's columns and unique columns (`None`: no such table), cached per (DSN, table)."""
+        if cached:
+            info = self._registry.cached_table(self._dsn, target.table)
+            if info is not None:
+                return info
+        cur = await conn.execute(INTROSPECT, (target.identifier.as_string(conn),))
+        found = await cur.fetchall()
+        if not found:
+            return None
+        info = TableInfo(
+            qualified=found[0][0],
+            columns=frozenset(r[1] for r in found),
+            unique_columns=frozenset(r[1] for r in found if r[2]),
         )
-        cols = [r[0] for r in await cur.fetchall()]
-        return cols or None
+        self._registry.cache_table(self._dsn, target.table, info)
+        return info
 
-    @staticmethod
     async def read_rows(
-        conn: psycopg.AsyncConnection[Any], target: Target, profile: Profile, *, lock: bool
+        self, conn: psycopg.AsyncConnection[Any], target: Target, layout: TableLayout, *, lock: bool
     ) -> dict[str, CurrentRow]:
-        suffix = sql.SQL(" FOR UPDATE") if lock else sql.SQL("")
-        if profile is Profile.SCION:
-            query = sql.SQL(
-                "SELECT section AS key, value, updated_by, update_time AS updated_at, revision, origin, id "
-                "FROM {}{}"
-            ).format(target.identifier, suffix)
-        else:
-            query = sql.SQL("SELECT key, value, updated_by, updated_at FROM {}{}").format(
-                target.identifier, suffix
-            )
-        rows: dict[str, CurrentRow] = {}
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query)
-            for r in await cur.fetchall():
-                value, bad = _parse(r["value"], profile)
-                rows[r["key"]] = CurrentRow(
-                    key=r["key"],
-                    value=value,
-                    updated_by=r["updated_by"],
-                    updated_at=r["updated_at"],
-                    revision=r.get("revision"),
-                    origin=r.get("origin"),
-                    parse_error=bad,
-                )
-        return rows
-
-    async def _resolve(
-        self, conn: psycopg.AsyncConnection[Any], target: Target, *, create: bool
-    ) -> tuple[Profile, bool]:
-        """Concrete profile for the target, creating the proposal table if allowed. -> (profile, exists)."""
-        cols = await self.columns(conn, target)
-        if target.profile is Profile.AUTO:
-            profile = profiles.detect(cols, create_table=target.create_table, table=target.table)
-        else:
-            profile = target.profile
-            profiles.check_columns(profile, cols, target.table)
-            if cols is None and not (profile is Profile.PROPOSAL and target.create_table):
-                raise SchemaMismatch(
-                    f"table {target.table} does not exist on {self.where}"
-                    + (
-                        ": the shipped Hub creates it through its migrations (start the Hub once)"
-                        if profile is Profile.SCION
-                        else ": set spec.database.createTable: true to let the operator create it"
-                    )
-                )
-        if cols is None and create:
-            await conn.execute(sql.SQL(profiles.PROPOSAL_DDL).format(table=target.identifier))
-            return profile, True
-        return profile, cols is not None
+        cur = await conn.execute(layout.select_rows(target.identifier, lock=lock))
+        return rows_from(layout, await cur.fetchall(), self._parsed)
 
     async def read(self, target: Target) -> tuple[Profile, dict[str, CurrentRow]]:
-        """Current rows without locking (for `plan`, drift and tests)."""
+        """Current rows without locking (for `watch`, drift and tests)."""
         async with self._connection() as conn:
-            try:
-                await conn.set_autocommit(True)
-                profile, exists = await self._resolve(conn, target, create=False)
-                rows = await self.read_rows(conn, target, profile, lock=False) if exists else {}
-                return profile, rows
-            except (psycopg.Error, OSError) as exc:
-                raise map_error(exc, self._dsn) from None
+            info = await self._table_info(conn, target)
+            layout = resolve(target.profile, info, create_table=target.create_table, table=target.table)
+            rows = await self.read_rows(conn, target, layout, lock=False) if info is not None else {}
+            return layout.profile, rows
 
     async def ping(self, target: Target) -> None:
         """Cheap liveness check of the database and the table (no lock, no write)."""
         async with self._connection() as conn:
-            try:
-                await conn.set_autocommit(True)
-                await self.columns(conn, target)
-            except (psycopg.Error, OSError) as exc:
-                raise map_error(exc, self._dsn) from None
+            await self._table_info(conn, target, cached=False)
 
     # ---- writing ------------------------------------------------------------------------------------
 
@@ -368,21 +246,28 @@ class SettingsStore:
         owner: str,
         *,
         prune: bool = True,
-        conflicts: ConflictPolicy = ConflictPolicy.ENFORCE,
+        conflicts: ConflictMode = ConflictMode.ENFORCE,
         dry_run: bool = False,
         released_owners: frozenset[str] = frozenset(),
+        last_written: Mapping[str, WrittenRecord] | None = None,
+        missing_ok: bool = False,
     ) -> ApplyResult:
         """Make the table hold `desired_for(profile)` for `owner`, atomically. Retries concurrent writes.
 
         `desired_for` receives the concrete profile (known only once the table has been inspected) and
-        returns the rows to hold. With `dry_run` the transaction is rolled back after planning.
+        returns the rows to hold. A dry run plans from a lock-free read and never writes. `missing_ok`: a
+        table that does not exist is an empty table (deletion), not an error.
         """
         started = time.perf_counter()
         last: HubSettingsError | None = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 result = await self._apply_once(
-                    target, desired_for, owner, prune, conflicts, dry_run, released_owners
+                    target,
+                    desired_for,
+                    _Intent(owner, prune, conflicts, released_owners, dict(last_written or {})),
+                    dry_run=dry_run,
+                    missing_ok=missing_ok,
                 )
                 result.attempts = attempt
                 result.duration_s = time.perf_counter() - started
@@ -391,169 +276,213 @@ class SettingsStore:
                 last = exc
                 log.info("concurrent write on %s (attempt %d), re-planning", target.table, attempt)
                 await asyncio.sleep(0.05 * attempt)
+            except SchemaMismatch:
+                # The table may have changed under the cached introspection: look again next time.
+                self._registry.forget_table(self._dsn, target.table)
+                raise
         assert last is not None
         raise last
 
     async def _apply_once(
-        self,
-        target: Target,
-        desired_for: DesiredFn,
-        owner: str,
-        prune: bool,
-        conflicts: ConflictPolicy,
-        dry_run: bool,
-        released_owners: frozenset[str] = frozenset(),
+        self, target: Target, desired_for: DesiredFn, intent: _Intent, *, dry_run: bool, missing_ok: bool
     ) -> ApplyResult:
         async with self._connection() as conn:
-            try:
-                async with conn.transaction(force_rollback=dry_run):
-                    # Keyed on the schema-qualified name, so `hub_settings` and `public.hub_settings` (or
-                    # another search_path) serialize on the same lock.
-                    schema, name = target.schema_and_name
-                    await conn.execute(
-                        "SELECT pg_advisory_xact_lock(hashtextextended("
-                        "%s || coalesce(%s, current_schema()) || '.' || %s, 0))",
-                        (LOCK_PREFIX, schema, name),
-                    )
-                    profile, exists = await self._resolve(
-                        conn, target, create=target.create_table and not dry_run
-                    )
-                    desired = dict(desired_for(profile))
-                    current = await self.read_rows(conn, target, profile, lock=True) if exists else {}
-                    plan = make_plan(
-                        current,
-                        desired,
-                        owner,
-                        prune=prune,
-                        conflicts=conflicts,
-                        released_owners=released_owners,
-                    )
-                    channel = target.channel or profiles.default_channel(profile)
-                    result = ApplyResult(profile=profile, channel=channel, plan=plan, desired=desired)
-                    if dry_run or plan.is_noop:
-                        result.dry_run = dry_run
-                        return result
-                    if profile is Profile.SCION:
-                        await self._write_scion(conn, target, plan, channel, result)
-                    else:
-                        await self._write_proposal(conn, target, plan, channel, desired, result)
-                    return result
-            except HubSettingsError:
-                raise
-            except (psycopg.Error, OSError) as exc:
-                raise map_error(exc, self._dsn) from None
+            info = await self._table_info(conn, target)
+            if info is None and missing_ok:
+                layout = (
+                    layout_for(target.profile) if target.profile is not Profile.AUTO else creatable_layout()
+                )
+                return ApplyResult(
+                    layout.profile, target.channel or layout.channel, Plan(owner=intent.owner), {}
+                )
+            layout = resolve(target.profile, info, create_table=target.create_table, table=target.table)
+            desired = dict(desired_for(layout.profile))
+            canonical = {key: canonical_json(value) for key, value in desired.items()}
+            if not dry_run and intent.must_write(canonical):
+                # What we wrote last differs from what we want now: skip the read that could only say so.
+                return await self._write(
+                    conn, target, layout, intent, desired, canonical, create=info is None
+                )
+            # Optimistic, lock-free read: all a dry run or a no-op needs.
+            current = await self.read_rows(conn, target, layout, lock=False) if info is not None else {}
+            plan = intent.plan(current, desired, canonical)
+            if not (dry_run or plan.is_noop):
+                return await self._write(
+                    conn, target, layout, intent, desired, canonical, create=info is None
+                )
+            result = ApplyResult(
+                layout.profile, target.channel or layout.channel, plan, desired, dry_run=dry_run
+            )
+            return self._finish(result, layout, intent, canonical, {})
 
-    async def _write_scion(
+    @staticmethod
+    def _finish(
+        result: ApplyResult,
+        layout: TableLayout,
+        intent: _Intent,
+        canonical: Mapping[str, str],
+        revisions: Mapping[str, int],
+    ) -> ApplyResult:
+        result.notes = layout.notes(result.desired)
+        result.written = written_records(result.plan, layout, intent.last_written, canonical, revisions)
+        return result
+
+    async def _write(
         self,
         conn: psycopg.AsyncConnection[Any],
         target: Target,
-        plan: Plan,
-        channel: str,
-        result: ApplyResult,
-    ) -> None:
+        layout: TableLayout,
+        intent: _Intent,
+        desired: dict[str, JSONValue],
+        canonical: Mapping[str, str],
+        *,
+        create: bool,
+    ) -> ApplyResult:
+        schema, name = target.schema_and_name
         table = target.identifier
-        notify: list[tuple[str, int]] = []
-        for change in plan.writes:
-            if change.action is Action.INSERT:
-                cur = await conn.execute(
-                    sql.SQL(
-                        "INSERT INTO {} (id, section, value, revision, updated_by, origin, create_time, "
-                        "update_time) VALUES (%s, %s, %s::jsonb, 1, %s, 'managed', now(), now()) "
-                        "ON CONFLICT (section) DO NOTHING"
-                    ).format(table),
-                    (uuid.uuid4(), change.key, canonical_json(change.new), plan.owner),
-                )
-                if cur.rowcount != 1:
-                    raise ConcurrentWrite(f"section {change.key} was created concurrently")
-                notify.append((change.key, 1))
-            elif change.action in (Action.UPDATE, Action.ADOPT):
-                cur = await conn.execute(
-                    sql.SQL(
-                        "UPDATE {} SET value = %s::jsonb, revision = revision + 1, updated_by = %s, "
-                        "origin = 'managed', update_time = now() WHERE section = %s AND revision = %s "
-                        "RETURNING revision"
-                    ).format(table),
-                    (canonical_json(change.new), plan.owner, change.key, change.current_revision),
-                )
-                row = await cur.fetchone()
-                if row is None:
-                    raise ConcurrentWrite(f"section {change.key} changed revision concurrently")
-                if change.action is Action.UPDATE:
-                    notify.append((change.key, int(row[0])))
-            elif change.action is Action.DELETE:
-                cur = await conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE section = %s AND revision = %s AND updated_by = %s").format(
-                        table
-                    ),
-                    (change.key, change.current_revision, plan.owner),
-                )
-                if cur.rowcount != 1:
-                    raise ConcurrentWrite(f"section {change.key} changed concurrently before its deletion")
-                notify.append((change.key, (change.current_revision or 0) + 1))
-            result.rows_written += 1
-        for section, revision in notify:
-            payload = profiles.scion_payload(section, revision)
-            await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
-            result.notifications.append(payload)
-
-    async def _write_proposal(
-        self,
-        conn: psycopg.AsyncConnection[Any],
-        target: Target,
-        plan: Plan,
-        channel: str,
-        desired: Mapping[str, JSONValue],
-        result: ApplyResult,
-    ) -> None:
-        table = target.identifier
-        for change in plan.writes:
-            if change.action is Action.INSERT:
-                cur = await conn.execute(
-                    sql.SQL(
-                        "INSERT INTO {} (key, value, updated_at, updated_by) VALUES (%s, %s, now(), %s) "
-                        "ON CONFLICT (key) DO NOTHING"
-                    ).format(table),
-                    (change.key, canonical_json(change.new), plan.owner),
-                )
-                if cur.rowcount != 1:
-                    raise ConcurrentWrite(f"key {change.key} was created concurrently")
-            elif change.action in (Action.UPDATE, Action.ADOPT):
+        # Two round trips: BEGIN + lock (+ create) + locked read; then the writes + NOTIFY + COMMIT. BEGIN and
+        # COMMIT are plain statements in the pipeline (psycopg's transaction block would sync on each).
+        try:
+            async with conn.pipeline():
+                await conn.execute("BEGIN")
+                # Keyed on the schema-qualified name, so `hub_settings` and `public.hub_settings` (or another
+                # search_path) serialize on the same lock.
                 await conn.execute(
-                    sql.SQL(
-                        "INSERT INTO {t} AS t (key, value, updated_at, updated_by) VALUES (%s, %s, now(), %s) "
-                        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), "
-                        "updated_by = EXCLUDED.updated_by "
-                        "WHERE t.value IS DISTINCT FROM EXCLUDED.value "
-                        "OR t.updated_by IS DISTINCT FROM EXCLUDED.updated_by"
-                    ).format(t=table),
-                    (change.key, canonical_json(change.new), plan.owner),
+                    "SELECT pg_advisory_xact_lock(hashtextextended("
+                    "%s || coalesce(%s, current_schema()) || '.' || %s, 0))",
+                    (LOCK_PREFIX, schema, name),
                 )
-            elif change.action is Action.DELETE:
-                await conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE key = %s AND updated_by = %s").format(table),
-                    (change.key, plan.owner),
-                )
-            result.rows_written += 1
-        if plan.value_changes:
-            payload = profiles.proposal_payload(plan, desired, plan.owner)
-            await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
-            result.notifications.append(payload)
+                if create:
+                    ddl = layout.create_table(table)
+                    if ddl is not None:
+                        await conn.execute(ddl)
+                cur = await conn.execute(layout.select_rows(table, lock=True))
+                # Only this plan, made under the lock, is written: the optimistic one may be stale.
+                plan = intent.plan(rows_from(layout, await cur.fetchall(), self._parsed), desired, canonical)
+                result = ApplyResult(layout.profile, target.channel or layout.channel, plan, desired)
+                revisions: dict[str, int] = {}
+                if not plan.is_noop:
+                    out = await layout.write(conn, table, plan, result.channel, desired, intent.last_written)
+                    result.notifications = out.notifications
+                    result.rows_written = out.rows_written
+                    revisions = out.revisions
+                await conn.execute("COMMIT")
+        except BaseException:
+            # Nothing of a failed apply may stay: roll back (a broken connection is discarded on return).
+            if not conn.broken and conn.info.transaction_status is not TransactionStatus.IDLE:
+                with contextlib.suppress(psycopg.Error, OSError):
+                    await conn.execute("ROLLBACK")
+            raise
+        if create:
+            self._registry.forget_table(self._dsn, target.table)
+        return self._finish(result, layout, intent, canonical, revisions)
 
     async def delete_owned(self, target: Target, owner: str) -> ApplyResult:
         """Remove every row `owner` wrote (the `Delete` deletion policy) and notify the replicas.
 
         A table that does not exist holds no rows of ours: that is a successful deletion, not an error."""
-        async with self._connection() as conn:
-            try:
-                await conn.set_autocommit(True)
-                exists = await self.columns(conn, target) is not None
-            except (psycopg.Error, OSError) as exc:
-                raise map_error(exc, self._dsn) from None
-        if not exists:
-            profile = target.profile if target.profile is not Profile.AUTO else Profile.PROPOSAL
-            channel = target.channel or profiles.default_channel(profile)
-            return ApplyResult(profile=profile, channel=channel, plan=Plan(owner=owner), desired={})
-        return await self.apply(target, lambda _profile: {}, owner, prune=True)
+        return await self.apply(target, lambda _profile: {}, owner, prune=True, missing_ok=True)
+
+
+@dataclass(frozen=True)
+class _Intent:
+    """Who applies and under which policies (everything of an apply but the rows)."""
+
+    owner: str
+    prune: bool
+    conflicts: ConflictMode
+    released_owners: frozenset[str]
+    last_written: dict[str, WrittenRecord]
+
+    def must_write(self, canonical: Mapping[str, str]) -> bool:
+        """Whether a row we wrote last time now wants another value (or pruning): then an apply writes
+        for sure (unless someone else already made the table match, which the locked plan sees)."""
+        for key, record in self.last_written.items():
+            text = canonical.get(key)
+            if (text is None and self.prune) or (
+                text is not None and canonical_digest(text) != record.digest
+            ):
+                return True
+        return False
+
+    def plan(
+        self,
+        current: Mapping[str, CurrentRow],
+        desired: Mapping[str, JSONValue],
+        canonical: Mapping[str, str],
+    ) -> Plan:
+        return make_plan(
+            current,
+            desired,
+            self.owner,
+            prune=self.prune,
+            conflicts=self.conflicts,
+            released_owners=self.released_owners,
+            last_written=self.last_written,
+            canonical=canonical,
+        )
+
+
+# Bound of a store's parse cache (entries are dropped all at once past it: texts of old values go too).
+PARSE_CACHE_ENTRIES = 4096
+
+
+def rows_from(
+    layout: TableLayout,
+    rows: list[tuple[Any, ...]],
+    cache: dict[str, tuple[JSONValue, bool, str]] | None = None,
+) -> dict[str, CurrentRow]:
+    """Rows as `layout.select_rows` returns them -> `CurrentRow`s keyed by row key. `cache` maps a stored
+    text to its parse and canonical JSON, so unchanged rows are not parsed again."""
+    cache = cache if cache is not None else {}
+    if len(cache) > PARSE_CACHE_ENTRIES:
+        cache.clear()
+    out: dict[str, CurrentRow] = {}
+    for key, raw, updated_by, updated_at, revision, origin in rows:
+        hit = cache.get(raw) if isinstance(raw, str) else None
+        if hit is None:
+            value, bad = layout.parse(raw)
+            hit = (value, bad, canonical_json(value))
+            if isinstance(raw, str):
+                cache[raw] = hit
+        value, bad, text = hit
+        out[key] = CurrentRow(
+            key=key,
+            value=value,
+            updated_by=updated_by,
+            updated_at=updated_at,
+            revision=revision,
+            origin=origin,
+            parse_error=bad,
+            canonical=text,
+        )
+    return out
+
+
+def written_records(
+    plan: Plan,
+    layout: TableLayout,
+    last_written: Mapping[str, WrittenRecord],
+    canonical: Mapping[str, str],
+    revisions: Mapping[str, int],
+) -> dict[str, WrittenRecord]:
+    """What this owner holds after the plan, per row: the value's digest and (scion) the row's revision.
+
+    A row of ours left alone after an out-of-band edit (policy Report) keeps its previous record, so the
+    edit is still told apart from our own write on the next apply."""
+    written: dict[str, WrittenRecord] = {}
+    for change in plan.changes:
+        if change.action in (Action.INSERT, Action.UPDATE, Action.ADOPT, Action.UNCHANGED):
+            revision = revisions.get(change.key, change.current_revision) if layout.revisioned else None
+            text = canonical.get(change.key) or canonical_json(change.new)
+            written[change.key] = WrittenRecord(revision=revision, digest=canonical_digest(text))
+        elif (
+            change.action is Action.CONFLICT
+            and change.key in last_written
+            and change.current_by == plan.owner
+        ):
+            written[change.key] = last_written[change.key]
+    return written
 
 
 def summarize(changes: list[Change]) -> str:

@@ -1,0 +1,289 @@
+"""Connections to the Hubs' databases, bounded: one global cap shared by every database the operator writes.
+
+`PoolRegistry(max_connections=10)` never has more than `max_connections` connections open (idle, in use,
+connecting or closing), whatever the number of databases: a database without an idle connection takes a free
+slot, else the slot of the longest-idle connection of another database, else waits (FIFO, up to
+`pool_timeout`). One database holds at most `pool_max_size` of the slots, so a busy one cannot starve the
+others. Idle connections are closed after `idle_timeout`.
+
+Owners (a HubSettings, a CLI run) `retain(owner, dsn)` the DSN they use; retaining a new DSN releases the old
+one (DSN rotation), and a DSN nobody retains any more has its connections closed at once. Column
+introspection of a table is cached here too, per (DSN, table), for `table_cache_ttl` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.pq import TransactionStatus
+
+from hubsettings_operator.redact import register_dsn
+from hubsettings_operator.table.dberrors import PoolTimeout
+from hubsettings_operator.table.layout import TableInfo
+
+Connection = psycopg.AsyncConnection[Any]
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """Connection behaviour: bounded waits everywhere, so a sick database yields an error, not a hang."""
+
+    connect_timeout: int = 5
+    statement_timeout_ms: int = 15_000
+    lock_timeout_ms: int = 10_000
+    pool_timeout: float = 10.0
+    pool_max_size: int = 4  # connections one database may hold at once
+    idle_timeout: float = 30.0
+    # An idle connection older than this is checked (one empty query) before use: a restarted server
+    # would otherwise fail the next apply.
+    check_after: float = 2.0
+    table_cache_ttl: float = 60.0
+    application_name: str = "hubsettings-operator"
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        return {
+            "connect_timeout": self.connect_timeout,
+            "application_name": self.application_name,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            "options": (
+                f"-c statement_timeout={self.statement_timeout_ms} -c lock_timeout={self.lock_timeout_ms} "
+                "-c idle_in_transaction_session_timeout=60000"
+            ),
+        }
+
+
+def dsn_key(dsn: str) -> str:
+    return hashlib.sha256(dsn.encode()).hexdigest()
+
+
+class PoolRegistry:
+    """Bounded connections for every database the operator talks to (see the module docstring)."""
+
+    def __init__(self, options: StoreOptions | None = None, *, max_connections: int = 10) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self.options = options or StoreOptions()
+        self.max_connections = max_connections
+        self._per_dsn = min(self.options.pool_max_size, max_connections)
+        self._dsns: dict[str, str] = {}
+        self._idle: dict[str, list[tuple[Connection, float]]] = {}
+        self._busy: dict[str, int] = {}
+        self._open = 0  # slots taken: connections idle, in use, connecting or closing
+        self._owners: dict[str, str] = {}  # owner -> dsn key
+        self._users: dict[str, set[str]] = {}  # dsn key -> owners
+        self._tables: dict[tuple[str, str], tuple[TableInfo, float]] = {}
+        self._changed = asyncio.Event()
+        self._closing: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # ---- owners -------------------------------------------------------------------------------------
+
+    def retain(self, owner: str, dsn: str) -> None:
+        """`owner` uses `dsn` from now on (and no longer the DSN it retained before, if any)."""
+        register_dsn(dsn)
+        key = dsn_key(dsn)
+        self._dsns[key] = dsn
+        old = self._owners.get(owner)
+        if old == key:
+            return
+        self._owners[owner] = key
+        self._users.setdefault(key, set()).add(owner)
+        if old is not None:
+            self._drop_owner(old, owner)
+
+    async def release(self, owner: str) -> None:
+        """`owner` is gone: close the connections of its DSN if nobody else uses it."""
+        key = self._owners.pop(owner, None)
+        if key is not None:
+            self._drop_owner(key, owner)
+        await self._settle()
+
+    def _drop_owner(self, key: str, owner: str) -> None:
+        users = self._users.get(key)
+        if users is not None:
+            users.discard(owner)
+            if users:
+                return
+            del self._users[key]
+        # Nobody uses this DSN any more: its idle connections go now, busy ones when they come back.
+        for conn, _ in self._idle.pop(key, []):
+            self._close_later(conn)
+        self._tables = {k: v for k, v in self._tables.items() if k[0] != key}
+        if not self._busy.get(key):
+            self._dsns.pop(key, None)
+
+    def open_connections(self) -> int:
+        """Connections open right now (idle, in use, connecting or closing): never above the cap."""
+        return self._open
+
+    def retained_dsns(self) -> int:
+        """Distinct DSNs some owner retains."""
+        return len(self._users)
+
+    def connections_for(self, dsn: str) -> int:
+        """Connections to `dsn` idle or in use right now."""
+        key = dsn_key(dsn)
+        return len(self._idle.get(key, [])) + self._busy.get(key, 0)
+
+    # ---- connections --------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def connection(self, dsn: str) -> AsyncIterator[Connection]:
+        """An autocommit connection to `dsn` for the duration of the block."""
+        register_dsn(dsn)
+        key = dsn_key(dsn)
+        self._dsns.setdefault(key, dsn)
+        conn = await self._checkout(key, dsn)
+        try:
+            yield conn
+        finally:
+            await self._checkin(key, conn)
+
+    async def _checkout(self, key: str, dsn: str) -> Connection:
+        deadline = time.monotonic() + self.options.pool_timeout
+        while True:
+            if self._closed:
+                raise PoolTimeout("the connection registry is closed")
+            self._sweep()
+            idle = self._idle.get(key)
+            if idle:
+                conn, since = idle.pop()
+                self._busy[key] = self._busy.get(key, 0) + 1
+                if time.monotonic() - since < self.options.check_after and not conn.broken:
+                    return conn
+                return await self._connect(key, dsn, check=conn)
+            if self._busy.get(key, 0) < self._per_dsn:
+                victim = self._longest_idle() if self._open >= self.max_connections else None
+                if self._open < self.max_connections or victim is not None:
+                    if victim is None:
+                        self._open += 1
+                    self._busy[key] = self._busy.get(key, 0) + 1
+                    # A victim's slot passes to us; it is closed before we connect, so the server never
+                    # sees more connections than the cap.
+                    return await self._connect(key, dsn, replace=victim)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PoolTimeout("no connection slot free within the pool timeout")
+            changed = self._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+
+    async def _connect(
+        self, key: str, dsn: str, *, check: Connection | None = None, replace: Connection | None = None
+    ) -> Connection:
+        """A connection in a slot already counted in `_open` and `_busy`: `check` (an idle connection that
+        may have died while idle, e.g. a server restart) if it still answers, else a new one."""
+        try:
+            if check is not None:
+                try:
+                    await check.execute("")
+                    return check
+                except (psycopg.Error, OSError):
+                    replace = check
+            if replace is not None:
+                with contextlib.suppress(Exception):
+                    await replace.close()
+            return await psycopg.AsyncConnection.connect(
+                dsn, autocommit=True, **self.options.connect_kwargs()
+            )
+        except BaseException:
+            if check is not None and not check.closed:
+                with contextlib.suppress(Exception):
+                    await check.close()
+            self._open -= 1
+            self._busy[key] -= 1
+            self._notify()
+            raise
+
+    async def _checkin(self, key: str, conn: Connection) -> None:
+        self._busy[key] -= 1
+        reusable = (
+            not self._closed
+            and key in self._users
+            and not conn.closed
+            and not conn.broken
+            and conn.info.transaction_status is TransactionStatus.IDLE
+        )
+        if reusable:
+            self._idle.setdefault(key, []).append((conn, time.monotonic()))
+            self._notify()
+            return
+        if not self._busy[key] and key not in self._users:
+            self._dsns.pop(key, None)
+        await self._close_quietly(conn)
+
+    def _longest_idle(self) -> Connection | None:
+        oldest: tuple[float, str] | None = None
+        for key, conns in self._idle.items():
+            if conns and (oldest is None or conns[0][1] < oldest[0]):
+                oldest = (conns[0][1], key)
+        if oldest is None:
+            return None
+        conn, _ = self._idle[oldest[1]].pop(0)
+        return conn
+
+    def _sweep(self) -> None:
+        limit = time.monotonic() - self.options.idle_timeout
+        for conns in self._idle.values():
+            while conns and conns[0][1] < limit:
+                conn, _ = conns.pop(0)
+                self._close_later(conn)
+
+    async def _close_quietly(self, conn: Connection) -> None:
+        """Close the connection and free its slot (counted until the close is done)."""
+        try:
+            with contextlib.suppress(Exception):
+                await conn.close()
+        finally:
+            self._open -= 1
+            self._notify()
+
+    def _close_later(self, conn: Connection) -> None:
+        task = asyncio.get_running_loop().create_task(self._close_quietly(conn))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _settle(self) -> None:
+        if self._closing:
+            await asyncio.gather(*list(self._closing), return_exceptions=True)
+
+    # ---- table introspection cache ------------------------------------------------------------------
+
+    def cached_table(self, dsn: str, table: str) -> TableInfo | None:
+        entry = self._tables.get((dsn_key(dsn), table))
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def cache_table(self, dsn: str, table: str, info: TableInfo) -> None:
+        self._tables[(dsn_key(dsn), table)] = (info, time.monotonic() + self.options.table_cache_ttl)
+
+    def forget_table(self, dsn: str, table: str) -> None:
+        self._tables.pop((dsn_key(dsn), table), None)
+
+    async def close(self) -> None:
+        """Close every connection; connections in use are closed when they come back."""
+        self._closed = True
+        for key in list(self._idle):
+            for conn, _ in self._idle.pop(key):
+                self._close_later(conn)
+        self._owners.clear()
+        self._users.clear()
+        self._tables.clear()
+        self._notify()
+        await self._settle()
