@@ -10,9 +10,10 @@ import functools
 from collections.abc import Mapping
 
 from hubsettings_operator.spec.models import ConflictMode, HubSettingsSpec, Profile
-from hubsettings_operator.table.layout import desired_rows
-from hubsettings_operator.table.plan import WrittenRecord
-from hubsettings_operator.table.store import ApplyResult, SettingsStore, Target
+from hubsettings_operator.spec.policy import section_policy
+from hubsettings_operator.table.layout import desired_rows, layout_for
+from hubsettings_operator.table.plan import ModeOf, WrittenRecord
+from hubsettings_operator.table.store import ApplyResult, ModesFn, SettingsStore, Target
 
 
 def target_for(
@@ -33,6 +34,26 @@ def target_for(
     )
 
 
+def section_modes(spec: HubSettingsSpec, default: ConflictMode | None = None) -> ModesFn | None:
+    """Each row key's conflict mode under a concrete profile: its section's `spec.policy.sections` entry, else
+    `default` (`spec.policy.conflicts`). `None` when no section has its own policy (every row: `default`)."""
+    if not spec.policy.sections:
+        return None
+    fallback = default or spec.policy.conflicts
+
+    def modes_for(profile: Profile) -> ModeOf:
+        layout = layout_for(profile)
+
+        def mode_of(key: str) -> ConflictMode:
+            # An extraSettings key is its own section (policy may name it); otherwise ask the layout.
+            section = key if key in spec.extraSettings else layout.section_of(key)
+            return section_policy(spec, section) if section in spec.policy.sections else fallback
+
+        return mode_of
+
+    return modes_for
+
+
 async def apply_spec(
     store: SettingsStore,
     spec: HubSettingsSpec,
@@ -46,7 +67,8 @@ async def apply_spec(
 ) -> ApplyResult:
     """Make the table hold the spec's rows for `owner` (an `owner_marker`), atomically.
 
-    `policy` defaults to `spec.policy.conflicts`, pruning follows `spec.policy.prune`, `target` defaults to
+    `policy` defaults to `spec.policy.conflicts`; a section listed in `spec.policy.sections` follows its own
+    mode (Observe: never written, only compared). Pruning follows `spec.policy.prune`, `target` defaults to
     `target_for(spec)`. `last_written` is the previous result's `written` (kept in status by the operator):
     with it, out-of-band edits that kept our owner marker are conflicts and revisions never go backwards.
     """
@@ -59,4 +81,5 @@ async def apply_spec(
         dry_run=dry_run,
         released_owners=released_owners,
         last_written=last_written,
+        modes_for=section_modes(spec, policy),
     )

@@ -1,4 +1,5 @@
-"""Human-readable rendering of a plan, like `terraform plan`: `+` insert, `~` update, `-` delete, `!` not written.
+"""Human-readable rendering of a plan, like `terraform plan`: `+` insert, `~` update, `-` delete, `!` not written,
+`?` observed (a section under policy Observe differs from the spec: reported, never written).
 
 Section documents are diffed field by field, so a one-field change in a 20-field section shows one line.
 Values of secret-like keys are masked with their fingerprint.
@@ -21,6 +22,7 @@ SYMBOL = {
     Action.ADOPT: "=",
     Action.CONFLICT: "!",
     Action.OWNED_BY_OTHER: "!",
+    Action.OBSERVED: "?",
 }
 
 
@@ -85,7 +87,15 @@ def describe(change: Change) -> list[str]:
             *_field_diff(change.key, change.old, change.new),
         ]
     if change.action is Action.OWNED_BY_OTHER:
-        return [f"{sym} {change.key} (owned by {change.current_by}; not written)"]
+        return [
+            f"{sym} {change.key} (owned by {change.current_by}; not written: remove it from one of the "
+            "HubSettings)"
+        ]
+    if change.action is Action.OBSERVED:
+        head = f"{sym} {change.key} (observed drift: policy Observe, not written)"
+        if change.current_by is None and change.old is None:
+            return [f"{head}; the table has no such row, the spec says {show(change.key, change.new)}"]
+        return [head, *_field_diff(change.key, change.old, change.new)]
     return []
 
 
@@ -99,8 +109,11 @@ def render(plan: Plan) -> str:
         "to delete": len(plan.by_action(Action.DELETE)),
         "to adopt": len(plan.by_action(Action.ADOPT)),
         "not written": len(plan.by_action(Action.CONFLICT, Action.OWNED_BY_OTHER)),
+        "observed (differs, not written)": len(plan.observed_drift),
     }
-    summary = ", ".join(f"{n} {what}" for what, n in counts.items() if n or what != "to adopt")
-    if plan.is_noop and not plan.conflicts:
+    optional = ("to adopt", "observed (differs, not written)")
+    summary = ", ".join(f"{n} {what}" for what, n in counts.items() if n or what not in optional)
+    # Only a plan with nothing to write and nothing held back may say the table matches.
+    if plan.is_noop and not (plan.conflicts or plan.owned_by_other or plan.observed_drift):
         return "No changes. The table matches the HubSettings.\n"
     return "\n".join(lines) + f"\n\nPlan: {summary}.\n"

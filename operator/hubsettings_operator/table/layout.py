@@ -61,6 +61,10 @@ class TableLayout(Protocol):
         """A stored value -> (parsed JSON, parse_error)."""
         ...
 
+    def section_of(self, key: str) -> str:
+        """The section a row key belongs to (for the per-section policy); an unknown key is its own section."""
+        ...
+
     def select_rows(self, table: sql.Composable, *, lock: bool) -> sql.Composed: ...
 
     def create_table(self, table: sql.Composable) -> sql.Composed | None:

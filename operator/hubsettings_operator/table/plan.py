@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -25,6 +25,8 @@ OWNER_PREFIX = "hubsettings-operator:"
 HUB_SEED_WRITERS = frozenset({"seed", "migration"})
 
 JSONValue = Any
+# The conflict mode of one row key (per-section policy: `spec.policy.sections`).
+ModeOf = Callable[[str], ConflictMode]
 
 # Length of a value digest (hex characters of SHA-256): enough to tell edits apart, short enough for status.
 DIGEST_CHARS = 16
@@ -47,6 +49,7 @@ class Action(StrEnum):
     UNCHANGED = "unchanged"
     CONFLICT = "conflict"  # edited out of band and left alone (policy Report)
     OWNED_BY_OTHER = "ownedByOther"
+    OBSERVED = "observed"  # differs from the spec in a section under Observe: reported, never written
 
 
 WRITE_ACTIONS = frozenset({Action.INSERT, Action.UPDATE, Action.DELETE, Action.ADOPT})
@@ -145,6 +148,7 @@ class Change:
     current_revision: int | None = None
     conflict: bool = False  # an out-of-band edit was found on this row (overwritten under Enforce)
     reason: ConflictReason | None = None  # set when `conflict` is
+    observed: bool = False  # the row's section is under Observe: compared only, never written nor owned
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,11 @@ class Plan:
         return self.by_action(Action.OWNED_BY_OTHER)
 
     @property
+    def observed_drift(self) -> list[Change]:
+        """Rows of sections under Observe that differ from the spec (or are missing): reported, not written."""
+        return self.by_action(Action.OBSERVED)
+
+    @property
     def is_noop(self) -> bool:
         return not self.writes
 
@@ -192,6 +201,7 @@ def make_plan(
     released_owners: frozenset[str] = frozenset(),
     last_written: Mapping[str, WrittenRecord] | None = None,
     canonical: Mapping[str, str] | None = None,
+    mode_of: ModeOf | None = None,
 ) -> Plan:
     """Decide, row by row, what to do. Deterministic: changes are sorted by key.
 
@@ -203,6 +213,9 @@ def make_plan(
     `last_written` is what this owner wrote last time: a row of ours whose content differs from it was edited
     out of band (a plain UPDATE that kept `updated_by`) and is a conflict like any other edit.
     `canonical` may carry `canonical_json` of desired values already computed by the caller.
+    `mode_of` gives a row key's own mode (per-section policy), `conflicts` being the default. A row under
+    Observe is never written, adopted nor pruned, whoever owns it: it is only compared with the spec
+    (`Action.OBSERVED` when it differs or is missing).
     """
     last_written = last_written or {}
     canonical = canonical or {}
@@ -217,8 +230,12 @@ def make_plan(
     for key in sorted(desired):
         new = desired[key]
         row = current.get(key)
+        mode = mode_of(key) if mode_of is not None else conflicts
         if row is None:
-            changes.append(Change(key, Action.INSERT, new=new))
+            if mode is ConflictMode.OBSERVE:
+                changes.append(Change(key, Action.OBSERVED, new=new, observed=True))
+            else:
+                changes.append(Change(key, Action.INSERT, new=new))
             continue
         row_canonical = row.canonical or canonical_json(row.value)
         same = not row.parse_error and row_canonical == (canonical.get(key) or canonical_json(new))
@@ -229,9 +246,14 @@ def make_plan(
             "current_at": row.updated_at,
             "current_revision": row.revision,
         }
+        if mode is ConflictMode.OBSERVE:
+            changes.append(
+                Change(key, Action.UNCHANGED if same else Action.OBSERVED, observed=True, **common)
+            )
+            continue
         if row.updated_by == owner:
             if not same and tampered(row, row_canonical):
-                action = Action.UPDATE if conflicts is ConflictMode.ENFORCE else Action.CONFLICT
+                action = Action.UPDATE if mode is ConflictMode.ENFORCE else Action.CONFLICT
                 changes.append(
                     Change(key, action, conflict=True, reason=ConflictReason.MODIFIED_OUT_OF_BAND, **common)
                 )
@@ -250,21 +272,22 @@ def make_plan(
         elif row.is_hub_seed or row.updated_by in released_owners:
             changes.append(Change(key, Action.ADOPT if same else Action.UPDATE, **common))
         elif same:
-            action = Action.ADOPT if conflicts is ConflictMode.ENFORCE else Action.UNCHANGED
+            action = Action.ADOPT if mode is ConflictMode.ENFORCE else Action.UNCHANGED
             changes.append(Change(key, action, **common))
         else:
-            action = Action.UPDATE if conflicts is ConflictMode.ENFORCE else Action.CONFLICT
+            action = Action.UPDATE if mode is ConflictMode.ENFORCE else Action.CONFLICT
             changes.append(
                 Change(key, action, conflict=True, reason=ConflictReason.EDITED_BY_OTHER, **common)
             )
     if prune:
         for key in sorted(set(current) - set(desired)):
             row = current[key]
-            if row.updated_by != owner:
+            mode = mode_of(key) if mode_of is not None else conflicts
+            if row.updated_by != owner or mode is ConflictMode.OBSERVE:
                 continue
             # Pruning a row edited out of band destroys that edit: the same policy as overwriting it.
             edited = tampered(row)
-            action = Action.CONFLICT if edited and conflicts is ConflictMode.REPORT else Action.DELETE
+            action = Action.CONFLICT if edited and mode is ConflictMode.REPORT else Action.DELETE
             changes.append(
                 Change(
                     key,

@@ -8,6 +8,7 @@ may create this table (`spec.database.createTable`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -53,6 +54,11 @@ def payload(plan: Plan, rows: Mapping[str, JSONValue], owner: str) -> str:
     return text
 
 
+@functools.cache
+def _key_sections() -> dict[str, str]:
+    return {s.proposal_key: s.section for s in catalog.layer1_settings() if s.proposal_key and s.section}
+
+
 class ProposalLayout:
     profile = Profile.PROPOSAL
     channel = CHANNEL
@@ -65,6 +71,10 @@ class ProposalLayout:
         rows: dict[str, JSONValue] = dict(catalog.proposal_values(spec.settings))
         rows.update(spec.extraSettings)
         return rows
+
+    def section_of(self, key: str) -> str:
+        # Proposal keys are unique across sections (whole-section rows carry the section's name).
+        return _key_sections().get(key, key)
 
     def parse(self, raw: Any) -> tuple[JSONValue, bool]:
         # The TEXT column holds JSON text; anything else is reported, never guessed.

@@ -60,6 +60,9 @@ class ScionLayout:
         rows.update(spec.extraSettings)
         return rows
 
+    def section_of(self, key: str) -> str:
+        return key  # a row per section
+
     def parse(self, raw: Any) -> tuple[JSONValue, bool]:
         # Selected as text (jsonb's own spelling) so that readers can cache parses by text; jsonb is valid JSON.
         return (json.loads(raw), False) if isinstance(raw, str) else (raw, False)

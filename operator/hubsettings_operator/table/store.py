@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -40,6 +40,7 @@ from hubsettings_operator.table.plan import (
     Change,
     CurrentRow,
     JSONValue,
+    ModeOf,
     Plan,
     WrittenRecord,
     canonical_digest,
@@ -136,12 +137,14 @@ class ApplyResult:
         return sorted(
             c.key
             for c in self.plan.changes
-            if c.action in (Action.INSERT, Action.UPDATE, Action.ADOPT, Action.UNCHANGED)
+            if c.action in (Action.INSERT, Action.UPDATE, Action.ADOPT, Action.UNCHANGED) and not c.observed
         )
 
 
 # The rows to hold, given the concrete profile (known only once the table has been inspected).
 DesiredFn = Callable[[Profile], Mapping[str, JSONValue]]
+# Each row key's conflict mode (per-section policy), given the concrete profile.
+ModesFn = Callable[[Profile], ModeOf]
 
 
 class SettingsStore:
@@ -251,12 +254,14 @@ class SettingsStore:
         released_owners: frozenset[str] = frozenset(),
         last_written: Mapping[str, WrittenRecord] | None = None,
         missing_ok: bool = False,
+        modes_for: ModesFn | None = None,
     ) -> ApplyResult:
         """Make the table hold `desired_for(profile)` for `owner`, atomically. Retries concurrent writes.
 
         `desired_for` receives the concrete profile (known only once the table has been inspected) and
         returns the rows to hold. A dry run plans from a lock-free read and never writes. `missing_ok`: a
-        table that does not exist is an empty table (deletion), not an error.
+        table that does not exist is an empty table (deletion), not an error. `modes_for` gives each row
+        key's own conflict mode (per-section policy; `conflicts` is the default).
         """
         started = time.perf_counter()
         last: HubSettingsError | None = None
@@ -265,7 +270,7 @@ class SettingsStore:
                 result = await self._apply_once(
                     target,
                     desired_for,
-                    _Intent(owner, prune, conflicts, released_owners, dict(last_written or {})),
+                    _Intent(owner, prune, conflicts, released_owners, dict(last_written or {}), modes_for),
                     dry_run=dry_run,
                     missing_ok=missing_ok,
                 )
@@ -296,6 +301,7 @@ class SettingsStore:
                     layout.profile, target.channel or layout.channel, Plan(owner=intent.owner), {}
                 )
             layout = resolve(target.profile, info, create_table=target.create_table, table=target.table)
+            intent = intent.for_profile(layout.profile)
             desired = dict(desired_for(layout.profile))
             canonical = {key: canonical_json(value) for key, value in desired.items()}
             if not dry_run and intent.must_write(canonical):
@@ -393,11 +399,20 @@ class _Intent:
     conflicts: ConflictMode
     released_owners: frozenset[str]
     last_written: dict[str, WrittenRecord]
+    modes_for: ModesFn | None = None
+    mode_of: ModeOf | None = None  # `modes_for` of the concrete profile (`for_profile`)
+
+    def for_profile(self, profile: Profile) -> _Intent:
+        if self.modes_for is None:
+            return self
+        return replace(self, mode_of=self.modes_for(profile))
 
     def must_write(self, canonical: Mapping[str, str]) -> bool:
         """Whether a row we wrote last time now wants another value (or pruning): then an apply writes
         for sure (unless someone else already made the table match, which the locked plan sees)."""
         for key, record in self.last_written.items():
+            if self.mode_of is not None and self.mode_of(key) is ConflictMode.OBSERVE:
+                continue  # never written, whatever we wrote before
             text = canonical.get(key)
             if (text is None and self.prune) or (
                 text is not None and canonical_digest(text) != record.digest
@@ -420,6 +435,7 @@ class _Intent:
             released_owners=self.released_owners,
             last_written=self.last_written,
             canonical=canonical,
+            mode_of=self.mode_of,
         )
 
 
@@ -472,6 +488,8 @@ def written_records(
     edit is still told apart from our own write on the next apply."""
     written: dict[str, WrittenRecord] = {}
     for change in plan.changes:
+        if change.observed:
+            continue  # a row under Observe is not ours, whoever wrote it
         if change.action in (Action.INSERT, Action.UPDATE, Action.ADOPT, Action.UNCHANGED):
             revision = revisions.get(change.key, change.current_revision) if layout.revisioned else None
             text = canonical.get(change.key) or canonical_json(change.new)
