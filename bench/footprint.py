@@ -160,7 +160,7 @@ def _indexed(op: BenchOperator, count: int) -> bool:
 def imports_rss_kib() -> int:
     code = (
         "import kopf, kubernetes, psycopg, psycopg_pool, pydantic, prometheus_client\n"
-        "import hubsettings_operator.runtime.runner, hubsettings_operator.cli.main\n"
+        "import hubsettings_operator.runtime.runner, hubsettings_operator.cli\n"
         "print(open('/proc/self/status').read())"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout

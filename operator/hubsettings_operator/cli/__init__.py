@@ -1,5 +1,12 @@
-"""The `hubsettings` command line."""
+"""The `hubsettings` command line: validate, crd, docs, import, plan, apply, watch, drift, run.
 
-from hubsettings_operator.cli.main import main
+`main` is the click group (`cli/app.py`); importing this package registers every command on it. Exit codes:
+`cli/exitcodes.py`.
+"""
 
-__all__ = ["main"]
+from hubsettings_operator.cli.app import main
+from hubsettings_operator.cli.exitcodes import ExitCode
+
+from . import database, drift, manifests, run
+
+__all__ = ["ExitCode", "database", "drift", "main", "manifests", "run"]

@@ -1,0 +1,90 @@
+"""Offline commands on manifests: validate, crd, docs, import (no database, no cluster)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from hubsettings_operator.cli.app import CONTEXT, main, print_reports
+from hubsettings_operator.cli.exitcodes import ExitCode
+from hubsettings_operator.spec import crd as crd_module
+from hubsettings_operator.spec.manifests import validate_paths
+
+
+@main.command(context_settings=CONTEXT)
+@click.option(
+    "-f", "--filename", "files", multiple=True, required=True, help="Manifest file(s); '-' is stdin."
+)
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.argument("more_files", nargs=-1, type=click.Path())
+def validate(files: tuple[str, ...], output: str, more_files: tuple[str, ...]) -> None:
+    """Validate HubSettings manifests offline (multi-document YAML).
+
+    Exits 0 when every HubSettings document is valid, 1 otherwise, listing every error with its field path.
+
+    \b
+    Examples:
+      hubsettings validate -f examples/minimal.yaml -f examples/full.yaml
+      kustomize build overlays/prod | hubsettings validate -f - -o json
+    """
+    # `-f examples/*.yaml` expands to one -f and more paths: take them all.
+    reports, skipped = validate_paths((*files, *more_files))
+    if not reports:
+        click.echo("no HubSettings documents found", err=True)
+        sys.exit(ExitCode.ERROR)
+    print_reports(reports, output, skipped)
+    sys.exit(ExitCode.OK if all(r.ok for r in reports) else ExitCode.ERROR)
+
+
+@main.command(context_settings=CONTEXT)
+def crd() -> None:
+    """Print the HubSettings CustomResourceDefinition (generated from the models and the catalog).
+
+    \b
+    Example:
+      hubsettings crd | kubectl apply --server-side -f -
+    """
+    click.echo(crd_module.render(), nl=False)
+
+
+@main.command(context_settings=CONTEXT)
+def docs() -> None:
+    """Print the CRD field and settings catalog reference (docs/crd-reference.md).
+
+    \b
+    Example:
+      hubsettings docs > docs/crd-reference.md
+    """
+    from hubsettings_operator.spec.reference import render
+
+    click.echo(render(), nl=False)
+
+
+@main.command("import", context_settings=CONTEXT)
+@click.option("--settings-yaml", "settings_yaml", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", required=True, help="metadata.name of the HubSettings.")
+@click.option("--namespace", default="default", show_default=True, help="metadata.namespace.")
+@click.option("--secret-name", default="hub-db", show_default=True, help="Secret holding the DSN (key url).")
+def import_(settings_yaml: str, name: str, namespace: str, secret_name: str) -> None:
+    """Turn a Hub settings.yaml into a HubSettings manifest on stdout.
+
+    Layer 1 keys go under spec.settings by section, Layer 0 keys under spec.bootstrap.expected. Secrets
+    are dropped with a warning on stderr.
+
+    \b
+    Example:
+      hubsettings import --settings-yaml ~/.scion/settings.yaml --name hub --namespace scion > hub.yaml
+    """
+    from hubsettings_operator.spec.importer import import_settings_yaml
+
+    doc = yaml.safe_load(Path(settings_yaml).read_text(encoding="utf-8")) or {}
+    try:
+        result = import_settings_yaml(doc, name, namespace, secret_name)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(yaml.safe_dump(result.manifest, sort_keys=False), nl=False)
