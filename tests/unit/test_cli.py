@@ -115,7 +115,7 @@ def test_import_splits_layers_and_drops_secrets(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help_with_examples() -> None:
-    for cmd in ("validate", "crd", "docs", "import", "plan", "apply", "watch"):
+    for cmd in ("validate", "crd", "docs", "import", "plan", "apply", "watch", "drift", "run"):
         result = CliRunner().invoke(main, [cmd, "--help"])
         assert result.exit_code == 0
         assert "Example" in result.output, cmd
