@@ -7,6 +7,7 @@ Handler ids (stable, they name kopf's progress annotations):
   pings the database, so an outage shows in status within seconds and a recovery is noticed without
   touching the CR;
 - `hubsettings.drift`: Layer 0 drift check against the pod index;
+- `hubsettings.convergence`: daemon per HubSettings with spec.convergence (runtime/convergence_timer.py);
 - `hubsettings.finalize`: deletion policy Delete (only objects with that policy get the finalizer).
 """
 
@@ -22,8 +23,8 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from hubsettings_operator.redact import scrub
+from hubsettings_operator.runtime import convergence_timer, metrics
 from hubsettings_operator.runtime import drift_timer as drift_check
-from hubsettings_operator.runtime import metrics
 from hubsettings_operator.runtime.kube import Kube
 from hubsettings_operator.runtime.reconciler import Event, Reconciler, backoff
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
@@ -76,13 +77,18 @@ def _slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
             "namespace": meta.get("namespace"),
             "labels": dict(meta.get("labels") or {}),
             "deletionTimestamp": meta.get("deletionTimestamp"),
+            "uid": meta.get("uid"),
         },
         "spec": {
             "containers": [_slim_container(c) for c in spec.get("containers") or []],
             # Only volumes that can carry a settings.yaml matter to drift.
             "volumes": [v for v in spec.get("volumes") or [] if v.get("configMap") or v.get("secret")],
         },
-        "status": {"phase": body.get("status", {}).get("phase")},
+        # podIP: the convergence check calls each Hub pod directly.
+        "status": {
+            "phase": body.get("status", {}).get("phase"),
+            "podIP": body.get("status", {}).get("podIP"),
+        },
     }
 
 
@@ -111,9 +117,12 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
                 f"Kubernetes API unavailable ({type(exc).__name__}); retrying",
                 delay=backoff(retry, cap=reconciler.max_backoff),
             ) from None
+        if outcome.result == "applied":
+            converge.poke(body)
         if outcome.retry_in is not None:
             raise kopf.TemporaryError(outcome.error or outcome.result, delay=outcome.retry_in)
 
+    converge = convergence_timer.register(registry, resource, state, emit)
     kopf.on.create(*resource, id="hubsettings.reconcile.create", registry=registry, timeout=None)(reconcile)
     kopf.on.update(*resource, id="hubsettings.reconcile.update", field="spec", registry=registry)(reconcile)
     kopf.on.resume(*resource, id="hubsettings.reconcile.resume", registry=registry)(reconcile)
@@ -126,7 +135,8 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
         registry=registry,
     )
     async def resync(body: kopf.Body, **_: Any) -> None:
-        await reconciler.reconcile(body)
+        if (await reconciler.reconcile(body)).result == "applied":
+            converge.poke(body)
 
     @kopf.timer(
         *resource,
