@@ -149,3 +149,12 @@ def test_selector_query_is_canonical_and_refuses_garbage() -> None:
     for bad in ("app in ()", "app=(x)", "=x", "a b"):
         with pytest.raises(selectors.SelectorError):
             selectors.parse(bad)
+
+
+def test_pending_write_claims_nothing_even_if_replicas_agree() -> None:
+    """Before the current generation is written, replicas that agree with the table prove nothing."""
+    pods = [probe("hub-0", {"access": 4, "maintenance": 2})]
+    d = decide(
+        WRITTEN, pods, Tracking(), now=0.0, timeout_s=75, channel="c", pending="waiting for generation 3"
+    )
+    assert d.condition.status is None and not d.converged and "generation 3" in d.condition.message

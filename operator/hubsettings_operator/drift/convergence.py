@@ -6,6 +6,7 @@ sessions) and the revision of each section it has loaded (None: unknown, with th
 the revision of each section this HubSettings owns in the table.
 
 Condition rules (first that applies):
+- the operator's write for the current generation is not done (`pending`): Unknown / Unknown;
 - no Hub pods: Unknown / Unknown;
 - the token was rejected: Unknown / TokenRejected (listener presence is still reported);
 - a pod is behind and has no listener: False / ListenerMissing (it only catches up at its poll backstop);
@@ -81,8 +82,12 @@ def decide(
     now: float,
     timeout_s: float,
     channel: str,
+    pending: str | None = None,
 ) -> Decision:
-    """The status block and the Converged condition for one check; updates `tracking` in place."""
+    """The status block and the Converged condition for one check; updates `tracking` in place.
+
+    `pending`: why the written side is not settled yet (e.g. the current generation is not synced): then
+    nothing is claimed about convergence, whatever the replicas report."""
     pods = sorted(pods, key=lambda p: p.name)
     key = ",".join(f"{s}@{r}" for s, r in sorted(written.items()))
     replicas: list[ReplicaConvergence] = []
@@ -131,7 +136,9 @@ def decide(
         if missing
         else ""
     )
-    if not pods:
+    if pending is not None:
+        cond = Desired(CondType.CONVERGED, None, Reason.UNKNOWN, f"{pending}{listen_note}")
+    elif not pods:
         cond = Desired(
             CondType.CONVERGED,
             None,

@@ -342,6 +342,15 @@ class ConvergenceChecker:
         )
         uid = _uid(body)
         tracking = self._tracking.setdefault(uid, Tracking())
+        synced: Mapping[str, Any] = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == CondType.SYNCED.value), {}
+        )
+        generation = meta.get("generation")
+        pending = None
+        if synced.get("status") != "True" or status.get("observedGeneration") != generation:
+            pending = (
+                f"waiting for the settings of generation {generation} to be written (Synced is not True)"
+            )
         decision = convergence.decide(
             written,
             probes,
@@ -349,6 +358,7 @@ class ConvergenceChecker:
             now=time.monotonic(),
             timeout_s=spec.convergence.timeoutSeconds,
             channel=channel,
+            pending=pending,
         )
         await self._publish(body, spec, decision)
         metrics.REPLICAS_BEHIND.labels(namespace, name).set(len(decision.behind))

@@ -17,7 +17,7 @@ Its database connections can leave from a chosen loopback address (`source_ip`, 
 so `pg_stat_activity.client_addr` shows that address, as it shows a Hub pod's IP.
 
 Test controls (same server, under /_standin/): stop/start the listener connection (`POST
-/_standin/listener?state=off|on`), make refreshes fail while keeping the old cache, as a Hub whose `Refresh`
+/_standin/listener?state=off|on`), run the poll backstop now (`POST /_standin/poll`), make refreshes fail while keeping the old cache, as a Hub whose `Refresh`
 errors does (`POST /_standin/refresh?state=fail|ok`), and `GET /_standin/state`.
 
 Run: `python -m hubsettings_operator.table.hub_standin --dsn-file F --token-file T --host 127.0.0.3 --port P`.
@@ -100,12 +100,13 @@ class _Relay:
                 while data := await src.read(65536):
                     dst.write(data)
                     await dst.drain()
-            except (OSError, asyncio.IncompleteReadError):
-                pass
+            except (OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
+                pass  # either side gone or shutting down: close the other
             finally:
                 dst.close()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        with contextlib.suppress(asyncio.CancelledError):  # shutdown: the relay's tasks end with the process
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
 class HubStandIn:
@@ -138,6 +139,7 @@ class HubStandIn:
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self.requests = 0
 
     async def start(self) -> None:
         dsn = self._dsn
@@ -163,6 +165,7 @@ class HubStandIn:
         app.router.add_get(SERVER_CONFIG_PATH, self._server_config)
         app.router.add_post("/_standin/listener", self._control_listener)
         app.router.add_post("/_standin/refresh", self._control_refresh)
+        app.router.add_post("/_standin/poll", self._control_poll)
         app.router.add_get("/_standin/state", self._state)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -227,6 +230,7 @@ class HubStandIn:
         )
 
     async def _server_config(self, request: web.Request) -> web.Response:
+        self.requests += 1
         if not self._authorized(request):
             return web.json_response(
                 {"error": {"code": "unauthorized", "message": "invalid token"}}, status=401
@@ -246,6 +250,12 @@ class HubStandIn:
             await self.start_listener()
         return await self._state(request)
 
+    async def _control_poll(self, request: web.Request) -> web.Response:
+        """Run the poll backstop now (tests need it at a known moment, not up to 60 s later)."""
+        if self.cache is not None:
+            await self.cache.refresh()
+        return await self._state(request)
+
     async def _control_refresh(self, request: web.Request) -> web.Response:
         if self.cache is not None:
             self.cache.failing = request.query.get("state") == "fail"
@@ -259,6 +269,7 @@ class HubStandIn:
                 "revisions": dict(cache.snapshot.revisions) if cache is not None else {},
                 "failing": bool(cache is not None and cache.failing),
                 "failed_refreshes": cache.failed_refreshes if cache is not None else 0,
+                "requests": self.requests,
             }
         )
 
