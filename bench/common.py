@@ -44,6 +44,10 @@ class Sizes:
     drift_env_vars: int = 30
     drift_runs: int = 5
     footprint_pods: int = 1000
+    footprint_hub_pods: int = 10
+    footprint_other_pods: int = 5000
+    convergence_replicas: tuple[int, ...] = (3, 20)
+    convergence_iterations: int = 5
     startup_iterations: int = 3
     throughput_keys: tuple[int, ...] = (10, 100, 1000)
     throughput_iterations: int = 10
@@ -63,6 +67,10 @@ class Sizes:
             drift_pods=(5,),
             drift_runs=1,
             footprint_pods=5,
+            footprint_hub_pods=2,
+            footprint_other_pods=20,
+            convergence_replicas=(2,),
+            convergence_iterations=1,
             startup_iterations=1,
             throughput_keys=(3,),
             throughput_iterations=1,

@@ -19,13 +19,13 @@ from kubernetes import client as k8s
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.pgserver import PgServer
 
-from bench import drift_scale, end_to_end, footprint, noop, propagation, throughput
+from bench import convergence, drift_scale, end_to_end, footprint, noop, propagation, throughput
 from bench.common import Profile, Row, Sizes
 from bench.kube import install_crd
 from bench.report import machine, plot, profiles_text, table, write_json
 
 BENCH_DIR = Path(__file__).resolve().parent
-ALL = ("1", "2", "3", "4", "5", "6")
+ALL = ("1", "2", "3", "4", "5", "6", "7")
 TITLES = {
     "1": "1-propagation",
     "2": "2-end-to-end",
@@ -33,13 +33,14 @@ TITLES = {
     "4": "4-drift",
     "5": "5-footprint",
     "6": "6-throughput",
+    "7": "7-convergence",
 }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="each benchmark once, tiny sizes (~1 minute)")
-    parser.add_argument("--only", default=",".join(ALL), help="comma-separated benchmark numbers (1-6)")
+    parser.add_argument("--only", default=",".join(ALL), help="comma-separated benchmark numbers (1-7)")
     parser.add_argument("--out-dir", type=Path, default=BENCH_DIR, help="where results.json/latency.png go")
     return parser.parse_args(argv)
 
@@ -65,6 +66,7 @@ async def _run_all(
     if env is not None and api is not None:
         steps["2"] = lambda: end_to_end.run(pg, env, api, sizes, log_dir, profiles)
         steps["5"] = lambda: footprint.run_async(pg, env, api, sizes, log_dir)
+        steps["7"] = lambda: convergence.run_async(pg, env, api, sizes, log_dir)
     for key in selected:
         started = time.monotonic()
         print(f"bench: running {TITLES[key]} ...", flush=True)

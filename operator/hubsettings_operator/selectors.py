@@ -121,3 +121,29 @@ def to_query(requirements: Iterable[Requirement]) -> str:
 def normalize(text: str) -> str:
     """A selector string in canonical form (raises SelectorError when invalid)."""
     return to_query(parse(text))
+
+
+def _implies_one(have: Iterable[Requirement], need: Requirement) -> bool:
+    for r in have:
+        if r.key != need.key:
+            continue
+        if need.operator == "In" and r.operator == "In" and set(r.values) <= set(need.values):
+            return True
+        if need.operator == "NotIn" and (
+            (r.operator == "In" and not set(r.values) & set(need.values))
+            or (r.operator == "NotIn" and set(r.values) >= set(need.values))
+            or r.operator == "DoesNotExist"
+        ):
+            return True
+        if need.operator == "Exists" and r.operator in ("In", "Exists"):
+            return True
+        if need.operator == "DoesNotExist" and r.operator == "DoesNotExist":
+            return True
+    return False
+
+
+def implies(narrow: Iterable[Requirement], wide: Iterable[Requirement]) -> bool:
+    """Whether every object `narrow` selects is also selected by `wide` (decided per requirement, so a False
+    can be conservative: then `narrow` may select objects outside `wide`)."""
+    have = list(narrow)
+    return all(_implies_one(have, need) for need in wide)

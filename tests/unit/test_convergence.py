@@ -158,3 +158,20 @@ def test_pending_write_claims_nothing_even_if_replicas_agree() -> None:
         WRITTEN, pods, Tracking(), now=0.0, timeout_s=75, channel="c", pending="waiting for generation 3"
     )
     assert d.condition.status is None and not d.converged and "generation 3" in d.condition.message
+
+
+@pytest.mark.parametrize(
+    ("narrow", "wide", "inside"),
+    [
+        ("app=hub,tier notin (agent),!canary", "app in (hub), tier!=agent, !canary", True),
+        ("app=hub", "app in (hub), tier!=agent, !canary", False),  # would take agent pods the watch drops
+        ("app=hub,tier=web", "app in (hub,api),tier!=agent", True),
+        ("app=web", "app=hub", False),
+        ("app in (hub,web)", "app=hub", False),
+        ("app=hub", "app", True),
+        ("", "app=hub", False),
+        ("app=hub", "", True),
+    ],
+)
+def test_selector_implies(narrow: str, wide: str, inside: bool) -> None:
+    assert selectors.implies(selectors.parse(narrow), selectors.parse(wide)) is inside

@@ -62,6 +62,7 @@ class Decision:
     behind: list[str]  # pod names
     overdue: list[str]  # pod names behind past the timeout, not announced before
     token_rejected: bool
+    pending: bool = False  # the written side was not settled: check again soon
 
 
 def behind_sections(written: Mapping[str, int], loaded: Mapping[str, int]) -> list[str]:
@@ -188,6 +189,7 @@ def decide(
         behind=[p.name for p in behind],
         overdue=overdue,
         token_rejected=rejected,
+        pending=pending is not None,
     )
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -41,6 +42,7 @@ from hubsettings_operator.drift import convergence
 from hubsettings_operator.drift.convergence import PodProbe, Tracking
 from hubsettings_operator.redact import register_secret, scrub
 from hubsettings_operator.runtime import metrics
+from hubsettings_operator.runtime.drift_timer import outside_watch
 from hubsettings_operator.runtime.reconciler import Event, merged_conditions
 from hubsettings_operator.spec.models import (
     BootstrapSpec,
@@ -58,6 +60,8 @@ log = logging.getLogger(__name__)
 SERVER_CONFIG_PATH = "/api/v1/admin/server-config"
 HTTP_TIMEOUT_S = 5.0
 MAX_PARALLEL_PROBES = 20
+PENDING_RECHECK_S = 0.25
+PENDING_WINDOW_S = 10.0
 PROPOSAL_NO_ENDPOINT = (
     "the proposal table layout has no per-replica settings endpoint: only listener presence is reported"
 )
@@ -272,7 +276,9 @@ class ConvergenceChecker:
         *,
         interval: float = 30.0,
         fast_interval: float = 1.0,
+        watch_selector: str = "",
     ) -> None:
+        self.watch_selector = watch_selector
         self.writer = writer
         self.kube = kube
         self.emit = emit
@@ -304,15 +310,22 @@ class ConvergenceChecker:
         poke = self._pokes.setdefault(uid, asyncio.Event())
         while not stopped():
             poke.clear()
-            fast = False
+            wait_s = self.interval
             try:
                 decision = await self.check(body, pods())
-                fast = decision is not None and not decision.converged and not decision.token_rejected
+                changed_at = self._changed_at.get(uid)
+                just_applied = changed_at is not None and time.monotonic() - changed_at < PENDING_WINDOW_S
+                if decision is not None and decision.pending and just_applied:
+                    # Our own status write reaches kopf's live body within milliseconds: look again soon
+                    # (only right after an apply; a CR that stays unsynced is checked at the normal pace).
+                    wait_s = min(PENDING_RECHECK_S, self.interval)
+                elif decision is not None and not decision.converged and not decision.token_rejected:
+                    wait_s = min(self.fast_interval, self.interval)
             except Exception as exc:  # a failed round is retried next period; never a secret in the log
                 log.warning(
                     "convergence check of %s failed: %s", _ident(body), scrub(f"{type(exc).__name__}: {exc}")
                 )
-            deadline = time.monotonic() + (self.fast_interval if fast else self.interval)
+            deadline = time.monotonic() + wait_s
             while not stopped() and not poke.is_set() and time.monotonic() < deadline:
                 # Short slices: `stopped` is a flag kopf sets, not something to await here.
                 with contextlib.suppress(TimeoutError):
@@ -351,6 +364,10 @@ class ConvergenceChecker:
             pending = (
                 f"waiting for the settings of generation {generation} to be written (Synced is not True)"
             )
+        not_synced = pending is not None
+        outside = outside_watch((spec.bootstrap or BootstrapSpec()).podSelector, self.watch_selector)
+        if outside:  # a replica the operator cannot see could be behind: never claim convergence
+            pending = f"{pending}; {outside}" if pending else outside
         decision = convergence.decide(
             written,
             probes,
@@ -360,6 +377,7 @@ class ConvergenceChecker:
             channel=channel,
             pending=pending,
         )
+        decision = dataclasses.replace(decision, pending=not_synced)
         await self._publish(body, spec, decision)
         metrics.REPLICAS_BEHIND.labels(namespace, name).set(len(decision.behind))
         if decision.converged and uid in self._changed_at:
@@ -430,6 +448,8 @@ def register(
     resource: tuple[str, str, str],
     state: Any,
     emit: Callable[[Mapping[str, Any], Event], None],
+    *,
+    watch_selector: str = "",
 ) -> ConvergenceChecker:
     """Register the convergence daemon on `registry` (state: handlers.State); the reconcile handlers call
     `poke` on the returned checker after an apply that changed rows. Period: $HUBSETTINGS_CONVERGENCE_SECONDS
@@ -439,6 +459,7 @@ def register(
         state.kube,
         emit,
         interval=float(os.environ.get("HUBSETTINGS_CONVERGENCE_SECONDS", "30")),
+        watch_selector=watch_selector,
     )
 
     @kopf.daemon(

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from hubsettings_operator import selectors
 from hubsettings_operator.conditions import CondType, Desired, Reason
 from hubsettings_operator.drift import layer0 as drift
 from hubsettings_operator.runtime import metrics
 from hubsettings_operator.runtime.reconciler import Event, Reconciler, merged_conditions
-from hubsettings_operator.spec.models import Profile
+from hubsettings_operator.spec.models import LabelSelector, Profile
 from hubsettings_operator.spec.validation import validate_spec
 
 
@@ -32,13 +33,32 @@ async def read_sources(
     )
 
 
+def outside_watch(selector: LabelSelector, watch_selector: str) -> str | None:
+    """A warning when `selector` may pick pods the operator's pod watch (--pod-selector) never delivers."""
+    if not watch_selector:
+        return None
+    wanted = selectors.from_label_selector(selector.matchLabels, selector.matchExpressions)
+    if selectors.implies(wanted, selectors.parse(watch_selector)):
+        return None
+    return (
+        f"spec.bootstrap.podSelector ({selectors.to_query(wanted) or 'every pod'}) is not within the operator's "
+        f"--pod-selector ({watch_selector}): pods outside it are never watched and are not checked; narrow "
+        "the podSelector or widen --pod-selector"
+    )
+
+
 async def check(
     reconciler: Reconciler,
     reader: SourceReader,
     body: Mapping[str, Any],
     pods: Iterable[Mapping[str, Any]],
+    *,
+    watch_selector: str = "",
 ) -> dict[str, Any] | None:
-    """Run the drift check for one object; returns the drift status written (None when not configured)."""
+    """Run the drift check for one object; returns the drift status written (None when not configured).
+
+    `watch_selector`: the operator's --pod-selector; a podSelector that may select pods outside it is named in
+    the Drifted message (the operator never receives those pods)."""
     spec, _errors = validate_spec(body.get("spec"))
     if spec is None or spec.bootstrap is None:
         return None
@@ -78,6 +98,9 @@ async def check(
     else:
         message = f"{report.checkedPods} pods agree on their Layer 0 settings"
         desired = Desired(CondType.DRIFTED, False, Reason.BOOTSTRAP_CONSISTENT, message)
+    outside = outside_watch(spec.bootstrap.podSelector, watch_selector)
+    if outside:
+        desired = Desired(desired.type, desired.status, desired.reason, f"{message}; {outside}")
     drift_json = report.model_dump(mode="json")
     wanted: dict[str, Any] = {"drift": drift_json}
     generation = meta.get("generation")

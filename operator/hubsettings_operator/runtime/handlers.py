@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import kopf
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from hubsettings_operator import selectors
 from hubsettings_operator.redact import scrub
 from hubsettings_operator.runtime import convergence_timer, metrics
 from hubsettings_operator.runtime import drift_timer as drift_check
@@ -45,7 +46,8 @@ class HandlerConfig:
     resync_seconds: float = 300.0
     drift_seconds: float = 60.0
     health_seconds: float = 10.0
-    pod_labels: dict[str, str] = field(default_factory=lambda: {"app.kubernetes.io/name": "scion-hub"})
+    # The operator-wide pod watch: passed to the API server as labelSelector (any selector syntax).
+    pod_selector: str = "app.kubernetes.io/name=scion-hub"
 
 
 @dataclass
@@ -122,7 +124,7 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
         if outcome.retry_in is not None:
             raise kopf.TemporaryError(outcome.error or outcome.result, delay=outcome.retry_in)
 
-    converge = convergence_timer.register(registry, resource, state, emit)
+    converge = convergence_timer.register(registry, resource, state, emit, watch_selector=config.pod_selector)
     kopf.on.create(*resource, id="hubsettings.reconcile.create", registry=registry, timeout=None)(reconcile)
     kopf.on.update(*resource, id="hubsettings.reconcile.update", field="spec", registry=registry)(reconcile)
     kopf.on.resume(*resource, id="hubsettings.reconcile.resume", registry=registry)(reconcile)
@@ -169,8 +171,22 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
             )
         await reconciler.reconcile(body)
 
-    @kopf.index("", "v1", "pods", id="hubsettings_pods", labels=config.pod_labels, registry=registry)
-    def pods_index(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str | None, dict[str, Any]]:
+    watch = selectors.parse(config.pod_selector)
+
+    @kopf.on.startup(registry=registry)
+    def pod_watch_selector(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # Server-side: the API server sends only matching pods (kopf's `labels=` filter would stream every
+        # pod of the namespace and drop the others on our side).
+        if config.pod_selector:
+            settings.watching.label_selectors["v1", "pods"] = selectors.to_query(watch)
+
+    @kopf.index("", "v1", "pods", id="hubsettings_pods", registry=registry)
+    def pods_index(
+        namespace: str | None, name: str, labels: kopf.Labels, body: kopf.Body, **_: Any
+    ) -> dict[str | None, dict[str, Any]]:
+        if not selectors.matches(watch, labels):  # never expected: the API server filtered already
+            return {}
+        log.debug("indexed pod %s/%s", namespace, name)
         return {namespace: _slim_pod(body)}
 
     @kopf.timer(
@@ -185,7 +201,7 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
         index: kopf.Index[str | None, dict[str, Any]] = kwargs["hubsettings_pods"]
         pods = list(index.get(namespace, []))
         metrics.INDEXED_PODS.set(sum(len(v) for v in index.values()))
-        await drift_check.check(reconciler, state.kube, body, pods)
+        await drift_check.check(reconciler, state.kube, body, pods, watch_selector=config.pod_selector)
 
     @kopf.on.delete(
         *resource,
