@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hubsettings_operator.common import stats_top
 from kubernetes import client as k8s
 from tests.e2e.helpers import condition, get
 from tests.support.kubectl import install_hubsettings_crd
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
+
+from bench.common import stats_top
 
 # Appended after OperatorProcess's own (test) arguments; click keeps the last value of a repeated option.
 QUIET_ARGS = [
