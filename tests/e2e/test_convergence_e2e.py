@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -326,3 +329,64 @@ def test_required_for_ready_holds_ready_until_loaded(
 
 def test_stand_in_logs_the_hub_reload_line(replicas: dict[str, StandInProcess]) -> None:
     assert "Received settings update event section=maintenance" in replicas["hub-0"].logs()
+
+
+def test_cli_converge_exit_codes(
+    kube_api: k8s.ApiClient,
+    kube_env: KubeTestEnv,
+    ns: str,
+    hub: str,
+    hub_port: int,
+    hubdb: Database,
+    replicas: dict[str, StandInProcess],
+    tmp_path: Path,
+) -> None:
+    """`hubsettings converge --wait`: 0 when every replica loaded the written revisions, 1 naming the pods behind."""
+    manifest = tmp_path / "hub.yaml"
+    manifest.write_text(
+        "apiVersion: scion.dev/v1alpha1\nkind: HubSettings\n"
+        f"metadata: {{name: {hub}, namespace: {ns}}}\n"
+        "spec:\n"
+        "  database: {secretRef: {name: hub-db}, profile: scion}\n"
+        "  convergence:\n"
+        "    adminTokenSecretRef: {name: hub-admin, key: token}\n"
+        f"    port: {hub_port}\n"
+    )
+
+    def run(timeout: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hubsettings_operator.cli",
+                "converge",
+                "-f",
+                str(manifest),
+                "--kubeconfig",
+                str(kube_env.kubeconfig),
+                "--wait",
+                "--timeout",
+                timeout,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    ok = run("30s")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "hub-0" in ok.stdout and "AllReplicasLoaded" in ok.stdout
+    replicas["hub-2"].control("refresh", state="fail")
+    try:
+        revision = hubdb.rows()["maintenance"]["revision"]
+        set_message(kube_api, ns, hub, "cli")
+        eventually(lambda: written(kube_api, ns, hub, revision + 1), 30, what="revision written")
+        behind = run("3s")
+        assert behind.returncode == 1, behind.stdout + behind.stderr
+        assert "not converged: hub-2" in behind.stderr and "behind: maintenance" in behind.stdout
+        assert TOKEN not in behind.stdout + behind.stderr and hubdb.dsn not in behind.stdout + behind.stderr
+    finally:
+        replicas["hub-2"].control("refresh", state="ok")
+    replicas["hub-2"].control("poll")
+    assert run("30s").returncode == 0

@@ -17,6 +17,7 @@ from typing import Any
 import click
 import yaml
 
+from hubsettings_operator.cli.converge import converge
 from hubsettings_operator.errors import HubSettingsError
 from hubsettings_operator.redact import install_log_scrubber, register_dsn, scrub
 from hubsettings_operator.spec import crd as crd_module
@@ -478,6 +479,8 @@ def run(
     )
     sys.exit(run_operator(config))
 
+
+main.add_command(converge)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

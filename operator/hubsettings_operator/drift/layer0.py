@@ -94,7 +94,8 @@ class _Raw:
     rank: int
 
 
-def _b64(value: str) -> str:
+def secret_text(value: str) -> str:
+    """A Secret's data value (base64, as the API returns it) as text; a value that is not base64 is kept."""
     try:
         return base64.b64decode(value, validate=True).decode("utf-8", errors="replace")
     except ValueError:
@@ -209,7 +210,7 @@ def _ref_value(ref: Mapping[str, Any], sources: Sources, kind: str) -> tuple[str
         # An optional ref to a missing key leaves the var unset; a required one keeps the pod from starting.
         return None if ref.get("optional") else (None, label)
     raw = data[key]
-    return (_b64(raw) if kind == "secret" else raw), label
+    return (secret_text(raw) if kind == "secret" else raw), label
 
 
 def _raw_env(container: Mapping[str, Any], sources: Sources) -> tuple[dict[str, _Raw], list[str]]:
@@ -232,7 +233,7 @@ def _raw_env(container: Mapping[str, Any], sources: Sources) -> tuple[dict[str, 
                     unreadable.append(label)
                 continue
             for key, raw in data.items():
-                value = _b64(raw) if kind == "secret" else raw
+                value = secret_text(raw) if kind == "secret" else raw
                 out[prefix + key] = _Raw(value, label, kind == "secret", _RANK_ENV_FROM)
     for item in container.get("env") or []:
         name = str(item.get("name", ""))
@@ -268,7 +269,7 @@ def _volume_files(
         name = str(vol["secret"].get("secretName", ""))
         raw = sources.secrets.get(name)
         label, secret, items = f"secret/{name}", True, vol["secret"].get("items")
-        decoded = None if raw is None else {k: _b64(v) for k, v in raw.items()}
+        decoded = None if raw is None else {k: secret_text(v) for k, v in raw.items()}
     else:
         return None
     declared = {str(i.get("path", "")) for i in items or []}

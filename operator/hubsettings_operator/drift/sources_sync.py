@@ -81,7 +81,7 @@ class KubeCluster:
         data = self._read("read_namespaced_secret", namespace, name)
         for value in (data or {}).values():  # never printed, but scrubbed from any log line all the same
             register_secret(value)
-            register_secret(drift._b64(value))
+            register_secret(drift.secret_text(value))
         return data
 
 
