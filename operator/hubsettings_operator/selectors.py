@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
@@ -32,6 +32,8 @@ class Requirement:
     key: str
     operator: str  # In, NotIn, Exists, DoesNotExist
     values: tuple[str, ...] = ()
+    # Written as `k=v` / `k!=v` (printed back that way); set syntax otherwise. Not part of the meaning.
+    equality: bool = field(default=False, compare=False)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         present = self.key in labels
@@ -47,10 +49,11 @@ class Requirement:
 
     def query(self) -> str:
         values = ",".join(sorted(self.values))
+        single = self.equality and len(self.values) == 1
         if self.operator == "In":
-            return f"{self.key}={values}" if len(self.values) == 1 else f"{self.key} in ({values})"
+            return f"{self.key}={values}" if single else f"{self.key} in ({values})"
         if self.operator == "NotIn":
-            return f"{self.key}!={values}" if len(self.values) == 1 else f"{self.key} notin ({values})"
+            return f"{self.key}!={values}" if single else f"{self.key} notin ({values})"
         if self.operator == "Exists":
             return self.key
         if self.operator == "DoesNotExist":
@@ -85,7 +88,9 @@ def parse(text: str) -> list[Requirement]:
                 )
             out.append(Requirement(m.group(1), "In" if m.group(2) == "in" else "NotIn", values))
         elif m := _EQ.match(part):
-            out.append(Requirement(m.group(1), "NotIn" if m.group(2) == "!=" else "In", (m.group(3),)))
+            out.append(
+                Requirement(m.group(1), "NotIn" if m.group(2) == "!=" else "In", (m.group(3),), equality=True)
+            )
         elif m := _EXISTS.match(part):
             out.append(Requirement(m.group(2), "DoesNotExist" if m.group(1) else "Exists"))
         else:
@@ -99,7 +104,7 @@ def from_label_selector(
     match_labels: Mapping[str, str], match_expressions: Iterable[Any]
 ) -> list[Requirement]:
     """A metav1.LabelSelector (matchLabels, matchExpressions as mappings or objects) -> requirements."""
-    reqs = [Requirement(k, "In", (v,)) for k, v in sorted(match_labels.items())]
+    reqs = [Requirement(k, "In", (v,), equality=True) for k, v in sorted(match_labels.items())]
     for expr in match_expressions:
         get = expr.get if isinstance(expr, Mapping) else lambda name, e=expr: getattr(e, name, None)
         operator = str(get("operator"))

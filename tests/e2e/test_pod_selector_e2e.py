@@ -127,5 +127,5 @@ def test_a_podselector_outside_the_watch_is_named_not_silent(
         return message if "not within the operator's --pod-selector" in message else None
 
     message = eventually(warned, 40, what="outside-watch message")
-    assert "app=web" in message and "app=hub" in message
+    assert "app=web" in message and "app in (hub),tier!=agent,!canary" in message
     assert condition(get(kube_api, ns, "outside"), "Drifted")["reason"] == "NoPods"

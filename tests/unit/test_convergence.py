@@ -144,7 +144,8 @@ def test_selector_matching(text: str, labels: dict[str, str], expected: bool) ->
 
 
 def test_selector_query_is_canonical_and_refuses_garbage() -> None:
-    assert selectors.normalize(" app in (hub) , tier != agent,!canary") == "app=hub,tier!=agent,!canary"
+    assert selectors.normalize(" app in (hub) , tier != agent,!canary") == "app in (hub),tier!=agent,!canary"
+    assert selectors.normalize("app==hub") == "app=hub"
     assert selectors.normalize("app in (b,a)") == "app in (a,b)"
     for bad in ("app in ()", "app=(x)", "=x", "a b"):
         with pytest.raises(selectors.SelectorError):

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from hubsettings_operator import selectors
 from hubsettings_operator.redact import fingerprint
 from hubsettings_operator.spec import catalog
 from hubsettings_operator.spec.importer import flatten
@@ -140,24 +141,11 @@ def _json_type(key: str) -> str | None:
 
 
 def label_selector(sel: LabelSelector) -> str:
-    """A LabelSelector as the API server's `labelSelector` query string (`k=v,k in (a,b),!k`).
+    """A LabelSelector as the API server's `labelSelector` query string (`k=v,k in (a,b),!k`); see selectors.py.
 
     Empty selector: empty string (every pod). Deterministic: matchLabels sorted, then matchExpressions in order.
     """
-    parts = [f"{k}={v}" for k, v in sorted(sel.matchLabels.items())]
-    for req in sel.matchExpressions:
-        values = ",".join(sorted(req.values))
-        if req.operator == "In":
-            parts.append(f"{req.key} in ({values})")
-        elif req.operator == "NotIn":
-            parts.append(f"{req.key} notin ({values})")
-        elif req.operator == "Exists":
-            parts.append(req.key)
-        elif req.operator == "DoesNotExist":
-            parts.append(f"!{req.key}")
-        else:  # the model's pattern forbids it; never silently widen a selector
-            raise ValueError(f"unknown label selector operator {req.operator!r}")
-    return ",".join(parts)
+    return selectors.to_query(selectors.from_label_selector(sel.matchLabels, sel.matchExpressions))
 
 
 def _mounted_volumes(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -668,18 +656,5 @@ def _vote(cname: str, key: str, group: list[ContainerView]) -> list[DriftItem]:
 
 
 def matches_selector(sel: LabelSelector, labels: Mapping[str, str]) -> bool:
-    """Whether a pod's labels satisfy a metav1.LabelSelector (the operator filters its pod index with it)."""
-    for key, value in sel.matchLabels.items():
-        if labels.get(key) != value:
-            return False
-    for req in sel.matchExpressions:
-        present = req.key in labels
-        if req.operator == "In" and (not present or labels[req.key] not in req.values):
-            return False
-        if req.operator == "NotIn" and present and labels[req.key] in req.values:
-            return False
-        if req.operator == "Exists" and not present:
-            return False
-        if req.operator == "DoesNotExist" and present:
-            return False
-    return True
+    """Whether a pod's labels satisfy a metav1.LabelSelector (see selectors.py)."""
+    return selectors.matches(selectors.from_label_selector(sel.matchLabels, sel.matchExpressions), labels)

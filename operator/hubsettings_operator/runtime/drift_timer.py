@@ -7,30 +7,16 @@ patches status only when the report changed; an Event marks each transition (dri
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from hubsettings_operator import selectors
 from hubsettings_operator.conditions import CondType, Desired, Reason
 from hubsettings_operator.drift import layer0 as drift
+from hubsettings_operator.drift.sources import SourceReader, read_sources, resolve_profile, select_pods
 from hubsettings_operator.runtime import metrics
 from hubsettings_operator.runtime.reconciler import Event, Reconciler, merged_conditions
-from hubsettings_operator.spec.models import LabelSelector, Profile
+from hubsettings_operator.spec.models import LabelSelector
 from hubsettings_operator.spec.validation import validate_spec
-
-
-class SourceReader(Protocol):
-    async def configmap_data(self, namespace: str, name: str) -> dict[str, str] | None: ...
-    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None: ...
-
-
-async def read_sources(
-    kube: SourceReader, namespace: str, pods: Iterable[Mapping[str, Any]]
-) -> drift.Sources:
-    configmaps, secrets = drift.referenced_sources(pods)
-    return drift.Sources(
-        configmaps={n: await kube.configmap_data(namespace, n) for n in sorted(configmaps)},
-        secrets={n: await kube.secret_data(namespace, n) for n in sorted(secrets)},
-    )
 
 
 def outside_watch(selector: LabelSelector, watch_selector: str) -> str | None:
@@ -64,15 +50,9 @@ async def check(
         return None
     meta = body.get("metadata", {})
     namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-    selected = [
-        p
-        for p in pods
-        if p.get("metadata", {}).get("namespace") == namespace
-        and drift.matches_selector(spec.bootstrap.podSelector, p.get("metadata", {}).get("labels") or {})
-    ]
+    selected = select_pods(pods, spec.bootstrap.podSelector, namespace)
     status = body.get("status") or {}
-    profile_name = status.get("profile") or spec.database.profile.value
-    profile = Profile.PROPOSAL if profile_name == Profile.PROPOSAL.value else Profile.SCION
+    profile = resolve_profile(status.get("profile"), spec.database.profile)
     sources = await read_sources(reader, namespace, selected)
     report = drift.compute(
         selected,
