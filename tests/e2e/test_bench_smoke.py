@@ -11,7 +11,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHES = ("1-propagation", "2-end-to-end", "3-noop", "4-drift", "5-footprint", "6-throughput")
+BENCHES = (
+    "1-propagation",
+    "2-end-to-end",
+    "3-noop",
+    "4-drift",
+    "5-footprint",
+    "6-throughput",
+    "7-convergence",
+)
 
 
 def test_bench_smoke_reports_every_benchmark(tmp_path: Path) -> None:
