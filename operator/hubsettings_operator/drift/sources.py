@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from hubsettings_operator import selectors
-from hubsettings_operator.drift.layer0 import Sources, referenced_sources
+from hubsettings_operator.drift.env import Sources, referenced_sources
 from hubsettings_operator.spec.models import LabelSelector, Profile
 
 
