@@ -319,7 +319,9 @@ class ConvergenceChecker:
                     # Our own status write reaches kopf's live body within milliseconds: look again soon
                     # (only right after an apply; a CR that stays unsynced is checked at the normal pace).
                     wait_s = min(PENDING_RECHECK_S, self.interval)
-                elif decision is not None and not decision.converged and not decision.token_rejected:
+                elif decision is not None and decision.behind:
+                    # Replicas catching up: confirm within a second. Steady unknowns (no token, no pods, a
+                    # rejected token) wait the normal period: no polling storm.
                     wait_s = min(self.fast_interval, self.interval)
             except Exception as exc:  # a failed round is retried next period; never a secret in the log
                 log.warning(
