@@ -35,7 +35,7 @@ from hubsettings_operator.table.pool import PoolRegistry
 from hubsettings_operator.table.scion import CHANNEL, envelope
 from hubsettings_operator.table.store import SettingsStore
 
-BENCH = "7-apply-floor"
+BENCH = "apply-floor"
 OWNER = owner_marker("bench", "floor")
 
 

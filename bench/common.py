@@ -44,6 +44,10 @@ class Sizes:
     drift_env_vars: int = 30
     drift_runs: int = 5
     footprint_pods: int = 1000
+    footprint_hub_pods: int = 10
+    footprint_other_pods: int = 5000
+    convergence_replicas: tuple[int, ...] = (3, 20)
+    convergence_iterations: int = 5
     startup_iterations: int = 3
     throughput_keys: tuple[int, ...] = (10, 100, 1000)
     throughput_iterations: int = 10
@@ -63,6 +67,10 @@ class Sizes:
             drift_pods=(5,),
             drift_runs=1,
             footprint_pods=5,
+            footprint_hub_pods=2,
+            footprint_other_pods=20,
+            convergence_replicas=(2,),
+            convergence_iterations=1,
             startup_iterations=1,
             throughput_keys=(3,),
             throughput_iterations=1,
@@ -86,7 +94,7 @@ def percentile(samples: list[float], q: float) -> float:
 class Row:
     """One line of the table. `samples` are in `unit`; `computed` rows are formulas, not measurements."""
 
-    bench: str  # "1-propagation", ...
+    bench: str  # the benchmark name: "propagation", ...
     case: str
     n: int | None
     unit: str
@@ -128,7 +136,7 @@ class Row:
 
 
 @dataclass
-class Profile:
+class CpuProfile:
     """cProfile top entries of one benchmark case (printed when a target is missed, and for CPU rows)."""
 
     title: str
@@ -174,7 +182,7 @@ def _top(prof: cProfile.Profile, limit: int) -> list[str]:
 
 async def profile_async(
     title: str, fn: Callable[[], Awaitable[Any]], repeat: int, limit: int = 12
-) -> Profile:
+) -> CpuProfile:
     """Run `fn` `repeat` times under cProfile (the whole event loop thread is profiled, listeners included)."""
     prof = cProfile.Profile()
     prof.enable()
@@ -183,10 +191,10 @@ async def profile_async(
             await fn()
     finally:
         prof.disable()
-    return Profile(title, _top(prof, limit))
+    return CpuProfile(title, _top(prof, limit))
 
 
-def profile_sync(title: str, fn: Callable[[], Any], repeat: int, limit: int = 12) -> Profile:
+def profile_sync(title: str, fn: Callable[[], Any], repeat: int, limit: int = 12) -> CpuProfile:
     prof = cProfile.Profile()
     prof.enable()
     try:
@@ -194,7 +202,7 @@ def profile_sync(title: str, fn: Callable[[], Any], repeat: int, limit: int = 12
             fn()
     finally:
         prof.disable()
-    return Profile(title, _top(prof, limit))
+    return CpuProfile(title, _top(prof, limit))
 
 
 # ---- PostgreSQL ------------------------------------------------------------------------------------------

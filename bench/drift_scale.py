@@ -15,11 +15,11 @@ import time
 import tracemalloc
 from typing import Any
 
-from bench.common import Profile, Row, Sizes, profile_sync
+from bench.common import CpuProfile, Row, Sizes, profile_sync
 from hubsettings_operator.drift import layer0 as drift
 from hubsettings_operator.spec import catalog
 
-BENCH = "4-drift"
+BENCH = "drift"
 TARGET_MS = 200.0
 EXPECTED = {"server.log_level": "info", "server.auth.mode": "oauth", "server.hub.port": 9810}
 
@@ -76,7 +76,7 @@ def _compute(pods: list[dict[str, Any]]) -> Any:
     )
 
 
-def run(sizes: Sizes, profiles: list[Profile]) -> list[Row]:
+def run(sizes: Sizes, profiles: list[CpuProfile]) -> list[Row]:
     rows: list[Row] = []
     for count in sizes.drift_pods:
         pods = make_pods(count, sizes.drift_env_vars)

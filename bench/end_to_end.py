@@ -18,13 +18,13 @@ from tests.support.hubdb import SCION_DDL
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.pgserver import PgServer
 
-from bench.common import Profile, Row, Sizes, create_database, now
+from bench.common import CpuProfile, Row, Sizes, create_database, now
 from bench.kube import BenchOperator, observed, profile_top, ready, wait
 from bench.propagation import WAIT_S, example_spec, message_of
-from hubsettings_operator.spec.models import Profile as TableProfile
+from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.table.listener import SettingsCache
 
-BENCH = "2-end-to-end"
+BENCH = "end-to-end"
 TARGET_MS = 1000.0
 NAME = "hub"
 
@@ -54,15 +54,19 @@ async def _iterations(
 
 
 async def run(
-    pg: PgServer, env: KubeTestEnv, api: k8s.ApiClient, sizes: Sizes, log_dir: Path, profiles: list[Profile]
+    pg: PgServer,
+    env: KubeTestEnv,
+    api: k8s.ApiClient,
+    sizes: Sizes,
+    log_dir: Path,
+    profiles: list[CpuProfile],
 ) -> list[Row]:
     ns = make_namespace(api, "bench-e2e")
     dsn = create_database(pg, SCION_DDL)
     put_secret(api, ns, "hub-db", {"url": dsn})
     create(api, ns, hubsettings(NAME, example_spec("initial", secret="hub-db")))
     caches = [
-        SettingsCache(dsn, profile=TableProfile.SCION, poll_interval=3600.0)
-        for _ in range(sizes.e2e_listeners)
+        SettingsCache(dsn, profile=Profile.SCION, poll_interval=3600.0) for _ in range(sizes.e2e_listeners)
     ]
     try:
         row = await _measure(env, api, ns, caches, sizes, log_dir)
@@ -112,7 +116,7 @@ async def _measure(
 
 async def _profile_operator(
     env: KubeTestEnv, api: k8s.ApiClient, ns: str, caches: list[SettingsCache], sizes: Sizes, log_dir: Path
-) -> Profile:
+) -> CpuProfile:
     """Where the time goes inside the operator: the same patches with the operator under cProfile."""
     out = Path(tempfile.mkdtemp(prefix="bench-prof-")) / "operator.prof"
     op = BenchOperator(env.kubeconfig, [ns], log_dir, name="operator-e2e-prof", cprofile_to=out)
@@ -124,4 +128,4 @@ async def _profile_operator(
     finally:
         op.stop()
     lines = profile_top(out) if out.exists() else ["(no profile written)"]
-    return Profile(f"{BENCH}: operator process under cProfile (start + {count} patches)", lines)
+    return CpuProfile(f"{BENCH}: operator process under cProfile (start + {count} patches)", lines)

@@ -28,7 +28,7 @@ from tests.support.pgserver import PgServer
 
 from bench.common import (
     EXAMPLE_FULL,
-    Profile,
+    CpuProfile,
     Row,
     Sizes,
     counting_notifies,
@@ -38,13 +38,13 @@ from bench.common import (
 )
 from hubsettings_operator.runtime.reconciler import Reconciler
 from hubsettings_operator.spec.catalog import proposal_values
-from hubsettings_operator.spec.models import Profile as TableProfile
+from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.spec.sections import Settings
 from hubsettings_operator.table.plan import owner_marker
 from hubsettings_operator.table.proposal import CHANNEL as PROPOSAL_CHANNEL
 from hubsettings_operator.table.store import PoolRegistry, SettingsStore, Target
 
-BENCH = "3-noop"
+BENCH = "noop"
 NS = "bench"
 
 
@@ -100,7 +100,7 @@ def cr_bodies(keys: int) -> dict[str, dict[str, Any]]:
     return bodies
 
 
-async def _reconciler_case(pg: PgServer, sizes: Sizes, profiles: list[Profile]) -> Row:
+async def _reconciler_case(pg: PgServer, sizes: Sizes, profiles: list[CpuProfile]) -> Row:
     dsn = create_database(pg, PROPOSAL_DDL)
     bodies = cr_bodies(sizes.noop_keys)
     kube = FakeKube(dsn, bodies)
@@ -169,7 +169,7 @@ async def _reconciler_case(pg: PgServer, sizes: Sizes, profiles: list[Profile]) 
 async def _store_case(pg: PgServer, sizes: Sizes) -> Row:
     dsn = create_database(pg, PROPOSAL_DDL)
     desired = _extras("s", sizes.noop_keys)
-    target = Target(profile=TableProfile.PROPOSAL)
+    target = Target(profile=Profile.PROPOSAL)
     owner = owner_marker(NS, "store")
     warm_registry = PoolRegistry()
     await SettingsStore(dsn, warm_registry).apply(target, lambda _p: desired, owner)
@@ -213,5 +213,5 @@ def _zero(writes: Mapping[str, int]) -> bool:
     return all(v == 0 for v in writes.values())
 
 
-async def run(pg: PgServer, sizes: Sizes, profiles: list[Profile]) -> list[Row]:
+async def run(pg: PgServer, sizes: Sizes, profiles: list[CpuProfile]) -> list[Row]:
     return [await _reconciler_case(pg, sizes, profiles), await _store_case(pg, sizes)]

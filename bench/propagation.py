@@ -36,7 +36,7 @@ from tests.support.pgserver import PgServer
 from bench.common import (
     EXAMPLE_FULL,
     REPO_ROOT,
-    Profile,
+    CpuProfile,
     Row,
     Sizes,
     create_database,
@@ -45,15 +45,14 @@ from bench.common import (
     profile_async,
 )
 from bench.propagation_worker import message_of
-from hubsettings_operator.spec.models import HubSettingsSpec
-from hubsettings_operator.spec.models import Profile as TableProfile
+from hubsettings_operator.spec.models import HubSettingsSpec, Profile
 from hubsettings_operator.spec.validation import validate_spec
 from hubsettings_operator.table.layout import desired_rows
 from hubsettings_operator.table.listener import SettingsCache
 from hubsettings_operator.table.plan import owner_marker
 from hubsettings_operator.table.store import PoolRegistry, SettingsStore, Target
 
-BENCH = "1-propagation"
+BENCH = "propagation"
 TARGET_MS = 50.0
 WAIT_S = 30.0
 
@@ -84,7 +83,7 @@ def parsed_spec(message: str) -> HubSettingsSpec:
 class Harness:
     """N started listeners on one table and a store that applies the example spec with a given message."""
 
-    def __init__(self, dsn: str, profile: TableProfile, caches: list[SettingsCache]) -> None:
+    def __init__(self, dsn: str, profile: Profile, caches: list[SettingsCache]) -> None:
         self.dsn = dsn
         self.profile = profile
         self.caches = caches
@@ -124,9 +123,9 @@ class Harness:
 
 
 async def start_harness(
-    pg: PgServer, profile: TableProfile, n: int, *, listen: bool, poll_interval: float
+    pg: PgServer, profile: Profile, n: int, *, listen: bool, poll_interval: float
 ) -> Harness:
-    dsn = create_database(pg, SCION_DDL if profile is TableProfile.SCION else PROPOSAL_DDL)
+    dsn = create_database(pg, SCION_DDL if profile is Profile.SCION else PROPOSAL_DDL)
     caches = [
         SettingsCache(dsn, profile=profile, listen=listen, poll_interval=poll_interval) for _ in range(n)
     ]
@@ -139,7 +138,7 @@ async def start_harness(
 
 
 async def measure_listen(
-    pg: PgServer, profile: TableProfile, n: int, iterations: int, profiles: list[Profile]
+    pg: PgServer, profile: Profile, n: int, iterations: int, profiles: list[CpuProfile]
 ) -> Row:
     harness = await start_harness(pg, profile, n, listen=True, poll_interval=3600.0)
     try:
@@ -246,13 +245,11 @@ class Worker:
                 await proc.wait()
 
 
-async def measure_processes(
-    pg: PgServer, profile: TableProfile, n: int, workers: int, iterations: int
-) -> Row:
+async def measure_processes(pg: PgServer, profile: Profile, n: int, workers: int, iterations: int) -> Row:
     """The listeners spread over `workers` processes (n // workers each), like separate Hub replicas."""
     per_worker = max(1, n // workers)
     n = per_worker * workers
-    dsn = create_database(pg, SCION_DDL if profile is TableProfile.SCION else PROPOSAL_DDL)
+    dsn = create_database(pg, SCION_DDL if profile is Profile.SCION else PROPOSAL_DDL)
     harness = Harness(dsn, profile, [])
     procs: list[Worker] = []
     try:
@@ -320,7 +317,7 @@ async def measure_processes(
 
 
 async def measure_poll(pg: PgServer, n: int, iterations: int, interval: float) -> Row:
-    harness = await start_harness(pg, TableProfile.SCION, n, listen=False, poll_interval=interval)
+    harness = await start_harness(pg, Profile.SCION, n, listen=False, poll_interval=interval)
     try:
         samples: list[float] = []
         for _ in range(iterations):
@@ -362,29 +359,29 @@ def computed_poll(interval: float) -> Row:
     )
 
 
-async def run(pg: PgServer, sizes: Sizes, profiles: list[Profile]) -> list[Row]:
+async def run(pg: PgServer, sizes: Sizes, profiles: list[CpuProfile]) -> list[Row]:
     rows: list[Row] = []
     steps: list[Callable[[], Awaitable[Row]]] = []
     for n in sizes.listeners:
         steps.append(
-            lambda n=n: measure_listen(pg, TableProfile.SCION, n, sizes.propagation_iterations, profiles)  # type: ignore[misc]
+            lambda n=n: measure_listen(pg, Profile.SCION, n, sizes.propagation_iterations, profiles)  # type: ignore[misc]
         )
     steps.append(
         lambda: measure_listen(
-            pg, TableProfile.PROPOSAL, sizes.proposal_listeners, sizes.propagation_iterations, profiles
+            pg, Profile.PROPOSAL, sizes.proposal_listeners, sizes.propagation_iterations, profiles
         )
     )
     # Separate processes like real Hub replicas: 4 x 25 (smoke: 2 x 1), in the same run as the single loop.
     workers = 2 if sizes.smoke else 4
     steps.append(
         lambda: measure_processes(
-            pg, TableProfile.SCION, max(sizes.listeners), workers, sizes.propagation_iterations
+            pg, Profile.SCION, max(sizes.listeners), workers, sizes.propagation_iterations
         )
     )
     if not sizes.smoke:
         steps.append(
             lambda: measure_processes(
-                pg, TableProfile.PROPOSAL, sizes.proposal_listeners, workers, sizes.propagation_iterations
+                pg, Profile.PROPOSAL, sizes.proposal_listeners, workers, sizes.propagation_iterations
             )
         )
     for n in sizes.listeners:

@@ -23,7 +23,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-from hubsettings_operator.spec.models import Profile as TableProfile
+from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.table.listener import SettingsCache
 
 CONNECT_BATCH = 5  # concurrent connects per worker (the workers also start at the same time)
@@ -31,7 +31,7 @@ CONNECT_BATCH = 5  # concurrent connects per worker (the workers also start at t
 
 def message_of(cache: SettingsCache) -> Any:
     values = cache.snapshot.values
-    if cache.profile is TableProfile.SCION:
+    if cache.profile is Profile.SCION:
         doc = values.get("maintenance")
         return doc.get("maintenance_message") if isinstance(doc, dict) else None
     return values.get("maintenance_message")
@@ -52,7 +52,7 @@ async def _stdin_reader() -> asyncio.StreamReader:
 async def serve(out: TextIO) -> None:
     reader = await _stdin_reader()
     config = json.loads(await reader.readline())
-    profile = TableProfile(config["profile"])
+    profile = Profile(config["profile"])
     timeout = float(config.get("timeout", 30.0))
     caches = [
         SettingsCache(config["dsn"], profile=profile, listen=True, poll_interval=3600.0)

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.common import Profile, Row
+from bench.common import CpuProfile, Row
 
 
 def machine() -> dict[str, Any]:
@@ -98,7 +98,7 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def profiles_text(profiles: list[Profile]) -> str:
+def profiles_text(profiles: list[CpuProfile]) -> str:
     out: list[str] = []
     for prof in profiles:
         out.append(f"### {prof.title}")
@@ -109,7 +109,7 @@ def profiles_text(profiles: list[Profile]) -> str:
 
 
 def write_json(
-    path: Path, rows: list[Row], profiles: list[Profile], info: dict[str, Any], extra: dict[str, Any]
+    path: Path, rows: list[Row], profiles: list[CpuProfile], info: dict[str, Any], extra: dict[str, Any]
 ) -> None:
     doc = {
         "machine": info,
@@ -130,9 +130,9 @@ def plot(path: Path, rows: list[Row]) -> bool:
     except ImportError:
         return False
     groups = [
-        ("DB propagation and end to end (ms)", ("1-propagation", "2-end-to-end")),
-        ("No-op reconcile and apply throughput (ms)", ("3-noop", "6-throughput")),
-        ("drift.compute (ms) and start -> Ready (ms)", ("4-drift", "5-footprint")),
+        ("DB propagation and end to end (ms)", ("propagation", "end-to-end", "convergence")),
+        ("No-op reconcile and apply throughput (ms)", ("noop", "throughput", "apply-floor")),
+        ("drift.compute (ms) and start -> Ready (ms)", ("drift", "footprint")),
     ]
     fig, axes = plt.subplots(len(groups), 1, figsize=(11, 4 + 3 * len(groups)))
     for ax, (title, benches) in zip(axes, groups, strict=True):

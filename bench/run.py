@@ -19,28 +19,23 @@ from kubernetes import client as k8s
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.pgserver import PgServer
 
-from bench import apply_floor, drift_scale, end_to_end, footprint, noop, propagation, throughput
-from bench.common import Profile, Row, Sizes
+from bench import apply_floor, convergence, drift_scale, end_to_end, footprint, noop, propagation, throughput
+from bench.common import CpuProfile, Row, Sizes
 from bench.kube import install_crd
 from bench.report import machine, plot, profiles_text, table, write_json
 
 BENCH_DIR = Path(__file__).resolve().parent
-ALL = ("1", "2", "3", "4", "5", "6", "7")
-TITLES = {
-    "1": "1-propagation",
-    "2": "2-end-to-end",
-    "3": "3-noop",
-    "4": "4-drift",
-    "5": "5-footprint",
-    "6": "6-throughput",
-    "7": "7-apply-floor",
-}
+# Benchmark names, in the order a full run takes them (`--only` takes a comma-separated subset).
+ALL = ("propagation", "end-to-end", "noop", "drift", "footprint", "throughput", "convergence", "apply-floor")
+NEEDS_KUBE = frozenset({"end-to-end", "footprint", "convergence"})
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="each benchmark once, tiny sizes (~1 minute)")
-    parser.add_argument("--only", default=",".join(ALL), help="comma-separated benchmark numbers (1-7)")
+    parser.add_argument(
+        "--only", default=",".join(ALL), help=f"comma-separated benchmark names ({', '.join(ALL)})"
+    )
     parser.add_argument("--out-dir", type=Path, default=BENCH_DIR, help="where results.json/latency.png go")
     return parser.parse_args(argv)
 
@@ -53,31 +48,32 @@ async def _run_all(
     api: k8s.ApiClient | None,
     log_dir: Path,
     rows: list[Row],
-    profiles: list[Profile],
+    profiles: list[CpuProfile],
     timings: dict[str, float],
 ) -> bool:
     ok = True
     steps: dict[str, Callable[[], Awaitable[list[Row]]]] = {
-        "1": lambda: propagation.run(pg, sizes, profiles),
-        "3": lambda: noop.run(pg, sizes, profiles),
-        "4": lambda: asyncio.to_thread(drift_scale.run, sizes, profiles),
-        "6": lambda: throughput.run(pg, sizes, profiles),
-        "7": lambda: apply_floor.run(pg, sizes),
+        "propagation": lambda: propagation.run(pg, sizes, profiles),
+        "noop": lambda: noop.run(pg, sizes, profiles),
+        "drift": lambda: asyncio.to_thread(drift_scale.run, sizes, profiles),
+        "throughput": lambda: throughput.run(pg, sizes, profiles),
+        "apply-floor": lambda: apply_floor.run(pg, sizes),
     }
     if env is not None and api is not None:
-        steps["2"] = lambda: end_to_end.run(pg, env, api, sizes, log_dir, profiles)
-        steps["5"] = lambda: footprint.run_async(pg, env, api, sizes, log_dir)
+        steps["end-to-end"] = lambda: end_to_end.run(pg, env, api, sizes, log_dir, profiles)
+        steps["footprint"] = lambda: footprint.run_async(pg, env, api, sizes, log_dir)
+        steps["convergence"] = lambda: convergence.run_async(pg, env, api, sizes, log_dir)
     for key in selected:
         started = time.monotonic()
-        print(f"bench: running {TITLES[key]} ...", flush=True)
+        print(f"bench: running {key} ...", flush=True)
         try:
             rows.extend(await steps[key]())
         except Exception as exc:
             ok = False
             traceback.print_exc()
-            rows.append(Row(TITLES[key], "failed", None, "", error=f"{type(exc).__name__}: {exc}"[:300]))
-        timings[TITLES[key]] = round(time.monotonic() - started, 1)
-        print(f"bench: {TITLES[key]} done in {timings[TITLES[key]]:.1f} s", flush=True)
+            rows.append(Row(key, "failed", None, "", error=f"{type(exc).__name__}: {exc}"[:300]))
+        timings[key] = round(time.monotonic() - started, 1)
+        print(f"bench: {key} done in {timings[key]:.1f} s", flush=True)
     return ok
 
 
@@ -95,14 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     started = time.monotonic()
     rows: list[Row] = []
-    profiles: list[Profile] = []
+    profiles: list[CpuProfile] = []
     timings: dict[str, float] = {}
     print(
         f"bench: {'smoke' if args.smoke else 'full'} run on {info['nproc']} CPU(s) {info['cpu']}, "
         f"{info['mem_gib']} GiB, load {info['loadavg']}; logs in {log_dir}",
         flush=True,
     )
-    needs_kube = any(s in ("2", "5") for s in selected)
+    needs_kube = any(s in NEEDS_KUBE for s in selected)
     with PgServer() as pg:
         env = KubeTestEnv() if needs_kube else None
         api = None

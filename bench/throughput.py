@@ -12,20 +12,20 @@ from __future__ import annotations
 from tests.support.hubdb import PROPOSAL_DDL
 from tests.support.pgserver import PgServer
 
-from bench.common import Profile, Row, Sizes, counting_notifies, create_database, profile_async
-from hubsettings_operator.spec.models import Profile as TableProfile
+from bench.common import CpuProfile, Row, Sizes, counting_notifies, create_database, profile_async
+from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.table.plan import owner_marker
 from hubsettings_operator.table.proposal import CHANNEL as PROPOSAL_CHANNEL
 from hubsettings_operator.table.store import PoolRegistry, SettingsStore, Target
 
-BENCH = "6-throughput"
+BENCH = "throughput"
 
 
 def desired(keys: int, version: int) -> dict[str, object]:
     return {f"bench.t.k{j:05d}": {"v": version, "j": j} for j in range(keys)}
 
 
-async def _profile(store: SettingsStore, target: Target, owner: str, keys: int) -> Profile:
+async def _profile(store: SettingsStore, target: Target, owner: str, keys: int) -> CpuProfile:
     state = {"v": 10_000}
 
     async def once() -> None:
@@ -36,13 +36,13 @@ async def _profile(store: SettingsStore, target: Target, owner: str, keys: int) 
     return await profile_async(f"{BENCH}: where a {keys}-key apply spends client time (3 applies)", once, 3)
 
 
-async def run(pg: PgServer, sizes: Sizes, profiles: list[Profile]) -> list[Row]:
+async def run(pg: PgServer, sizes: Sizes, profiles: list[CpuProfile]) -> list[Row]:
     rows: list[Row] = []
     for keys in sizes.throughput_keys:
         dsn = create_database(pg, PROPOSAL_DDL)
         registry = PoolRegistry()
         store = SettingsStore(dsn, registry)
-        target = Target(profile=TableProfile.PROPOSAL)
+        target = Target(profile=Profile.PROPOSAL)
         owner = owner_marker("bench", "throughput")
         try:
             await store.apply(target, lambda _p, k=keys: desired(k, 0), owner)

@@ -30,6 +30,7 @@ class CondType(StrEnum):
     DRIFTED = "Drifted"
     RECONCILING = "Reconciling"
     STALLED = "Stalled"
+    CONVERGED = "Converged"
 
 
 class Reason(StrEnum):
@@ -50,6 +51,11 @@ class Reason(StrEnum):
     BOOTSTRAP_MISMATCH = "BootstrapMismatch"
     BOOTSTRAP_CONSISTENT = "BootstrapConsistent"
     NO_PODS = "NoPods"
+    ALL_REPLICAS_LOADED = "AllReplicasLoaded"
+    REPLICAS_BEHIND = "ReplicasBehind"
+    LISTENER_MISSING = "ListenerMissing"
+    UNKNOWN = "Unknown"
+    TOKEN_REJECTED = "TokenRejected"
 
 
 class Condition(BaseModel):
@@ -70,12 +76,14 @@ class Desired:
     """One condition as the outcome wants it (lastTransitionTime is filled by `merge`)."""
 
     type: CondType
-    status: bool
+    status: bool | None  # None: "Unknown"
     reason: Reason
     message: str = ""
 
 
-def _status_str(value: bool) -> str:
+def _status_str(value: bool | None) -> str:
+    if value is None:
+        return "Unknown"
     return "True" if value else "False"
 
 

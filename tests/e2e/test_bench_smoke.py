@@ -11,7 +11,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHES = ("1-propagation", "2-end-to-end", "3-noop", "4-drift", "5-footprint", "6-throughput")
+BENCHES = (
+    "propagation",
+    "end-to-end",
+    "noop",
+    "drift",
+    "footprint",
+    "throughput",
+    "convergence",
+    "apply-floor",
+)
 
 
 def test_bench_smoke_reports_every_benchmark(tmp_path: Path) -> None:
@@ -35,9 +44,9 @@ def test_bench_smoke_reports_every_benchmark(tmp_path: Path) -> None:
         for key in ("p50", "p95", "p99", "max"):
             assert row[key] is not None, row
     # The targets that are counts, not timings, are part of the output too.
-    noop = [r for r in rows if r["bench"] == "3-noop"]
+    noop = [r for r in rows if r["bench"] == "noop"]
     assert len(noop) == 2 and all("notifies" in r["extra"] for r in noop)
-    assert all(r["extra"]["notifies_per_apply"] is not None for r in rows if r["bench"] == "6-throughput")
+    assert all(r["extra"]["notifies_per_apply"] is not None for r in rows if r["bench"] == "throughput")
     # One table on stdout with a line per row, and the plot.
     table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
     assert len(table) == len(rows) + 1

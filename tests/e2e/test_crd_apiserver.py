@@ -520,14 +520,14 @@ def test_printer_columns(
     namespace = _unique("crd-cols")
     _ensure_namespace(kube_api, namespace)
     _create(objects, namespace, _hub("hub"))
-    columns = ["NAME", "READY", "SYNCED", "DRIFTED", "KEYS", "AGE"]
+    columns = ["NAME", "READY", "SYNCED", "DRIFTED", "KEYS", "CONVERGED", "AGE"]
 
     before = kubectl.run("get", "hs", "-n", namespace).stdout
     assert before.splitlines()[0].split() == columns, before
     (row,) = _table(before)
     assert row["NAME"] == "hub"
     # No status yet: the condition and key columns are empty.
-    assert [row[c] for c in ("READY", "SYNCED", "DRIFTED", "KEYS")] == ["", "", "", ""], row
+    assert [row[c] for c in ("READY", "SYNCED", "DRIFTED", "KEYS", "CONVERGED")] == ["", "", "", "", ""], row
     assert row["AGE"], row
 
     objects.patch_namespaced_custom_object_status(
@@ -540,7 +540,16 @@ def test_printer_columns(
 
     # PROFILE has priority 1: only in the wide output.
     wide = kubectl.run("get", "hs", "-n", namespace, "-o", "wide").stdout
-    assert wide.splitlines()[0].split() == ["NAME", "READY", "SYNCED", "DRIFTED", "KEYS", "PROFILE", "AGE"]
+    assert wide.splitlines()[0].split() == [
+        "NAME",
+        "READY",
+        "SYNCED",
+        "DRIFTED",
+        "KEYS",
+        "CONVERGED",
+        "PROFILE",
+        "AGE",
+    ]
     (row,) = _table(wide)
     assert row["PROFILE"] == "scion"
     assert row["READY"] == "True"

@@ -91,7 +91,7 @@ def test_apply_example_writes_rows_notifies_once_per_section_and_is_ready(
         check=True,
     ).stdout
     header, row = out.strip().splitlines()
-    assert header.split()[:6] == ["NAME", "READY", "SYNCED", "DRIFTED", "KEYS", "AGE"]
+    assert header.split()[:7] == ["NAME", "READY", "SYNCED", "DRIFTED", "KEYS", "CONVERGED", "AGE"]
     cells = {
         col: row[header.index(col) :].split()[0] if row[header.index(col) :].strip() else ""
         for col in ("READY", "SYNCED", "KEYS")

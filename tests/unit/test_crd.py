@@ -62,7 +62,9 @@ def test_identity_and_printer_columns() -> None:
     version = spec["versions"][0]
     assert version["subresources"] == {"status": {}}
     names = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert names[:5] == ["Ready", "Synced", "Drifted", "Keys", "Profile"] and names[-1] == "Age"
+    assert names[:6] == ["Ready", "Synced", "Drifted", "Keys", "Converged", "Profile"] and names[-1] == "Age"
+    converged = version["additionalPrinterColumns"][4]
+    assert converged["jsonPath"] == ".status.convergence.summary"
 
 
 def test_layer0_traps_have_cel_rules_with_guidance() -> None:

@@ -24,7 +24,7 @@ from hubsettings_operator.cli.app import CONTEXT, main
     "--pod-selector",
     default="app.kubernetes.io/name=scion-hub",
     show_default=True,
-    help="Label selector of the pods the operator indexes for drift (it never watches other pods).",
+    help="Label selector of the Hub pods the operator watches, sent to the API server (any syntax, e.g. 'app in (hub), tier!=agent'): other pods never reach it.",
 )
 @click.option("--peering", default="hubsettings-operator", show_default=True, help="kopf peering name (HA).")
 @click.option("--standalone", is_flag=True, help="No peering (a single replica; development).")

@@ -1,7 +1,7 @@
 """`hubsettings drift`: Layer 0 drift of the Hub's pods, checked from a workstation with the user's kubeconfig.
 
-The same pure `drift.compute` the operator's timer runs, fed by one list of the selected pods and reads of the
-ConfigMaps and Secrets they refer to. A Secret or ConfigMap that cannot be read (403, 404, any API error) is
+The same pure `drift.compute` the operator's timer runs, fed by one list of the selected pods and the operator's
+async source reader (`drift/sources.py`) for the ConfigMaps and Secrets they refer to. A Secret or ConfigMap that cannot be read (403, 404, any API error) is
 reported as `unresolved`, never a crash. Secret values are only ever shown as `sha256:` fingerprints.
 
 Exit codes (as the rest of the CLI): 0 no drift, 3 drift found, 1 error (e.g. no spec.bootstrap).
@@ -9,13 +9,15 @@ Exit codes (as the rest of the CLI): 0 no drift, 3 drift found, 1 error (e.g. no
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import click
 
 from hubsettings_operator.drift import layer0 as drift
+from hubsettings_operator.drift import sources
 from hubsettings_operator.redact import register_secret, scrub
 from hubsettings_operator.spec.models import DriftStatus, HubSettings, Profile
 
@@ -81,7 +83,7 @@ class KubeCluster:
         data = self._read("read_namespaced_secret", namespace, name)
         for value in (data or {}).values():  # never printed, but scrubbed from any log line all the same
             register_secret(value)
-            register_secret(drift._b64(value))
+            register_secret(drift.secret_text(value))
         return data
 
 
@@ -89,32 +91,39 @@ def _connect(kubeconfig: str | None) -> Cluster:
     return KubeCluster(kubeconfig)
 
 
-def read_sources(cluster: Cluster, namespace: str, pods: Iterable[Mapping[str, Any]]) -> drift.Sources:
-    """Read every ConfigMap and Secret the pods refer to; unreadable ones map to None (unresolved)."""
-    configmaps, secrets = drift.referenced_sources(pods)
-    return drift.Sources(
-        configmaps={name: cluster.read_configmap(namespace, name) for name in sorted(configmaps)},
-        secrets={name: cluster.read_secret(namespace, name) for name in sorted(secrets)},
-    )
+class AsyncCluster:
+    """A `Cluster` behind the async `drift.sources.SourceReader` protocol (calls run in worker threads), so the
+    CLI gathers sources with the operator's reader."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.cluster.list_pods, namespace, selector)
+
+    async def configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        return await asyncio.to_thread(self.cluster.read_configmap, namespace, name)
+
+    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        return await asyncio.to_thread(self.cluster.read_secret, namespace, name)
 
 
-def check_resource(cluster: Cluster, resource: HubSettings, namespace: str, profile: Profile) -> DriftStatus:
+async def check_resource(
+    cluster: Cluster, resource: HubSettings, namespace: str, profile: Profile
+) -> DriftStatus:
     """The drift report of one HubSettings (which must have spec.bootstrap) against the live pods."""
     bootstrap = resource.spec.bootstrap
     if bootstrap is None:
         raise ValueError("no spec.bootstrap")
-    if profile is Profile.AUTO:
-        profile = resource.spec.database.profile
-    if profile is Profile.AUTO:
-        profile = Profile.SCION
-    pods = cluster.list_pods(namespace, drift.label_selector(bootstrap.podSelector))
+    reader = AsyncCluster(cluster)
+    pods = await reader.list_pods(namespace, drift.label_selector(bootstrap.podSelector))
     return drift.compute(
         pods,
         bootstrap.expected,
-        sources=read_sources(cluster, namespace, pods),
+        sources=await sources.read_sources(reader, namespace, pods),
         container=bootstrap.container,
         require_consistency=bootstrap.requireConsistency,
-        profile=profile,
+        profile=sources.resolve_profile(profile, resource.spec.database.profile),
         managed_sections=sorted(resource.spec.settings.listed()),
     )
 
@@ -216,7 +225,7 @@ def _run(
     for r in resources:
         ns = namespace or r.metadata.namespace
         try:
-            status = check_resource(cluster, r, ns, profile)
+            status = asyncio.run(check_resource(cluster, r, ns, profile))
         except Exception as exc:  # API server unreachable, pods not listable: report, go on with the others
             click.echo(
                 f"error: HubSettings {ns}/{r.metadata.name}: cannot list pods: {scrub(str(exc))}", err=True

@@ -7,28 +7,29 @@ patches status only when the report changed; an Event marks each transition (dri
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
+from hubsettings_operator import selectors
 from hubsettings_operator.conditions import CondType, Desired, Reason
 from hubsettings_operator.drift import layer0 as drift
+from hubsettings_operator.drift.sources import SourceReader, read_sources, resolve_profile, select_pods
 from hubsettings_operator.runtime import metrics
 from hubsettings_operator.runtime.reconciler import Event, Reconciler, merged_conditions
-from hubsettings_operator.spec.models import Profile
+from hubsettings_operator.spec.models import LabelSelector
 from hubsettings_operator.spec.validation import validate_spec
 
 
-class SourceReader(Protocol):
-    async def configmap_data(self, namespace: str, name: str) -> dict[str, str] | None: ...
-    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None: ...
-
-
-async def read_sources(
-    kube: SourceReader, namespace: str, pods: Iterable[Mapping[str, Any]]
-) -> drift.Sources:
-    configmaps, secrets = drift.referenced_sources(pods)
-    return drift.Sources(
-        configmaps={n: await kube.configmap_data(namespace, n) for n in sorted(configmaps)},
-        secrets={n: await kube.secret_data(namespace, n) for n in sorted(secrets)},
+def outside_watch(selector: LabelSelector, watch_selector: str) -> str | None:
+    """A warning when `selector` may pick pods the operator's pod watch (--pod-selector) never delivers."""
+    if not watch_selector:
+        return None
+    wanted = selectors.from_label_selector(selector.matchLabels, selector.matchExpressions)
+    if selectors.implies(wanted, selectors.parse(watch_selector)):
+        return None
+    return (
+        f"spec.bootstrap.podSelector ({selectors.to_query(wanted) or 'every pod'}) is not within the operator's "
+        f"--pod-selector ({watch_selector}): pods outside it are never watched and are not checked; narrow "
+        "the podSelector or widen --pod-selector"
     )
 
 
@@ -37,22 +38,21 @@ async def check(
     reader: SourceReader,
     body: Mapping[str, Any],
     pods: Iterable[Mapping[str, Any]],
+    *,
+    watch_selector: str = "",
 ) -> dict[str, Any] | None:
-    """Run the drift check for one object; returns the drift status written (None when not configured)."""
+    """Run the drift check for one object; returns the drift status written (None when not configured).
+
+    `watch_selector`: the operator's --pod-selector; a podSelector that may select pods outside it is named in
+    the Drifted message (the operator never receives those pods)."""
     spec, _errors = validate_spec(body.get("spec"))
     if spec is None or spec.bootstrap is None:
         return None
     meta = body.get("metadata", {})
     namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-    selected = [
-        p
-        for p in pods
-        if p.get("metadata", {}).get("namespace") == namespace
-        and drift.matches_selector(spec.bootstrap.podSelector, p.get("metadata", {}).get("labels") or {})
-    ]
+    selected = select_pods(pods, spec.bootstrap.podSelector, namespace)
     status = body.get("status") or {}
-    profile_name = status.get("profile") or spec.database.profile.value
-    profile = Profile.PROPOSAL if profile_name == Profile.PROPOSAL.value else Profile.SCION
+    profile = resolve_profile(status.get("profile"), spec.database.profile)
     sources = await read_sources(reader, namespace, selected)
     report = drift.compute(
         selected,
@@ -78,6 +78,9 @@ async def check(
     else:
         message = f"{report.checkedPods} pods agree on their Layer 0 settings"
         desired = Desired(CondType.DRIFTED, False, Reason.BOOTSTRAP_CONSISTENT, message)
+    outside = outside_watch(spec.bootstrap.podSelector, watch_selector)
+    if outside:
+        desired = Desired(desired.type, desired.status, desired.reason, f"{message}; {outside}")
     drift_json = report.model_dump(mode="json")
     wanted: dict[str, Any] = {"drift": drift_json}
     generation = meta.get("generation")

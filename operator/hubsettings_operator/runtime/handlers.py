@@ -7,6 +7,7 @@ Handler ids (stable, they name kopf's progress annotations):
   pings the database, so an outage shows in status within seconds and a recovery is noticed without
   touching the CR;
 - `hubsettings.drift`: Layer 0 drift check against the pod index;
+- `hubsettings.convergence`: daemon per HubSettings with spec.convergence (runtime/convergence_timer.py);
 - `hubsettings.finalize`: deletion policy Delete (only objects with that policy get the finalizer).
 """
 
@@ -14,16 +15,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import kopf
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from hubsettings_operator import selectors
 from hubsettings_operator.redact import scrub
+from hubsettings_operator.runtime import convergence_timer, metrics
 from hubsettings_operator.runtime import drift_timer as drift_check
-from hubsettings_operator.runtime import metrics
 from hubsettings_operator.runtime.kube import Kube
 from hubsettings_operator.runtime.reconciler import Event, Reconciler, backoff
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
@@ -44,7 +46,8 @@ class HandlerConfig:
     resync_seconds: float = 300.0
     drift_seconds: float = 60.0
     health_seconds: float = 10.0
-    pod_labels: dict[str, str] = field(default_factory=lambda: {"app.kubernetes.io/name": "scion-hub"})
+    # The operator-wide pod watch: passed to the API server as labelSelector (any selector syntax).
+    pod_selector: str = "app.kubernetes.io/name=scion-hub"
 
 
 @dataclass
@@ -76,13 +79,18 @@ def _slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
             "namespace": meta.get("namespace"),
             "labels": dict(meta.get("labels") or {}),
             "deletionTimestamp": meta.get("deletionTimestamp"),
+            "uid": meta.get("uid"),
         },
         "spec": {
             "containers": [_slim_container(c) for c in spec.get("containers") or []],
             # Only volumes that can carry a settings.yaml matter to drift.
             "volumes": [v for v in spec.get("volumes") or [] if v.get("configMap") or v.get("secret")],
         },
-        "status": {"phase": body.get("status", {}).get("phase")},
+        # podIP: the convergence check calls each Hub pod directly.
+        "status": {
+            "phase": body.get("status", {}).get("phase"),
+            "podIP": body.get("status", {}).get("podIP"),
+        },
     }
 
 
@@ -111,9 +119,12 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
                 f"Kubernetes API unavailable ({type(exc).__name__}); retrying",
                 delay=backoff(retry, cap=reconciler.max_backoff),
             ) from None
+        if outcome.result == "applied":
+            converge.poke(body)
         if outcome.retry_in is not None:
             raise kopf.TemporaryError(outcome.error or outcome.result, delay=outcome.retry_in)
 
+    converge = convergence_timer.register(registry, resource, state, emit, watch_selector=config.pod_selector)
     kopf.on.create(*resource, id="hubsettings.reconcile.create", registry=registry, timeout=None)(reconcile)
     kopf.on.update(*resource, id="hubsettings.reconcile.update", field="spec", registry=registry)(reconcile)
     kopf.on.resume(*resource, id="hubsettings.reconcile.resume", registry=registry)(reconcile)
@@ -126,7 +137,8 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
         registry=registry,
     )
     async def resync(body: kopf.Body, **_: Any) -> None:
-        await reconciler.reconcile(body)
+        if (await reconciler.reconcile(body)).result == "applied":
+            converge.poke(body)
 
     @kopf.timer(
         *resource,
@@ -159,8 +171,22 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
             )
         await reconciler.reconcile(body)
 
-    @kopf.index("", "v1", "pods", id="hubsettings_pods", labels=config.pod_labels, registry=registry)
-    def pods_index(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str | None, dict[str, Any]]:
+    watch = selectors.parse(config.pod_selector)
+
+    @kopf.on.startup(registry=registry)
+    def pod_watch_selector(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # Server-side: the API server sends only matching pods (kopf's `labels=` filter would stream every
+        # pod of the namespace and drop the others on our side).
+        if config.pod_selector:
+            settings.watching.label_selectors["v1", "pods"] = selectors.to_query(watch)
+
+    @kopf.index("", "v1", "pods", id="hubsettings_pods", registry=registry)
+    def pods_index(
+        namespace: str | None, name: str, labels: kopf.Labels, body: kopf.Body, **_: Any
+    ) -> dict[str | None, dict[str, Any]]:
+        if not selectors.matches(watch, labels):  # never expected: the API server filtered already
+            return {}
+        log.debug("indexed pod %s/%s", namespace, name)
         return {namespace: _slim_pod(body)}
 
     @kopf.timer(
@@ -175,7 +201,7 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
         index: kopf.Index[str | None, dict[str, Any]] = kwargs["hubsettings_pods"]
         pods = list(index.get(namespace, []))
         metrics.INDEXED_PODS.set(sum(len(v) for v in index.values()))
-        await drift_check.check(reconciler, state.kube, body, pods)
+        await drift_check.check(reconciler, state.kube, body, pods, watch_selector=config.pod_selector)
 
     @kopf.on.delete(
         *resource,

@@ -71,6 +71,19 @@ INDEXED_PODS = Gauge(
     "Pods held in the operator's pod index (selected by --pod-selector).",
     registry=REGISTRY,
 )
+REPLICAS_BEHIND = Gauge(
+    "hubsettings_replicas_behind",
+    "Hub pods that have not loaded every revision this HubSettings wrote (spec.convergence).",
+    ["namespace", "name"],
+    registry=REGISTRY,
+)
+CONVERGE_SECONDS = Histogram(
+    "hubsettings_convergence_seconds",
+    "From an apply that changed rows to every Hub pod having loaded the written revisions.",
+    ["namespace", "name"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 90, 120, 300),
+    registry=REGISTRY,
+)
 
 
 def forget(namespace: str, name: str) -> None:
@@ -83,6 +96,8 @@ def forget(namespace: str, name: str) -> None:
         DRIFTED_PODS,
         DRIFT_ITEMS,
         CHECKED_PODS,
+        REPLICAS_BEHIND,
+        CONVERGE_SECONDS,
     ):
         with contextlib.suppress(KeyError):
             metric.remove(namespace, name)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from hubsettings_operator import conditions as cond
 from hubsettings_operator.conditions import Condition, CondType, Desired, Reason
+from hubsettings_operator.drift import convergence
 from hubsettings_operator.errors import HubSettingsError, SecretNotFound
 from hubsettings_operator.redact import fingerprint, scrub
 from hubsettings_operator.runtime import metrics
@@ -266,6 +267,11 @@ class Reconciler:
             desired = (desired[0], [*desired[1], CondType.DRIFTED])
             if status.get("drift") is not None:
                 outcome.status["drift"] = None
+        if not (body.get("spec") or {}).get("convergence"):
+            desired = (desired[0], [*desired[1], CondType.CONVERGED])
+            if status.get("convergence") is not None:
+                outcome.status["convergence"] = None
+        desired = convergence.gate_ready(desired, body, changed=outcome.result == "applied")
         wanted, _remove = desired
         existing = _conditions(status)
         outcome.desired = desired

@@ -19,6 +19,7 @@ from typing import Any
 
 import kopf
 
+from hubsettings_operator import selectors
 from hubsettings_operator.redact import install_log_scrubber
 from hubsettings_operator.runtime import handlers, metrics
 from hubsettings_operator.runtime.kube import Kube
@@ -46,15 +47,11 @@ class OperatorConfig:
     priority: int | None = None
 
 
-def parse_equality_selector(selector: str) -> dict[str, str]:
-    """`k=v,k2=v2` -> dict (the pod index supports equality selectors, as kopf's `labels=` filter does)."""
-    labels: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in selector.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--pod-selector: {part!r} is not key=value")
-        labels[key.strip()] = value.strip().lstrip("=")
-    return labels
+def _pod_selector(text: str) -> str:
+    try:
+        return selectors.normalize(text)
+    except selectors.SelectorError as exc:
+        raise SystemExit(f"--pod-selector: {exc}") from None
 
 
 def configure_logging(config: OperatorConfig) -> None:
@@ -76,7 +73,7 @@ def build_registry(config: OperatorConfig, state: handlers.State) -> kopf.Operat
             resync_seconds=config.resync_seconds,
             drift_seconds=config.drift_seconds,
             health_seconds=config.health_seconds,
-            pod_labels=parse_equality_selector(config.pod_selector),
+            pod_selector=_pod_selector(config.pod_selector),
         ),
         state,
     )

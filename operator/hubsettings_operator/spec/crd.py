@@ -235,6 +235,7 @@ def crd() -> dict[str, Any]:
                         {"name": "Synced", "type": "string", "jsonPath": cond("Synced")},
                         {"name": "Drifted", "type": "string", "jsonPath": cond("Drifted")},
                         {"name": "Keys", "type": "integer", "jsonPath": ".status.appliedKeys"},
+                        {"name": "Converged", "type": "string", "jsonPath": ".status.convergence.summary"},
                         {"name": "Profile", "type": "string", "jsonPath": ".status.profile", "priority": 1},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     ],

@@ -213,6 +213,60 @@ class PolicySpec(_Strict):
         return self
 
 
+class TokenSecretRef(_Strict):
+    """A key of a Secret in the HubSettings' own namespace holding a bearer token."""
+
+    name: str = Field(
+        description="Name of the Secret, in the same namespace as the HubSettings.",
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+    )
+    key: str = Field(
+        default="token",
+        description="Key inside the Secret whose value is the token.",
+        min_length=1,
+        max_length=253,
+        pattern=SECRET_KEY_PATTERN,
+    )
+
+
+class ConvergenceScheme(StrEnum):
+    HTTP = "http"
+    HTTPS = "https"
+
+
+# The Hub's HTTP port (server.hub.port default) and its poll backstop (60 s + up to 10 s jitter) + margin.
+HUB_DEFAULT_PORT = 9810
+CONVERGENCE_DEFAULT_TIMEOUT_S = 75
+
+
+class ConvergenceSpec(_Strict):
+    """How the operator confirms that each Hub replica loaded what it wrote (scion profile)."""
+
+    adminTokenSecretRef: TokenSecretRef | None = Field(
+        default=None,
+        description="Secret key holding a Hub bearer token with permission hub.config.read. The operator "
+        "asks each Hub pod directly (pod IP, never a Service) for GET /api/v1/admin/server-config. Without "
+        "it only the replicas' listener connections are reported. Never logged or shown.",
+    )
+    port: int = Field(default=HUB_DEFAULT_PORT, ge=1, le=65535, description="The Hub pods' HTTP port.")
+    scheme: ConvergenceScheme = Field(
+        default=ConvergenceScheme.HTTP,
+        description="http or https (https: the pod's certificate is not verified against the pod IP).",
+    )
+    timeoutSeconds: int = Field(
+        default=CONVERGENCE_DEFAULT_TIMEOUT_S,
+        ge=1,
+        le=3600,
+        description="A replica still behind this long after a change gets a Warning Event (default: the Hub's "
+        "60 s poll + jitter + margin).",
+    )
+    requiredForReady: bool = Field(
+        default=False, description="Keep Ready=False until every replica has loaded the written revisions."
+    )
+
+
 class HubSettingsSpec(_Strict):
     """Desired Hub settings: Layer 1 rows to write, Layer 0 values to check."""
 
@@ -239,6 +293,11 @@ class HubSettingsSpec(_Strict):
         description="Version of the Hub these settings are for (e.g. 0.2.21). When set, a section or field that "
         "Hub version does not know is refused before anything is written; when unset, fields of newer Hub "
         "versions are written only when set and plan lists the version each needs.",
+    )
+    convergence: ConvergenceSpec | None = Field(
+        default=None,
+        description="Confirm that every Hub replica has loaded the written revisions (scion profile): "
+        "status.convergence and the Converged condition.",
     )
 
 
@@ -343,3 +402,33 @@ class HubSettingsStatus(BaseModel):
         default_factory=list, description="Out-of-band edits and rows owned by another HubSettings."
     )
     drift: DriftStatus | None = Field(default=None, description="Layer 0 drift report.")
+    convergence: ConvergenceStatus | None = Field(
+        default=None, description="Which revision each Hub replica has loaded (spec.convergence)."
+    )
+
+
+class ReplicaConvergence(BaseModel):
+    """One Hub pod: its listener connection and the revisions it has loaded."""
+
+    name: str = Field(description="Pod name.")
+    listening: bool | None = Field(
+        default=None,
+        description="Whether a LISTEN connection from the pod's IP is open (null: cannot tell, the database "
+        "role may not read other sessions in pg_stat_activity).",
+    )
+    loaded: dict[str, int] = Field(
+        default_factory=dict, description="Revision of each written section this replica has loaded."
+    )
+    behind: list[str] = Field(default_factory=list, description="Written sections not loaded yet.")
+    error: str | None = Field(default=None, description="Why the loaded revisions are unknown.")
+    checkedAt: str | None = Field(default=None, description="When this pod was last checked (RFC 3339).")
+
+
+class ConvergenceStatus(BaseModel):
+    """Per-replica proof that the settings the operator wrote are loaded."""
+
+    written: dict[str, int] = Field(
+        default_factory=dict, description="Revision of each section this HubSettings wrote, as in the table."
+    )
+    replicas: list[ReplicaConvergence] = Field(default_factory=list, description="One entry per Hub pod.")
+    summary: str = Field(default="", description="Replicas that loaded every written revision / Hub pods.")

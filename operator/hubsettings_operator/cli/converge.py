@@ -1,0 +1,171 @@
+"""`hubsettings converge`: has every Hub replica loaded what the HubSettings wrote? The operator's convergence
+round (`runtime/convergence_timer.py` + the pure `drift/convergence.py`), run once or until done from a
+workstation or a CI job, with the user's kubeconfig.
+
+It lists the Hub pods of the manifest's `spec.bootstrap.podSelector` (default app.kubernetes.io/name=scion-hub),
+reads the revisions this HubSettings owns in the table (DSN from `spec.database.secretRef`, or --dsn-file), the
+listener connections in pg_stat_activity, and asks each pod by its IP for the revisions it has loaded (token
+from `spec.convergence.adminTokenSecretRef`). Pod IPs must be reachable from where it runs (e.g. a Job in the
+cluster, or a CI runner on the pod network).
+
+Exit codes: 0 every replica has loaded the written revisions; 1 not (yet) when the time is up, naming the pods
+behind, or an error; with --wait it keeps checking until --timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hubsettings_operator import selectors
+from hubsettings_operator.drift import convergence
+from hubsettings_operator.drift.convergence import Tracking
+from hubsettings_operator.redact import register_dsn, scrub
+from hubsettings_operator.spec.manifests import validate_paths
+from hubsettings_operator.spec.models import BootstrapSpec, ConvergenceSpec, HubSettings, Profile
+from hubsettings_operator.table.plan import owner_marker
+
+EXIT_OK = 0
+EXIT_NOT_CONVERGED = 1
+ROUND_PAUSE_S = 1.0
+
+
+def parse_duration(text: str) -> float:
+    """`90`, `90s`, `2m`, `1m30s` -> seconds."""
+    m = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text)
+    if not m or not (m.group(1) or m.group(2)):
+        raise click.BadParameter(f"{text!r} is not a duration (e.g. 90s, 2m, 1m30s)")
+    return float(m.group(1) or 0) * 60 + float(m.group(2) or 0)
+
+
+class _Secrets:
+    """The CLI's Kubernetes reads (sync client in a thread) behind the async SecretReader protocol."""
+
+    def __init__(self, cluster: Any) -> None:
+        self.cluster = cluster
+
+    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        data: dict[str, str] | None = await asyncio.to_thread(self.cluster.read_secret, namespace, name)
+        return data
+
+
+async def _round(
+    cluster: Any, resource: HubSettings, namespace: str, dsn: str, profile: Profile, tracking: Tracking
+) -> convergence.Decision:
+    # Imported here: the other commands need neither kopf nor aiohttp.
+    from hubsettings_operator.runtime import convergence_timer as io
+
+    spec = resource.spec
+    conv = spec.convergence or ConvergenceSpec()
+    sel = (spec.bootstrap or BootstrapSpec()).podSelector
+    query = selectors.to_query(selectors.from_label_selector(sel.matchLabels, sel.matchExpressions))
+    pods = io.hub_pods(await asyncio.to_thread(cluster.list_pods, namespace, query), spec, namespace)
+    token, problem = await io.read_token(_Secrets(cluster), namespace, conv)
+    written, probes, channel = await io.observe(
+        dsn, spec, profile, owner_marker(namespace, resource.metadata.name), pods, token, problem
+    )
+    return convergence.decide(
+        written, probes, tracking, now=time.monotonic(), timeout_s=conv.timeoutSeconds, channel=channel
+    )
+
+
+async def _converge(
+    cluster: Any,
+    resource: HubSettings,
+    namespace: str,
+    dsn: str,
+    profile: Profile,
+    wait: bool,
+    timeout: float,
+) -> convergence.Decision:
+    deadline = time.monotonic() + timeout
+    tracking = Tracking()
+    while True:
+        decision = await _round(cluster, resource, namespace, dsn, profile, tracking)
+        if decision.converged or not wait or decision.token_rejected or time.monotonic() >= deadline:
+            return decision
+        await asyncio.sleep(min(ROUND_PAUSE_S, max(0.0, deadline - time.monotonic())))
+
+
+def _dsn_from_secret(cluster: Any, resource: HubSettings, namespace: str) -> str:
+    ref = resource.spec.database.secretRef
+    data = cluster.read_secret(namespace, ref.name) or {}
+    if ref.key not in data:
+        raise click.ClickException(
+            f"spec.database.secretRef: Secret {namespace}/{ref.name} key {ref.key!r} cannot be read; "
+            "pass --dsn-file"
+        )
+    dsn = base64.b64decode(data[ref.key]).decode("utf-8", errors="replace").strip()
+    register_dsn(dsn)
+    return dsn
+
+
+@click.command("converge", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-f", "--filename", "files", multiple=True, required=True, help="Manifest file (one HubSettings)."
+)
+@click.option("--namespace", default=None, help="Namespace of the pods (default: the manifest's).")
+@click.option("--kubeconfig", default=None, help="Default: $KUBECONFIG or ~/.kube/config.")
+@click.option(
+    "--dsn-file", default=None, type=click.Path(exists=True, dir_okay=False), help="Default: the Secret."
+)
+@click.option("--profile", type=click.Choice(["scion", "proposal"]), default="scion", show_default=True)
+@click.option("--wait", is_flag=True, help="Check again every second until converged or --timeout.")
+@click.option("--timeout", default="90s", show_default=True, help="With --wait: give up after this long.")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def converge(
+    files: tuple[str, ...],
+    namespace: str | None,
+    kubeconfig: str | None,
+    dsn_file: str | None,
+    profile: str,
+    wait: bool,
+    timeout: str,
+    output: str,
+) -> None:
+    """Check that every Hub replica has loaded the revisions the HubSettings wrote (exit 0), else exit 1."""
+    from hubsettings_operator.drift.sources_sync import KubeCluster
+
+    seconds = parse_duration(timeout)
+    reports, _skipped = validate_paths(files)
+    if len(reports) != 1 or reports[0].resource is None:
+        for report in reports:
+            for error in report.errors:
+                click.echo(f"{report.source}: {error}", err=True)
+        raise click.ClickException("converge needs exactly one valid HubSettings manifest")
+    resource = reports[0].resource
+    ns = namespace or resource.metadata.namespace
+    try:
+        cluster = KubeCluster(kubeconfig)
+        dsn = Path(dsn_file).read_text().strip() if dsn_file else _dsn_from_secret(cluster, resource, ns)
+        register_dsn(dsn)
+        decision = asyncio.run(_converge(cluster, resource, ns, dsn, Profile(profile), wait, seconds))
+    except click.ClickException:
+        raise
+    except Exception as exc:  # never a secret in the message
+        raise click.ClickException(scrub(f"{type(exc).__name__}: {exc}")) from None
+    if output == "json":
+        click.echo(json.dumps(decision.status.model_dump(mode="json"), indent=2))
+    else:
+        for r in decision.status.replicas:
+            state = (
+                "loaded"
+                if r.loaded and not r.behind
+                else ("behind: " + ", ".join(r.behind) if r.behind else "unknown")
+            )
+            listening = {True: "listening", False: "NO LISTENER", None: "listener ?"}[r.listening]
+            click.echo(f"{r.name:30} {listening:12} {state}{'  (' + r.error + ')' if r.error else ''}")
+        click.echo(f"{decision.condition.reason.value}: {decision.condition.message}")
+    if not decision.converged:
+        behind = decision.behind or [r.name for r in decision.status.replicas if r.error]
+        click.echo(f"not converged: {', '.join(behind) or 'no Hub pods'}", err=True)
+        sys.exit(EXIT_NOT_CONVERGED)
+    sys.exit(EXIT_OK)

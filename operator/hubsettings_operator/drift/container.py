@@ -1,0 +1,122 @@
+"""One container's Layer 0 view: its effective values by catalog key (settings.yaml < envFrom < env, later
+wins, as in Kubernetes and the Hub's koanf merge), the Layer 1 keys its env sets, and env var names the Hub
+ignores. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from hubsettings_operator.drift.env import _RANK_FILE, Sources, Value, _raw_env, normalize
+from hubsettings_operator.drift.settings_yaml import _settings_file_values
+from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec.models import DriftItem, OverrideItem, Profile
+
+
+@dataclass
+class ContainerView:
+    pod: str
+    container: str
+    values: dict[str, Value]  # catalog key -> value
+    overrides: list[OverrideItem]
+    ineffective: list[DriftItem]
+    # Sources that may set any key but could not be read (envFrom of an unreadable ConfigMap/Secret, a
+    # settings.yaml mount we may not read): a key not otherwise set is unresolved, not missing.
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def configured(self) -> bool:
+        """Whether the container carries any Hub configuration at all (else it is likely a sidecar)."""
+        return bool(self.values or self.overrides or self.ineffective or self.unreadable)
+
+
+@cache
+def _suggest(env_name: str) -> str | None:
+    """The spelling the Hub reads for an ineffective env var name, if any."""
+    if env_name in catalog.INERT_ENV:
+        return catalog.INERT_ENV[env_name]
+    squashed = env_name.replace("_", "")
+    for s in catalog.settings():
+        for name in (*s.env, *s.seed_env):
+            if name.replace("_", "") == squashed and name != env_name:
+                return name
+    return None
+
+
+def _is_ineffective_name(env_name: str) -> bool:
+    return env_name.startswith(("SCION_SERVER_", "SCION_SEED_")) or env_name in catalog.INERT_ENV
+
+
+def container_view(
+    pod: Mapping[str, Any],
+    container: Mapping[str, Any],
+    sources: Sources,
+    profile: Profile,
+    managed_sections: Iterable[str],
+) -> ContainerView:
+    """The effective Layer 0 values, Layer 1 overrides and ineffective env vars of one container."""
+    pod_name = str((pod.get("metadata") or {}).get("name", ""))
+    cname = str(container.get("name", ""))
+    managed = set(managed_sections)
+    overrides: list[OverrideItem] = []
+    ineffective: list[DriftItem] = []
+    file_values, file_label, file_secret, unreadable = _settings_file_values(pod, container, sources)
+    # key -> (rank, preference among a key's env names, value); higher rank wins, then the primary name.
+    best: dict[str, tuple[int, int, Value]] = {}
+    for key, file_text in file_values.items():
+        file_setting = catalog.by_key(key)
+        # Keys the catalog does not know are judged by name: a `password` under server.* is a secret too.
+        secret = (
+            file_secret
+            or bool(file_setting and file_setting.secret)
+            or catalog.is_secret_name(key.rsplit(".", 1)[-1])
+        )
+        best[key] = (_RANK_FILE, 0, Value(file_text, file_label, None, secret))
+    raw_env, unreadable_env = _raw_env(container, sources)
+    unreadable += unreadable_env
+    for env_name, raw in sorted(raw_env.items()):
+        if not env_name.startswith("SCION_"):
+            continue
+        setting = catalog.by_env(env_name)
+        if setting is None:
+            if _is_ineffective_name(env_name):
+                hint = _suggest(env_name)
+                ineffective.append(
+                    DriftItem(
+                        pod=pod_name,
+                        container=cname,
+                        key=env_name,
+                        env=env_name,
+                        reason="ineffectiveEnv",
+                        source=raw.source,
+                        message=f"the Hub ignores {env_name}"
+                        + (f"; use {hint}" if hint else "; it is not a setting the Hub reads"),
+                    )
+                )
+            continue
+        if setting.layer == 1:
+            if env_name.startswith("SCION_SEED_"):
+                effect = "seedOnly"
+            elif profile is Profile.PROPOSAL:
+                effect = "overridesTable"
+            elif setting.section in managed:
+                effect = "ignoredManagedRow"
+            else:
+                effect = "bootstrapFallback"
+            overrides.append(
+                OverrideItem(pod=pod_name, container=cname, key=setting.key, env=env_name, effect=effect)
+            )
+            continue
+        secret = setting.secret or raw.secret
+        text = None if raw.text is None else normalize(raw.text, setting.json_type)
+        names = [n.upper() for n in setting.env]
+        pref = -names.index(env_name.upper()) if env_name.upper() in names else -len(names)
+        candidate = (raw.rank, pref, Value(text, raw.source, env_name, secret))
+        current = best.get(setting.key)
+        if current is None or candidate[:2] > current[:2]:
+            best[setting.key] = candidate
+    values = {key: entry[2] for key, entry in best.items()}
+    return ContainerView(pod_name, cname, values, overrides, ineffective, sorted(set(unreadable)))

@@ -1,0 +1,235 @@
+"""Convergence of the Hub replicas: what each Hub pod has loaded, in, `status.convergence` and the Converged
+condition out. Pure: the I/O (table, pg_stat_activity, each pod's admin endpoint) is `runtime/convergence_timer.py`.
+
+Inputs per pod: whether a `LISTEN` connection from its IP is open (None: the database role cannot see other
+sessions) and the revision of each section it has loaded (None: unknown, with the reason). The written side is
+the revision of each section this HubSettings owns in the table.
+
+Condition rules (first that applies):
+- the operator's write for the current generation is not done (`pending`): Unknown / Unknown;
+- no Hub pods: Unknown / Unknown;
+- the token was rejected: Unknown / TokenRejected (listener presence is still reported);
+- a pod is behind and has no listener: False / ListenerMissing (it only catches up at its poll backstop);
+- a pod is behind: False / ReplicasBehind;
+- a pod's loaded revisions are unknown: False / ListenerMissing if a pod has no listener, else Unknown / Unknown;
+- otherwise True / AllReplicasLoaded (a missing listener is named in the message: the next change would be late).
+
+A pod behind for longer than `timeoutSeconds` is reported once per (pod, written revisions) as `overdue`, so the
+caller posts one Warning Event, not one per check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubsettings_operator.conditions import CondType, Desired, Reason
+from hubsettings_operator.spec.models import ConvergenceStatus, ReplicaConvergence
+
+# Errors a probe reports that are the token's fault, not the pod's (one rejection stops the round).
+TOKEN_REJECTED = "token rejected"
+GATE_REASONS = frozenset(
+    {Reason.REPLICAS_BEHIND, Reason.LISTENER_MISSING, Reason.UNKNOWN, Reason.TOKEN_REJECTED}
+)
+
+
+@dataclass(frozen=True)
+class PodProbe:
+    """What the operator found out about one Hub pod in one check."""
+
+    name: str
+    uid: str
+    listening: bool | None
+    loaded: Mapping[str, int] | None  # section -> revision; None when unknown (see error)
+    error: str | None = None
+    checked_at: str | None = None
+
+
+@dataclass
+class Tracking:
+    """What one HubSettings' checks remember between rounds (kept by the caller, one per object)."""
+
+    behind_since: dict[str, float] = field(default_factory=dict)  # pod uid -> first seen behind (monotonic)
+    warned: set[str] = field(default_factory=set)  # "uid@revisions" already announced by an Event
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: ConvergenceStatus
+    condition: Desired
+    converged: bool
+    behind: list[str]  # pod names
+    overdue: list[str]  # pod names behind past the timeout, not announced before
+    token_rejected: bool
+    pending: bool = False  # the written side was not settled: check again soon
+
+
+def behind_sections(written: Mapping[str, int], loaded: Mapping[str, int]) -> list[str]:
+    """Written sections whose revision the replica has not loaded yet (a newer one counts as loaded)."""
+    return sorted(s for s, rev in written.items() if loaded.get(s, 0) < rev)
+
+
+def _names(pods: Sequence[PodProbe], limit: int = 5) -> str:
+    shown = ", ".join(p.name for p in pods[:limit])
+    return shown + (f" and {len(pods) - limit} more" if len(pods) > limit else "")
+
+
+def decide(
+    written: Mapping[str, int],
+    pods: Sequence[PodProbe],
+    tracking: Tracking,
+    *,
+    now: float,
+    timeout_s: float,
+    channel: str,
+    pending: str | None = None,
+) -> Decision:
+    """The status block and the Converged condition for one check; updates `tracking` in place.
+
+    `pending`: why the written side is not settled yet (e.g. the current generation is not synced): then
+    nothing is claimed about convergence, whatever the replicas report."""
+    pods = sorted(pods, key=lambda p: p.name)
+    key = ",".join(f"{s}@{r}" for s, r in sorted(written.items()))
+    replicas: list[ReplicaConvergence] = []
+    behind: list[PodProbe] = []
+    unknown: list[PodProbe] = []
+    overdue: list[str] = []
+    seen: set[str] = set()
+    for pod in pods:
+        seen.add(pod.uid)
+        lag = behind_sections(written, pod.loaded) if pod.loaded is not None else []
+        replicas.append(
+            ReplicaConvergence(
+                name=pod.name,
+                listening=pod.listening,
+                loaded={s: int(pod.loaded[s]) for s in sorted(pod.loaded) if s in written}
+                if pod.loaded is not None
+                else {},
+                behind=lag,
+                error=pod.error,
+                checkedAt=pod.checked_at,
+            )
+        )
+        if pod.loaded is None:
+            unknown.append(pod)
+            continue
+        if not lag:
+            tracking.behind_since.pop(pod.uid, None)
+            continue
+        behind.append(pod)
+        since = tracking.behind_since.setdefault(pod.uid, now)
+        if now - since >= timeout_s and f"{pod.uid}@{key}" not in tracking.warned:
+            tracking.warned.add(f"{pod.uid}@{key}")
+            overdue.append(pod.name)
+    # Forget pods that are gone (a restarted pod has a new uid and starts afresh).
+    for uid in set(tracking.behind_since) - seen:
+        del tracking.behind_since[uid]
+    tracking.warned = {w for w in tracking.warned if w.partition("@")[0] in seen}
+
+    loaded_all = len(pods) - len(behind) - len(unknown)
+    status = ConvergenceStatus(written=dict(sorted(written.items())), replicas=replicas)
+    status.summary = f"{loaded_all}/{len(pods)}"
+    missing = [p for p in pods if p.listening is False]
+    rejected = any((p.error or "").startswith(TOKEN_REJECTED) for p in unknown)
+    listen_note = (
+        f"; no LISTEN {channel} connection from {_names(missing)}: a change reaches it only at its poll (60 s)"
+        if missing
+        else ""
+    )
+    if pending is not None:
+        cond = Desired(CondType.CONVERGED, None, Reason.UNKNOWN, f"{pending}{listen_note}")
+    elif not pods:
+        cond = Desired(
+            CondType.CONVERGED,
+            None,
+            Reason.UNKNOWN,
+            "no running Hub pods with a pod IP match the pod selector",
+        )
+    elif rejected:
+        error = next(p.error for p in unknown if (p.error or "").startswith(TOKEN_REJECTED))
+        cond = Desired(CondType.CONVERGED, None, Reason.TOKEN_REJECTED, f"{error}{listen_note}")
+    elif behind:
+        lagging = [p for p in behind if p.listening is False]
+        detail = "; ".join(
+            f"{p.name} behind on {', '.join(behind_sections(written, p.loaded or {}))}" for p in behind[:5]
+        )
+        if lagging:
+            msg = (
+                f"{status.summary} replicas loaded; {detail}; no LISTEN {channel} connection from "
+                f"{_names(lagging)}: it catches up only at its poll (60 s)"
+            )
+            cond = Desired(CondType.CONVERGED, False, Reason.LISTENER_MISSING, msg)
+        else:
+            cond = Desired(
+                CondType.CONVERGED,
+                False,
+                Reason.REPLICAS_BEHIND,
+                f"{status.summary} replicas loaded; {detail}",
+            )
+    elif unknown:
+        why = "; ".join(f"{p.name}: {p.error}" for p in unknown[:3])
+        msg = f"loaded revisions unknown for {_names(unknown)} ({why}){listen_note}"
+        if missing:
+            cond = Desired(CondType.CONVERGED, False, Reason.LISTENER_MISSING, msg)
+        else:
+            cond = Desired(CondType.CONVERGED, None, Reason.UNKNOWN, msg)
+    else:
+        revs = ", ".join(f"{s}@{r}" for s, r in sorted(written.items())) or "no rows written"
+        cond = Desired(
+            CondType.CONVERGED,
+            True,
+            Reason.ALL_REPLICAS_LOADED,
+            f"{status.summary} replicas loaded {revs}{listen_note}",
+        )
+    return Decision(
+        status=status,
+        condition=cond,
+        converged=cond.status is True,
+        behind=[p.name for p in behind],
+        overdue=overdue,
+        token_rejected=rejected,
+        pending=pending is not None,
+    )
+
+
+def required_for_ready(spec: Mapping[str, Any] | None) -> bool:
+    return bool(((spec or {}).get("convergence") or {}).get("requiredForReady"))
+
+
+def gate_ready(
+    desired: tuple[list[Desired], list[CondType]], body: Mapping[str, Any], *, changed: bool
+) -> tuple[list[Desired], list[CondType]]:
+    """`spec.convergence.requiredForReady`: a Ready=True outcome stays Ready=False until the Converged condition
+    is True. `changed`: this reconcile just wrote rows, so whatever Converged says is about older revisions."""
+    if not required_for_ready(body.get("spec")):
+        return desired
+    wanted, remove = desired
+    ready = next((d for d in wanted if d.type is CondType.READY), None)
+    if ready is None or ready.status is not True:
+        return desired
+    current = next(
+        (
+            c
+            for c in (body.get("status") or {}).get("conditions") or []
+            if c.get("type") == CondType.CONVERGED.value
+        ),
+        None,
+    )
+    if not changed and current is not None and current.get("status") == "True":
+        return desired
+    if changed or current is None:
+        reason, detail = (
+            Reason.REPLICAS_BEHIND,
+            "waiting for the Hub replicas to load the revisions just written",
+        )
+    else:
+        reason = (
+            Reason(current.get("reason"))
+            if current.get("reason") in {r.value for r in GATE_REASONS}
+            else Reason.UNKNOWN
+        )
+        detail = str(current.get("message") or "")
+    message = f"spec.convergence.requiredForReady: {detail}"
+    gated = Desired(CondType.READY, False, reason, message)
+    return ([gated if d is ready else d for d in wanted], remove)

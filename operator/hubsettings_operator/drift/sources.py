@@ -1,0 +1,62 @@
+"""What drift compares, gathered once for the operator and the CLI: the Hub pods a podSelector picks, and the
+ConfigMaps and Secrets they refer to, read through one small async protocol (`SourceReader`).
+
+The operator's `runtime/kube.Kube` satisfies it directly; the CLI's sync `KubeCluster` through
+`drift/sources_sync.AsyncCluster` (its calls run in worker threads, the CLI enters with `asyncio.run`). The
+profile rule is shared too (`resolve_profile`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from hubsettings_operator import selectors
+from hubsettings_operator.drift.env import Sources, referenced_sources
+from hubsettings_operator.spec.models import LabelSelector, Profile
+
+
+class SourceReader(Protocol):
+    """Reads of one ConfigMap / Secret (Secret values base64, as the API returns them); None when the object
+    is absent or may not be read (reported as unresolved, never a crash)."""
+
+    async def configmap_data(self, namespace: str, name: str) -> dict[str, str] | None: ...
+
+    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None: ...
+
+
+async def read_sources(reader: SourceReader, namespace: str, pods: Iterable[Mapping[str, Any]]) -> Sources:
+    """Every ConfigMap and Secret the pods refer to, read concurrently."""
+    configmaps, secrets = referenced_sources(pods)
+    cm_names, secret_names = sorted(configmaps), sorted(secrets)
+    cm_data = await asyncio.gather(*(reader.configmap_data(namespace, n) for n in cm_names))
+    secret_data = await asyncio.gather(*(reader.secret_data(namespace, n) for n in secret_names))
+    return Sources(
+        configmaps=dict(zip(cm_names, cm_data, strict=True)),
+        secrets=dict(zip(secret_names, secret_data, strict=True)),
+    )
+
+
+def select_pods(
+    pods: Iterable[Mapping[str, Any]], selector: LabelSelector, namespace: str
+) -> list[Mapping[str, Any]]:
+    """The pods of `namespace` that `selector` picks (pods without a namespace field are taken as in it)."""
+    reqs = selectors.from_label_selector(selector.matchLabels, selector.matchExpressions)
+    return [
+        p
+        for p in pods
+        if (p.get("metadata") or {}).get("namespace") in (None, namespace)
+        and selectors.matches(reqs, (p.get("metadata") or {}).get("labels") or {})
+    ]
+
+
+def resolve_profile(known: str | Profile | None, declared: Profile) -> Profile:
+    """The table profile drift reports overrides under: the one in use when known (the operator's
+    status.profile, the CLI's --profile), else the spec's when concrete, else the shipped Hub's."""
+    for candidate in (known, declared):
+        if candidate in (Profile.SCION, Profile.SCION.value):
+            return Profile.SCION
+        if candidate in (Profile.PROPOSAL, Profile.PROPOSAL.value):
+            return Profile.PROPOSAL
+    return Profile.SCION

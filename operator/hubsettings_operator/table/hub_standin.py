@@ -1,0 +1,318 @@
+"""A stand-in for one replica of the shipped Hub (PostgreSQL mode), for tests and benchmarks of the
+convergence check: the Hub itself cannot be built or run here.
+
+It behaves, on the wire, like one Hub process:
+- one dedicated listener connection, `LISTEN "scion_ev_global"`, left idle (as the Hub's listener in
+  `pkg/hub/events_postgres.go`); every notification triggers a full refresh of the settings cache, and a poll
+  backstop refreshes it anyway (`pkg/hub/operational_settings.go`: 60 s + jitter; configurable here);
+- the settings cache is the project's reference listener (`table/listener.py`, scion profile), which applies a
+  snapshot only when a section's revision changed, as the Hub does;
+- `GET /api/v1/admin/server-config` with `Authorization: Bearer <token>` answers `section_metadata: {<section>:
+  {source, revision, updated_at, updated_by, origin}}` from this replica's cache, with no replica id (the shape
+  of the Hub's `pkg/hub/admin_settings.go` in PostgreSQL mode); a wrong or missing token gets 401. Only source
+  and revision are filled: the reference cache keeps no row metadata;
+- it logs `Received settings update event` with section and revision on each reload that changed something.
+
+Its database connections can leave from a chosen loopback address (`source_ip`, through a small TCP relay),
+so `pg_stat_activity.client_addr` shows that address, as it shows a Hub pod's IP.
+
+Test controls (same server, under /_standin/): stop/start the listener connection (`POST
+/_standin/listener?state=off|on`), run the poll backstop now (`POST /_standin/poll`), make refreshes fail while keeping the old cache, as a Hub whose `Refresh`
+errors does (`POST /_standin/refresh?state=fail|ok`), and `GET /_standin/state`.
+
+Run: `python -m hubsettings_operator.table.hub_standin --dsn-file F --token-file T --host 127.0.0.3 --port P`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hmac
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from aiohttp import web
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from hubsettings_operator.redact import register_dsn, register_secret
+from hubsettings_operator.spec.models import Profile
+from hubsettings_operator.table.layout import layout_for
+from hubsettings_operator.table.listener import SettingsCache
+
+log = logging.getLogger("hub-standin")
+
+SERVER_CONFIG_PATH = "/api/v1/admin/server-config"
+
+
+class _ReplicaCache(SettingsCache):
+    """The reference cache, refreshed by the stand-in's own listener; `failing` makes refreshes fail."""
+
+    failing = False
+    failed_refreshes = 0
+
+    async def refresh(self) -> None:
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            await self._reload(conn)
+
+    async def _reload(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if self.failing:
+            self.failed_refreshes += 1
+            log.warning("settings refresh failed (simulated): keeping the cached revisions")
+            return
+        await super()._reload(conn)
+
+
+class _Relay:
+    """A loopback TCP relay whose outgoing connections leave from `source_ip`."""
+
+    def __init__(self, source_ip: str, target_host: str, target_port: int) -> None:
+        self.source_ip = source_ip
+        self.target = (target_host, target_port)
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, self.source_ip, 0)
+        self.port = int(self.server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(Exception):
+                await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target, local_addr=(self.source_ip, 0))
+        except OSError:
+            writer.close()
+            return
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
+                pass  # either side gone or shutting down: close the other
+            finally:
+                dst.close()
+
+        with contextlib.suppress(asyncio.CancelledError):  # shutdown: the relay's tasks end with the process
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+class HubStandIn:
+    """One stand-in replica (see the module docstring)."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        host: str,
+        port: int,
+        token: str,
+        table: str = "hub_settings",
+        channel: str = "",
+        poll_interval: float = 60.0,
+        source_ip: str | None = None,
+    ) -> None:
+        register_dsn(dsn)
+        register_secret(token)
+        self._dsn = dsn
+        self.host = host
+        self.port = port
+        self._token = token
+        self.table = table
+        self.channel = channel or layout_for(Profile.SCION).channel
+        self.poll_interval = poll_interval
+        self.source_ip = source_ip
+        self.cache: _ReplicaCache | None = None
+        self._relay: _Relay | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.requests = 0
+
+    async def start(self) -> None:
+        dsn = self._dsn
+        if self.source_ip:
+            params = conninfo_to_dict(dsn)
+            self._relay = _Relay(
+                self.source_ip, str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
+            )
+            await self._relay.start()
+            dsn = make_conninfo(dsn, host=self.source_ip, port=str(self._relay.port))
+        self._dsn = dsn
+        self.cache = _ReplicaCache(
+            dsn,
+            table=self.table,
+            profile=Profile.SCION,
+            listen=False,  # notifications arrive on the dedicated listener below, as in the Hub
+            poll_interval=self.poll_interval,
+            on_change=self._changed,
+        )
+        await self.cache.start()
+        await self.start_listener()
+        app = web.Application()
+        app.router.add_get(SERVER_CONFIG_PATH, self._server_config)
+        app.router.add_post("/_standin/listener", self._control_listener)
+        app.router.add_post("/_standin/refresh", self._control_refresh)
+        app.router.add_post("/_standin/poll", self._control_poll)
+        app.router.add_get("/_standin/state", self._state)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+
+    async def stop(self) -> None:
+        await self.stop_listener()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.cache is not None:
+            await self.cache.stop()
+        if self._relay is not None:
+            await self._relay.stop()
+
+    # ---- the listener connection ---------------------------------------------------------------------
+
+    async def start_listener(self) -> None:
+        if self._listener is None or self._listener.done():
+            self._listening.clear()
+            self._listener = asyncio.create_task(self._listen(), name="hub-standin-listener")
+            await asyncio.wait_for(self._listening.wait(), 10)
+
+    async def stop_listener(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None
+        self._listening.clear()
+
+    async def _listen(self) -> None:
+        backoff = 0.25
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._dsn, autocommit=True, connect_timeout=5
+                ) as conn:
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                    self._listening.set()
+                    backoff = 0.25
+                    if self.cache is not None:
+                        await self.cache.refresh()  # anything sent while away is lost: refresh on (re)connect
+                    async for _note in conn.notifies():
+                        if self.cache is not None:
+                            await self.cache.refresh()
+            except (psycopg.Error, OSError):
+                self._listening.clear()
+                await asyncio.sleep(backoff)
+                backoff = min(10.0, backoff * 2)
+
+    def _changed(self, section: str, _old: Any, _new: Any) -> None:
+        revision = self.cache.snapshot.revisions.get(section) if self.cache is not None else None
+        log.info("Received settings update event section=%s revision=%s", section, revision)
+
+    # ---- HTTP ------------------------------------------------------------------------------------------
+
+    def _authorized(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            presented.strip().encode(), self._token.encode()
+        )
+
+    async def _server_config(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        if not self._authorized(request):
+            return web.json_response(
+                {"error": {"code": "unauthorized", "message": "invalid token"}}, status=401
+            )
+        revisions = self.cache.snapshot.revisions if self.cache is not None else {}
+        meta = {
+            section: {"source": "db", "revision": rev, "updated_at": None, "updated_by": None, "origin": None}
+            for section, rev in sorted(revisions.items())
+            if not section.startswith("_")
+        }
+        return web.json_response({"schema_version": "1", "section_metadata": meta})
+
+    async def _control_listener(self, request: web.Request) -> web.Response:
+        if request.query.get("state") == "off":
+            await self.stop_listener()
+        else:
+            await self.start_listener()
+        return await self._state(request)
+
+    async def _control_poll(self, request: web.Request) -> web.Response:
+        """Run the poll backstop now (tests need it at a known moment, not up to 60 s later)."""
+        if self.cache is not None:
+            await self.cache.refresh()
+        return await self._state(request)
+
+    async def _control_refresh(self, request: web.Request) -> web.Response:
+        if self.cache is not None:
+            self.cache.failing = request.query.get("state") == "fail"
+        return await self._state(request)
+
+    async def _state(self, _request: web.Request) -> web.Response:
+        cache = self.cache
+        return web.json_response(
+            {
+                "listening": self._listening.is_set(),
+                "revisions": dict(cache.snapshot.revisions) if cache is not None else {},
+                "failing": bool(cache is not None and cache.failing),
+                "failed_refreshes": cache.failed_refreshes if cache is not None else 0,
+                "requests": self.requests,
+            }
+        )
+
+
+async def _main(args: argparse.Namespace, dsn: str, token: str) -> None:
+    standin = HubStandIn(
+        dsn,
+        host=args.host,
+        port=args.port,
+        token=token,
+        table=args.table,
+        poll_interval=args.poll_seconds,
+        source_ip=args.source_ip or args.host,
+    )
+    await standin.start()
+    print(f"ready http://{args.host}:{args.port}", flush=True)
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, done.set)
+    await done.wait()
+    await standin.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hub-standin", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--dsn-file", required=True, help="file holding the Hub database's DSN")
+    parser.add_argument("--token-file", required=True, help="file holding the admin bearer token")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to serve on (the 'pod IP')")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--source-ip", default="", help="address database connections leave from (default --host)"
+    )
+    parser.add_argument("--table", default="hub_settings")
+    parser.add_argument("--poll-seconds", type=float, default=60.0, help="poll backstop (the Hub: 60 s)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(message)s")
+    dsn, token = Path(args.dsn_file).read_text().strip(), Path(args.token_file).read_text().strip()
+    asyncio.run(_main(args, dsn, token))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
