@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from hubsettings_operator.conditions import CondType, Desired, Reason
+from hubsettings_operator.conditions import CondType, Desired, EventReason, EventType, Reason
 from hubsettings_operator.drift import layer0 as drift
 from hubsettings_operator.runtime import metrics
-from hubsettings_operator.runtime.reconciler import Event, Reconciler, merged_conditions
+from hubsettings_operator.runtime.reconciler import Reconciler
+from hubsettings_operator.runtime.status import Event, StatusUpdate, Verdict
 from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.spec.validation import validate_spec
 
@@ -79,19 +80,24 @@ async def check(
         message = f"{report.checkedPods} pods agree on their Layer 0 settings"
         desired = Desired(CondType.DRIFTED, False, Reason.BOOTSTRAP_CONSISTENT, message)
     drift_json = report.model_dump(mode="json")
-    wanted: dict[str, Any] = {"drift": drift_json}
     generation = meta.get("generation")
-    conds: tuple[list[Desired], list[CondType]] = ([desired], [])
-    before = next((c for c in status.get("conditions") or [] if c.get("type") == "Drifted"), None)
+    update = StatusUpdate(
+        fields={"drift": drift_json},
+        verdict=Verdict((desired,)),
+        generation=generation if isinstance(generation, int) else None,
+        observe=False,  # drift applies no spec: the top-level observedGeneration is the reconciler's
+    )
+    before = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == CondType.DRIFTED.value), None
+    )
     async with reconciler.lock_for(body):
-        wanted["conditions"] = merged_conditions(status, conds, generation)
-        await reconciler.write_status(body, wanted, conds, generation=generation)
+        await reconciler.writer.write(body, update)
     was = before is not None and before.get("status") == "True"
     if drifted != was and (before is not None or drifted):
         event = (
-            Event("Warning", "DriftDetected", message)
+            Event(EventType.WARNING, EventReason.DRIFT_DETECTED, message)
             if drifted
-            else Event("Normal", "DriftCleared", message)
+            else Event(EventType.NORMAL, EventReason.DRIFT_CLEARED, message)
         )
         reconciler.emit(body, event)
     return drift_json

@@ -3,9 +3,9 @@
 Handler ids (stable, they name kopf's progress annotations):
 - `hubsettings.reconcile.{create,update,resume}`: reconcile on spec changes and at operator start;
 - `hubsettings.resync`: periodic full reconcile (catches out-of-band edits in the table);
-- `hubsettings.health`: short-period probe: re-reads the DSN Secret (a rotated DSN triggers a reconcile) and
-  pings the database, so an outage shows in status within seconds and a recovery is noticed without
-  touching the CR;
+- `hubsettings.health`: short-period probe (`Reconciler.health`): re-reads the DSN Secret (a rotated DSN
+  triggers a reconcile) and pings the database within a timeout shorter than the period, so an outage shows
+  in status within about one period and a recovery is noticed without touching the CR;
 - `hubsettings.drift`: Layer 0 drift check against the pod index;
 - `hubsettings.finalize`: deletion policy Delete (only objects with that policy get the finalizer).
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import kopf
@@ -24,11 +24,11 @@ from kubernetes.client.exceptions import ApiException
 from hubsettings_operator.redact import scrub
 from hubsettings_operator.runtime import drift_timer as drift_check
 from hubsettings_operator.runtime import metrics
+from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.kube import Kube
-from hubsettings_operator.runtime.reconciler import Event, Reconciler, backoff
+from hubsettings_operator.runtime.reconciler import Reconciler, backoff
+from hubsettings_operator.runtime.status import Event
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
-from hubsettings_operator.spec.validation import validate_spec
-from hubsettings_operator.table.store import SettingsStore, Target
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,6 @@ FINALIZER = f"{ANNOTATION_PREFIX}/finalizer"
 # The Kubernetes API unreachable or failing (e.g. kube-apiserver restarting) while the reconciler reads a Secret
 # or patches status: retried with the reconciler's capped backoff, not kopf's fixed 60 s for unknown errors.
 KUBE_API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
-
-
-@dataclass
-class HandlerConfig:
-    resync_seconds: float = 300.0
-    drift_seconds: float = 60.0
-    health_seconds: float = 10.0
-    pod_labels: dict[str, str] = field(default_factory=lambda: {"app.kubernetes.io/name": "scion-hub"})
 
 
 @dataclass
@@ -98,7 +90,7 @@ def _slim_container(container: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: State) -> None:
+def register(registry: kopf.OperatorRegistry, config: OperatorConfig, state: State) -> None:
     """Register every handler on `registry` (kept explicit so tests can build an operator in-process)."""
     reconciler = state.reconciler
     resource = (GROUP, VERSION, PLURAL)
@@ -137,27 +129,8 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
         registry=registry,
     )
     async def health(body: kopf.Body, **_: Any) -> None:
-        """Reconcile when not Ready, or when the database stops answering (cheap probe otherwise)."""
-        conditions = {c.get("type"): c for c in (body.get("status") or {}).get("conditions") or []}
-        ready = conditions.get("Ready", {})
-        stalled = conditions.get("Stalled", {})
-        if stalled.get("status") == "True" and stalled.get("reason") == "InvalidSpec":
-            return  # only a spec change helps; the update handler will run then
-        if ready.get("reason") == "Suspended":
-            return
-        probe = await _probe(state, body)
-        if probe == "ok" and ready.get("status") == "True":
-            return
-        if probe == "dsn-changed":
-            meta = body.get("metadata", {})
-            ref = ((body.get("spec") or {}).get("database") or {}).get("secretRef") or {}
-            log.info(
-                "DSN in Secret %s/%s changed: reconciling HubSettings %s",
-                meta.get("namespace"),
-                ref.get("name"),
-                meta.get("name"),
-            )
-        await reconciler.reconcile(body)
+        """Report an outage within about one period; reconcile when not Ready or the DSN changed."""
+        await reconciler.health(body)
 
     @kopf.index("", "v1", "pods", id="hubsettings_pods", labels=config.pod_labels, registry=registry)
     def pods_index(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str | None, dict[str, Any]]:
@@ -191,28 +164,6 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
             raise kopf.TemporaryError(outcome.error or "deletion failed", delay=outcome.retry_in)
 
     @kopf.on.delete(*resource, id="hubsettings.forget", optional=True, registry=registry)
-    async def forget(namespace: str | None, name: str, **_: Any) -> None:
+    async def forget(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
         metrics.forget(str(namespace), name)
-
-
-async def _probe(state: State, body: Mapping[str, Any]) -> str:
-    """ "ok" when the database of this HubSettings answers (no lock, no write), "down" when it does not,
-    "dsn-changed" when its Secret now holds another DSN than the last reconcile used.
-
-    Reading the one Secret each HubSettings names (GET) replaces a watch on every Secret of the namespace:
-    the operator never receives Secrets it was not given, at the cost of noticing a rotation within one
-    health period instead of at once."""
-    spec, _ = validate_spec(body.get("spec"))
-    if spec is None:
-        return "ok"
-    meta = body.get("metadata", {})
-    try:
-        ref = spec.database.secretRef
-        dsn = await state.kube.dsn_from_secret(str(meta.get("namespace")), ref.name, ref.key)
-        if state.reconciler.dsn_changed(body, dsn):
-            return "dsn-changed"
-        store = SettingsStore(dsn, state.reconciler.registry)
-        await store.ping(Target(table=spec.database.table))
-    except Exception:
-        return "down"
-    return "ok"
+        await reconciler.forget(body)

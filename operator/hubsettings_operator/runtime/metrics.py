@@ -71,6 +71,11 @@ INDEXED_PODS = Gauge(
     "Pods held in the operator's pod index (selected by --pod-selector).",
     registry=REGISTRY,
 )
+DB_CONNECTIONS_OPEN = Gauge(
+    "hubsettings_db_connections_open",
+    "PostgreSQL connections the operator holds open, over all databases (bounded by --max-db-connections).",
+    registry=REGISTRY,
+)
 
 
 def forget(namespace: str, name: str) -> None:

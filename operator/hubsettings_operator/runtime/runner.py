@@ -14,47 +14,25 @@ import gc
 import logging
 import os
 import random
-from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 
 from hubsettings_operator.redact import install_log_scrubber
 from hubsettings_operator.runtime import handlers, metrics
+from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.kube import Kube
 from hubsettings_operator.runtime.reconciler import Reconciler
+from hubsettings_operator.table.store import PoolRegistry
 
 log = logging.getLogger(__name__)
 
 PEERING_LIFETIME_S = 15  # a dead active replica is replaced within about this long (docs/operations.md)
 
 
-@dataclass
-class OperatorConfig:
-    namespaces: list[str] = field(default_factory=list)
-    all_namespaces: bool = False
-    health_port: int = 8080
-    metrics_port: int = 9090
-    log_format: str = "text"
-    log_level: str = "INFO"
-    resync_seconds: float = 300.0
-    drift_seconds: float = 60.0
-    health_seconds: float = 10.0
-    max_backoff_seconds: float = 60.0
-    pod_selector: str = "app.kubernetes.io/name=scion-hub"
-    peering: str | None = "hubsettings-operator"
-    priority: int | None = None
-
-
 def parse_equality_selector(selector: str) -> dict[str, str]:
-    """`k=v,k2=v2` -> dict (the pod index supports equality selectors, as kopf's `labels=` filter does)."""
-    labels: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in selector.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--pod-selector: {part!r} is not key=value")
-        labels[key.strip()] = value.strip().lstrip("=")
-    return labels
+    """`k=v,k2=v2` -> dict (kept for callers of the old name; `OperatorConfig.pod_labels` is the rule)."""
+    return OperatorConfig(pod_selector=selector).pod_labels
 
 
 def configure_logging(config: OperatorConfig) -> None:
@@ -70,16 +48,8 @@ def configure_logging(config: OperatorConfig) -> None:
 
 def build_registry(config: OperatorConfig, state: handlers.State) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    handlers.register(
-        registry,
-        handlers.HandlerConfig(
-            resync_seconds=config.resync_seconds,
-            drift_seconds=config.drift_seconds,
-            health_seconds=config.health_seconds,
-            pod_labels=parse_equality_selector(config.pod_selector),
-        ),
-        state,
-    )
+    config.pod_labels  # noqa: B018 - a bad --pod-selector fails here, before kopf starts
+    handlers.register(registry, config, state)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -136,11 +106,20 @@ async def _trim_memory_forever(period: float) -> None:
         trim(0)
 
 
+def _open_connections(pools: PoolRegistry) -> int:
+    """MERGE(14.3) shim: the table layer's bounded registry counts its connections (`open_connections()`);
+    until it lands, the gauge reads 0."""
+    count = getattr(pools, "open_connections", None)
+    return int(count()) if callable(count) else 0
+
+
 def run_operator(config: OperatorConfig) -> int:
     configure_logging(config)
     metrics.serve(config.metrics_port)
     kube = Kube()
-    reconciler = Reconciler(kube, max_backoff=config.max_backoff_seconds, emit=handlers.emit)
+    pools = PoolRegistry()  # MERGE(14.3): PoolRegistry(max_connections=config.max_db_connections)
+    reconciler = Reconciler(kube, pools, config=config, emit=handlers.emit)
+    metrics.DB_CONNECTIONS_OPEN.set_function(lambda: float(_open_connections(pools)))
     state = handlers.State(reconciler=reconciler, kube=kube)
     registry = build_registry(config, state)
     priority = config.priority if config.priority is not None else random.randint(1, 1_000_000)
@@ -154,7 +133,7 @@ def run_operator(config: OperatorConfig) -> int:
         kopf.operator(
             registry=registry,
             clusterwide=config.all_namespaces,
-            namespaces=config.namespaces,
+            namespaces=list(config.namespaces),
             standalone=config.peering is None,
             peering_name=config.peering,
             priority=priority,

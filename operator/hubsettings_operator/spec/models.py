@@ -205,6 +205,14 @@ class HubSettingsSpec(_Strict):
     )
     policy: PolicySpec = Field(default_factory=PolicySpec, description="Pruning, conflicts and deletion.")
     suspend: bool = Field(default=False, description="Stop writing to the database; drift is still reported.")
+    progressDeadlineSeconds: int | None = Field(
+        default=None,
+        ge=10,
+        le=604800,
+        description="How long this object may stay not Ready with a transient error (database down, Secret "
+        "missing) before it is reported Stalled (kstatus Failed, Argo CD Degraded); it recovers by itself when "
+        "the cause goes. Default: the operator's --progress-deadline-seconds (600).",
+    )
 
 
 class ObjectMeta(BaseModel):

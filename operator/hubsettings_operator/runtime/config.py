@@ -1,0 +1,105 @@
+"""The operator's settings in one place: every period, bound and default the runtime uses.
+
+`hubsettings run` builds one `OperatorConfig` from its flags (whose defaults are read from this class), and
+the runner, the handlers, the reconciler and the status rules read only this object: no default is written
+twice. Frozen, so a running operator cannot change its own behaviour half-way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """How the operator runs. Field comments are the documentation (and the CLI help's defaults)."""
+
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to watch (`--namespace`, repeatable); empty with `all_namespaces` for a cluster-wide install."""
+
+    all_namespaces: bool = False
+    """Watch every namespace (`--all-namespaces`; needs cluster-wide RBAC)."""
+
+    health_port: int = 8080
+    """Port of the liveness endpoint `/healthz`."""
+
+    metrics_port: int = 9090
+    """Port of the Prometheus endpoint `/metrics`."""
+
+    log_format: str = "text"
+    """`text` or `json`."""
+
+    log_level: str = "INFO"
+    """Python log level name."""
+
+    resync_seconds: float = 300.0
+    """Full reconcile of every HubSettings this often (catches out-of-band edits of the table)."""
+
+    drift_seconds: float = 60.0
+    """Layer 0 drift check period (only for objects with `spec.bootstrap`)."""
+
+    health_seconds: float = 10.0
+    """Database probe period: an outage shows as DatabaseUnavailable within about one period."""
+
+    probe_timeout_seconds: float | None = None
+    """Longest wait of one database probe; unset: half the health period, at most 5 s. Always shorter than the
+    health period, so a probe that hangs (unreachable host, exhausted pool) still reports within one period."""
+
+    max_backoff_seconds: float = 60.0
+    """Cap of the retry backoff after a failed reconcile (2 s doubling up to this)."""
+
+    progress_deadline_seconds: float = 600.0
+    """How long a HubSettings may stay not Ready with a transient error (database down, Secret missing) before
+    it is reported Stalled (kstatus Failed, Argo CD Degraded). Per object: `spec.progressDeadlineSeconds`."""
+
+    pod_selector: str = "app.kubernetes.io/name=scion-hub"
+    """Equality label selector of the pods indexed for drift (`k=v,k2=v2`); no other pod is ever watched."""
+
+    max_db_connections: int = 10
+    """Upper bound of PostgreSQL connections the operator holds open, over all databases and objects."""
+
+    peering: str | None = "hubsettings-operator"
+    """kopf peering name for HA (one active replica); None runs standalone."""
+
+    priority: int | None = None
+    """Peering priority; None draws a random one per process (avoids kopf's equal-priority pause)."""
+
+    def __post_init__(self) -> None:
+        for name in ("resync_seconds", "drift_seconds", "health_seconds", "max_backoff_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.progress_deadline_seconds <= 0:
+            raise ValueError("progress_deadline_seconds must be > 0")
+        if self.max_db_connections < 1:
+            raise ValueError("max_db_connections must be >= 1")
+
+    @property
+    def probe_timeout(self) -> float:
+        """The effective probe timeout: below the health period in every case."""
+        if self.probe_timeout_seconds is not None:
+            return min(self.probe_timeout_seconds, self.health_seconds * 0.9)
+        return max(0.5, min(5.0, self.health_seconds / 2))
+
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        """`pod_selector` as a dict (the pod index supports equality selectors, as kopf's `labels=` does)."""
+        labels: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in self.pod_selector.split(","))):
+            key, sep, value = part.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"--pod-selector: {part!r} is not key=value")
+            labels[key.strip()] = value.strip().lstrip("=")
+        return labels
+
+
+DEFAULTS = OperatorConfig()
+
+
+def default(name: str) -> object:
+    """The default of one field (the CLI's click options read theirs here)."""
+    if name not in {f.name for f in fields(OperatorConfig)}:
+        raise KeyError(name)
+    return getattr(DEFAULTS, name)
+
+
+__all__ = ["DEFAULTS", "OperatorConfig", "default"]
