@@ -42,8 +42,9 @@ class OperatorConfig:
     """Database probe period: an outage shows as DatabaseUnavailable within about one period."""
 
     probe_timeout_seconds: float | None = None
-    """Longest wait of one database probe; unset: half the health period, at most 5 s. Always shorter than the
-    health period, so a probe that hangs (unreachable host, exhausted pool) still reports within one period."""
+    """Longest wait of one database probe (Secret read + ping); unset: half the health period, between 2 s and
+    5 s. With the default 10 s period a probe that hangs (unreachable host, exhausted pool) reports within one
+    period, instead of after the store's pool and connect timeouts."""
 
     max_backoff_seconds: float = 60.0
     """Cap of the retry backoff after a failed reconcile (2 s doubling up to this)."""
@@ -77,8 +78,10 @@ class OperatorConfig:
     def probe_timeout(self) -> float:
         """The effective probe timeout: below the health period in every case."""
         if self.probe_timeout_seconds is not None:
-            return min(self.probe_timeout_seconds, self.health_seconds * 0.9)
-        return max(0.5, min(5.0, self.health_seconds / 2))
+            return self.probe_timeout_seconds
+        # libpq waits at least 2 s for a connect (a smaller connect_timeout counts as 2), so a shorter bound
+        # would report a merely slow database as down.
+        return min(5.0, max(2.0, self.health_seconds / 2))
 
     @property
     def pod_labels(self) -> dict[str, str]:

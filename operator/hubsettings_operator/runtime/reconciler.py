@@ -13,7 +13,6 @@ It decides nothing about status itself (`runtime/status.py` holds every rule) an
 from __future__ import annotations
 
 import asyncio
-import copy
 import inspect
 import logging
 import random
@@ -88,6 +87,13 @@ class Outcome:
 def backoff(attempt: int, base: float = 2.0, cap: float = 60.0) -> float:
     """Capped exponential backoff with jitter: 2, 4, 8, ... up to `cap` seconds."""
     return float(min(cap, base * 2 ** max(0, attempt)) * random.uniform(0.8, 1.0))
+
+
+def snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The object as it is now. kopf hands timers a live body whose source mapping is *replaced* by every
+    watch event (never mutated in place), so a shallow copy keeps the spec, metadata and status of one
+    moment together. (No deepcopy: a hostile spec may nest thousands of levels.)"""
+    return dict(body)
 
 
 def _target(spec: HubSettingsSpec) -> Target:
@@ -174,7 +180,7 @@ class Reconciler:
         """Reconcile one object; write its status (only what changed) and events (only on transitions)."""
         async with self.lock_for(body):
             outcome = Outcome("noop")
-            current: Mapping[str, Any] = copy.deepcopy(dict(body))
+            current: Mapping[str, Any] = snapshot(body)
             for _ in range(MAX_CATCH_UP):
                 outcome, written = await self._reconcile_once(current, attempt)
                 newer = written.fresh if written is not None else None
@@ -327,31 +333,31 @@ class Reconciler:
     async def health(self, body: Mapping[str, Any]) -> str:
         """The health timer: probe the database (bounded by `config.probe_timeout`, below the health period),
         report an outage at once, reconcile when not Ready or when the DSN changed. -> what it did."""
-        snapshot: Mapping[str, Any] = copy.deepcopy(dict(body))
-        status = snapshot.get("status") or {}
+        snap: Mapping[str, Any] = snapshot(body)
+        status = snap.get("status") or {}
         if not rules.should_probe(status):
             return "skipped"
-        spec, _ = validate_spec(snapshot.get("spec"))
+        spec, _ = validate_spec(snap.get("spec"))
         if spec is None or spec.suspend:
             return "skipped"
-        namespace, _name = _ident(snapshot)
+        namespace, _name = _ident(snap)
         ref = spec.database.secretRef
         dsn_changed = False
         try:
             async with asyncio.timeout(self.config.probe_timeout):
                 dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
-                dsn_changed = self.dsn_changed(snapshot, dsn)
+                dsn_changed = self.dsn_changed(snap, dsn)
                 if not dsn_changed:
-                    await self.store_factory(dsn, uid(snapshot)).ping(Target(table=spec.database.table))
+                    await self.store_factory(dsn, uid(snap)).ping(Target(table=spec.database.table))
         except TimeoutError:
             exc: HubSettingsError = DatabaseUnavailable(
                 f"database of spec.database.secretRef {ref.name} did not answer within "
                 f"{self.config.probe_timeout:g}s (health probe)"
             )
-            await self._report_down(snapshot, spec, exc)
+            await self._report_down(snap, spec, exc)
             return "down"
         except HubSettingsError as exc:
-            await self._report_down(snapshot, spec, exc)
+            await self._report_down(snap, spec, exc)
             return "down"
         if dsn_changed:
             log.info("DSN in Secret %s/%s changed: reconciling", namespace, ref.name)
@@ -385,10 +391,10 @@ class Reconciler:
         """Deletion policy Delete: remove this object's rows and notify. Bounded when the DB is gone; while it
         waits, status says why the deletion is blocked (Ready=False, Reconciling=True, reason Deleting)."""
         async with self.lock_for(body):  # never interleaved with a reconcile of the same object
-            snapshot: Mapping[str, Any] = copy.deepcopy(dict(body))
-            outcome, decision = await self._finalize(snapshot, attempt)
+            snap: Mapping[str, Any] = snapshot(body)
+            outcome, decision = await self._finalize(snap, attempt)
             if decision.update is not None:
-                await self.writer.write(snapshot, decision.update)
+                await self.writer.write(snap, decision.update)
             outcome.events.extend(decision.events)
             if decision.retry:
                 outcome.retry_in = backoff(attempt, cap=self.max_backoff)
