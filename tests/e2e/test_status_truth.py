@@ -6,6 +6,7 @@ real kstatus library and Flux-style CEL expressions (hack/kstatus) and by docs/a
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import urllib3
 from kubernetes import client as k8s
 from kubernetes import watch
 
@@ -87,7 +89,7 @@ class StatusRecorder:
 
     def _run(self, api: k8s.ApiClient, namespace: str, name: str, since: str) -> None:
         custom = k8s.CustomObjectsApi(api)
-        for event in self._watch.stream(
+        stream = self._watch.stream(
             custom.list_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -96,8 +98,10 @@ class StatusRecorder:
             field_selector=f"metadata.name={name}",
             resource_version=since,
             timeout_seconds=120,
-        ):
-            self.versions.append(event["object"])
+        )
+        with contextlib.suppress(urllib3.exceptions.HTTPError):  # stop() closes the stream under us
+            for event in stream:
+                self.versions.append(event["object"])
 
     def stop(self) -> list[dict[str, Any]]:
         time.sleep(1.0)  # let the watch deliver the last writes
@@ -143,7 +147,7 @@ def test_timer_reconcile_blocked_across_a_spec_change_never_reports_the_new_gene
     assert final is not None, "generation 2 never became Ready"
     assert db.values()["maintenance"]["maintenance_message"] == "new"
     new_hash = final["status"]["settingsHash"]
-    assert new_hash != old_hash
+    assert new_hash != old_hash, "status claims generation 2 with the settings hash of generation 1"
     for obj, table_message in pairs:
         st = obj.get("status") or {}
         if st.get("observedGeneration") == 2 and condition(obj, "Ready").get("status") == "True":
@@ -200,9 +204,9 @@ def test_new_object_is_in_progress_before_any_database_work(
 
 
 def test_database_stop_shows_within_a_health_period_and_recovery_clears_it(
-    kube_api: k8s.ApiClient, ns: str, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
+    kube_api: k8s.ApiClient, ns: str, operator: OperatorProcess
 ) -> None:
-    server = PgServer(str(tmp_path_factory.mktemp("pg-stop")))
+    server = PgServer(max_connections=20)
     server.start()
     try:
         db = Database(server, listen=False)
