@@ -26,6 +26,7 @@ from tests.e2e.helpers import (
     condition,
     create,
     delete,
+    events,
     eventually,
     get,
     hubsettings,
@@ -293,3 +294,45 @@ def test_deletion_blocked_by_the_database_says_why(
 
     eventually(gone, 30, what="the object deleted once the database is back")
     assert "maintenance" not in db.values()
+
+
+def test_repointed_object_releases_its_rows_in_the_old_table_so_another_can_claim_them(
+    kube_api: k8s.ApiClient, ns: str, operator: OperatorProcess, pg: PgServer, database: tuple[Database, str]
+) -> None:
+    old_db, old_secret = database
+    new_db = Database(pg, listen=False)
+    try:
+        put_secret(kube_api, ns, "mover-new", {"url": new_db.dsn})
+        create(kube_api, ns, hubsettings("mover", spec(old_secret, "from mover")))
+        first = wait_condition(kube_api, ns, "mover", "Ready", "True")
+        old_target = first["status"]["target"]
+        assert old_target["table"] == "hub_settings" and old_target["dsnFingerprint"].startswith("sha256:")
+        assert old_db.values()["maintenance"]["maintenance_message"] == "from mover"
+        patch(kube_api, ns, "mover", {"spec": {"database": {"secretRef": {"name": "mover-new"}}}})
+
+        def moved() -> dict[str, Any] | None:
+            obj = get(kube_api, ns, "mover")
+            st = obj.get("status") or {}
+            target = st.get("target") or {}
+            ready = condition(obj, "Ready").get("status") == "True"
+            if ready and target.get("dsnFingerprint") not in (None, old_target["dsnFingerprint"]):
+                return obj
+            return None
+
+        obj = eventually(moved, 30, what="mover re-pointed to the new database")
+        assert obj["status"]["target"]["secretName"] == "mover-new"
+        assert new_db.values()["maintenance"]["maintenance_message"] == "from mover"
+        assert old_db.dsn not in str(obj) and new_db.dsn not in str(obj) and pg.password not in str(obj)
+        retargeted = eventually(
+            lambda: [e for e in events(kube_api, ns, "mover") if e.reason == "Retargeted"], 20, what="event"
+        )
+        assert "released" in retargeted[0].message and pg.password not in retargeted[0].message
+        # The old table still holds mover's row, but it is released: a second object takes the section over.
+        assert old_db.rows()["maintenance"]["updated_by"] == f"hubsettings-operator:{ns}/mover"
+        create(kube_api, ns, hubsettings("claimer", spec(old_secret, "from claimer")))
+        wait_condition(kube_api, ns, "claimer", "Ready", "True")
+        row = old_db.rows()["maintenance"]
+        assert row["value"]["maintenance_message"] == "from claimer"
+        assert row["updated_by"] == f"hubsettings-operator:{ns}/claimer"
+    finally:
+        new_db.close()

@@ -228,3 +228,45 @@ def test_log_scrubber_covers_args_and_exceptions(caplog: pytest.LogCaptureFixtur
         except RuntimeError:
             logger.exception("failed")
     assert "logged-secret-42" not in caplog.text
+
+
+def test_out_of_band_edits_are_named_by_key_never_by_value_and_once_under_report() -> None:
+    from hubsettings_operator.spec.models import Profile
+    from hubsettings_operator.table.plan import Action, Change, Plan
+    from hubsettings_operator.table.store import ApplyResult
+
+    secret_value = {"token": "value-never-in-events-42"}
+    enforce = ApplyResult(
+        profile=Profile.SCION,
+        channel="scion_ev_global",
+        plan=Plan(
+            owner="hubsettings-operator:ns/hub",
+            changes=(
+                Change(
+                    "access", Action.UPDATE, old=secret_value, new={"a": 1}, current_by="psql", conflict=True
+                ),
+            ),
+        ),
+        desired={"access": {"a": 1}},
+    )
+    _update, events = status.applied(enforce, {}, 2, "t")
+    oob = [e for e in events if e.reason is EventReason.MODIFIED_OUT_OF_BAND]
+    assert len(oob) == 1 and oob[0].type is EventType.WARNING
+    assert "access" in oob[0].message and "overwritten" in oob[0].message
+    assert "value-never-in-events-42" not in str(events)
+    report = ApplyResult(
+        profile=Profile.SCION,
+        channel="scion_ev_global",
+        plan=Plan(
+            owner="hubsettings-operator:ns/hub",
+            changes=(Change("access", Action.CONFLICT, old=secret_value, current_by="psql", conflict=True),),
+        ),
+        desired={"access": {"a": 1}},
+    )
+    update, events = status.applied(report, {}, 2, "t")
+    assert [e.reason for e in events if e.reason is EventReason.MODIFIED_OUT_OF_BAND] == [
+        EventReason.MODIFIED_OUT_OF_BAND
+    ]
+    # The next resync finds the same edit, already reported as left: no new event.
+    _update, again = status.applied(report, update.fields, 2, "t2")
+    assert not [e for e in again if e.reason is EventReason.MODIFIED_OUT_OF_BAND]

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from hubsettings_operator.conditions import EventReason, EventType, Reason
 from hubsettings_operator.errors import DatabaseUnavailable, HubSettingsError
-from hubsettings_operator.redact import fingerprint, scrub
+from hubsettings_operator.redact import describe_dsn, fingerprint, scrub
 from hubsettings_operator.runtime import metrics
 from hubsettings_operator.runtime import status as rules
 from hubsettings_operator.runtime.config import OperatorConfig
@@ -37,7 +37,13 @@ from hubsettings_operator.runtime.status import (
     changed_fields,
 )
 from hubsettings_operator.runtime.status_writer import StatusWriter, Written, uid
-from hubsettings_operator.spec.models import DatabaseSpec, HubSettingsSpec
+from hubsettings_operator.spec.models import (
+    DatabaseSpec,
+    DeletionPolicy,
+    HubSettingsSpec,
+    Profile,
+    TargetStatus,
+)
 from hubsettings_operator.spec.validation import validate_spec
 from hubsettings_operator.table.layout import desired_rows
 from hubsettings_operator.table.plan import OWNER_PREFIX, Action, ConflictPolicy, owner_marker
@@ -94,6 +100,31 @@ def snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
     watch event (never mutated in place), so a shallow copy keeps the spec, metadata and status of one
     moment together. (No deepcopy: a hostile spec may nest thousands of levels.)"""
     return dict(body)
+
+
+def database_fingerprint(dsn: str) -> str:
+    """Identity of the database a DSN points at (host:port/name), without its credentials: a rotated
+    password is the same database."""
+    return fingerprint(describe_dsn(dsn))
+
+
+def _last_written_kwargs(store: SettingsStore, last_written: Mapping[str, Any]) -> dict[str, Any]:
+    """MERGE(14.4) shim: the table layer's `apply(..., last_written=...)` tells the operator's own writes from
+    out-of-band edits. Passed only once the store accepts it; replace by the plain keyword at merge."""
+    if "last_written" in inspect.signature(store.apply).parameters:
+        return {"last_written": dict(last_written)}
+    return {}
+
+
+def _written_status(result: ApplyResult) -> dict[str, dict[str, Any]] | None:
+    """`status.written` from the apply's records (MERGE(14.4): `ApplyResult.written: dict[str, WrittenRecord]`)."""
+    written = getattr(result, "written", None)
+    if not isinstance(written, Mapping):
+        return None
+    return {
+        str(key): {"revision": getattr(rec, "revision", None), "digest": str(getattr(rec, "digest", ""))}
+        for key, rec in sorted(written.items())
+    }
 
 
 def _target(spec: HubSettingsSpec) -> Target:
@@ -247,6 +278,8 @@ class Reconciler:
             dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
             self._dsn_seen[uid(body)] = fingerprint(dsn)
             store = self.store_factory(dsn, uid(body))
+            where = database_fingerprint(dsn)
+            last_written = status.get("written") or {}
 
             async def apply(released: frozenset[str] = frozenset()) -> ApplyResult:
                 return await store.apply(
@@ -256,10 +289,11 @@ class Reconciler:
                     prune=spec.policy.prune,
                     conflicts=ConflictPolicy(spec.policy.conflicts.value),
                     released_owners=released,
+                    **_last_written_kwargs(store, last_written),
                 )
 
             result = await apply()
-            released = await self._released_owners(result)
+            released = await self._released_owners(result, spec.database.table, where)
             adopted_event = None
             if released:
                 # Rows of a HubSettings that no longer exists (deleted with Retain, renamed in Git): take
@@ -274,12 +308,72 @@ class Reconciler:
         except HubSettingsError as exc:
             return self._failed(exc, body, spec, attempt)
         update, events = rules.applied(result, status, generation, self.now())
+        target = TargetStatus(
+            table=spec.database.table,
+            profile=result.profile.value,
+            dsnFingerprint=where,
+            secretName=ref.name,
+            secretKey=ref.key,
+        )
+        update.fields["target"] = target.model_dump()
+        written = _written_status(result)
+        if written is not None:
+            update.fields["written"] = written
         outcome = Outcome(
             "applied" if result.plan.writes else "noop", apply=result, update=update, events=events
         )
         if adopted_event is not None:
             outcome.events.insert(0, adopted_event)
+        moved = await self._leave_old_target(body, spec, dsn, target)
+        if moved is not None:
+            outcome.events.insert(0, moved)
         return outcome
+
+    async def _leave_old_target(
+        self, body: Mapping[str, Any], spec: HubSettingsSpec, dsn: str, new: TargetStatus
+    ) -> Event | None:
+        """spec.database now points elsewhere than the rows this object wrote: release them there (another
+        HubSettings may claim them, see `_released_owners`), or delete them under `deletion: Delete`."""
+        try:
+            old = TargetStatus.model_validate((body.get("status") or {}).get("target"))
+        except ValueError:
+            return None
+        if (old.table, old.dsnFingerprint) == (new.table, new.dsnFingerprint):
+            return None
+        namespace, name = _ident(body)
+        moved = f"spec.database moved from table {old.table} on database {old.dsnFingerprint} to table {new.table}"
+        if new.dsnFingerprint != old.dsnFingerprint:
+            moved += f" on database {new.dsnFingerprint}"
+        if spec.policy.deletion is not DeletionPolicy.DELETE:
+            return Event(
+                EventType.NORMAL,
+                EventReason.RETARGETED,
+                f"{moved}: the rows in the old table are left as they are and released (deletion policy "
+                "Retain): another HubSettings may take them over",
+            )
+        try:
+            old_dsn = dsn
+            if old.dsnFingerprint != new.dsnFingerprint:
+                old_dsn = await self.kube.dsn_from_secret(namespace, old.secretName, old.secretKey)
+                if database_fingerprint(old_dsn) != old.dsnFingerprint:
+                    raise DatabaseUnavailable(f"Secret {old.secretName} no longer points at the old database")
+            old_target = Target(table=old.table, profile=Profile(old.profile), channel=spec.database.channel)
+            store = self.store_factory(old_dsn, uid(body))
+            result = await store.delete_owned(old_target, owner_marker(namespace, name))
+        except HubSettingsError as exc:
+            return Event(
+                EventType.WARNING,
+                EventReason.RETARGETED,
+                f"{moved}: the rows in the old table could not be deleted ({scrub(exc.message)}); they are "
+                "left and released",
+            )
+        removed = [c.key for c in result.plan.by_action(Action.DELETE)]
+        return Event(
+            EventType.NORMAL,
+            EventReason.RETARGETED,
+            f"{moved}: deleted {len(removed)} row(s) from the old table ({', '.join(removed) or 'none'}; "
+            "deletion policy Delete)",
+        )
 
     def _failed(
         self, exc: HubSettingsError, body: Mapping[str, Any], spec: HubSettingsSpec | None, attempt: int
@@ -315,17 +409,27 @@ class Reconciler:
         conflicts = len(result.plan.owned_by_other) + len(result.plan.conflicts)
         metrics.CONFLICTS.labels(namespace, name).set(min(conflicts, MAX_CONFLICTS_IN_STATUS))
 
-    async def _released_owners(self, result: ApplyResult) -> frozenset[str]:
-        """Owner markers of rows owned by another HubSettings that no longer exists. A HubSettings the
-        operator may not read (another namespace, namespaced install) counts as existing."""
+    async def _released_owners(self, result: ApplyResult, table: str, where: str) -> frozenset[str]:
+        """Owner markers of rows owned by another HubSettings that no longer exists, or that now writes to
+        another table or database (its status.target moved). A HubSettings the operator may not read
+        (another namespace, namespaced install) counts as present."""
         released: set[str] = set()
         for marker in {c.current_by for c in result.plan.owned_by_other if c.current_by}:
             ns, _, other = marker.removeprefix(OWNER_PREFIX).partition("/")
             try:
-                if await self.kube.get_hubsettings(ns, other) is None:
-                    released.add(marker)
+                obj = await self.kube.get_hubsettings(ns, other)
             except Exception:  # forbidden or unreachable: assume it exists
                 log.debug("cannot tell whether %s exists", marker, exc_info=True)
+                continue
+            if obj is None:
+                released.add(marker)
+                continue
+            try:
+                there = TargetStatus.model_validate((obj.get("status") or {}).get("target"))
+            except ValueError:
+                continue
+            if (there.table, there.dsnFingerprint) != (table, where):
+                released.add(marker)
         return frozenset(released)
 
     # ---- health probe -------------------------------------------------------------------------------

@@ -372,6 +372,26 @@ def applied(
                 f"{summarize(plan.value_changes)}; {len(result.notifications)} NOTIFY sent",
             )
         )
+    already_left = {
+        c.get("key")
+        for c in old_status.get("conflicts") or []
+        if isinstance(c, Mapping) and c.get("action") == "left"
+    }
+    # Keys only, never values: a row edited by hand may hold anything.
+    modified = [c for c in plan.conflicts if not (c.action is Action.CONFLICT and c.key in already_left)]
+    if modified:
+        events.append(
+            Event(
+                EventType.WARNING,
+                EventReason.MODIFIED_OUT_OF_BAND,
+                "modified out of band: "
+                + ", ".join(
+                    f"{c.key} (by {c.current_by or 'unknown'}; "
+                    f"{'overwritten' if c.action is Action.UPDATE else 'left as found'})"
+                    for c in modified
+                ),
+            )
+        )
     overwritten = [c.key for c in plan.conflicts if c.action is Action.UPDATE]
     if overwritten:
         events.append(

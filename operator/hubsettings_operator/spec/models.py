@@ -299,6 +299,26 @@ class DriftStatus(BaseModel):
     overrides: list[OverrideItem] = Field(default_factory=list, description="Layer 1 keys set by env vars.")
 
 
+class WrittenItem(BaseModel):
+    """What the operator last wrote to one row: the next apply tells its own writes from out-of-band edits."""
+
+    revision: int | None = Field(default=None, description="Row revision after the write (scion profile).")
+    digest: str = Field(description="sha256: of the canonical JSON written (never the value itself).")
+
+
+class TargetStatus(BaseModel):
+    """Where this object's rows are: kept so that a change of spec.database releases the old place."""
+
+    table: str = Field(description="Settings table.")
+    profile: str = Field(description="Table profile in use (scion or proposal).")
+    dsnFingerprint: str = Field(
+        description="sha256: fingerprint of the database's host:port/name (never the DSN or its credentials, "
+        "so a password rotation is not a move)."
+    )
+    secretName: str = Field(description="spec.database.secretRef.name used.")
+    secretKey: str = Field(description="spec.database.secretRef.key used.")
+
+
 class HubSettingsStatus(BaseModel):
     """Observed state, kstatus compatible."""
 
@@ -316,3 +336,7 @@ class HubSettingsStatus(BaseModel):
         default_factory=list, description="Out-of-band edits and rows owned by another HubSettings."
     )
     drift: DriftStatus | None = Field(default=None, description="Layer 0 drift report.")
+    written: dict[str, WrittenItem] = Field(
+        default_factory=dict, description="Per row key: revision and digest of the operator's last write."
+    )
+    target: TargetStatus | None = Field(default=None, description="Where the rows were last written.")
