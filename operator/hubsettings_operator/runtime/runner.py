@@ -27,6 +27,7 @@ from hubsettings_operator.table.store import PoolRegistry
 
 log = logging.getLogger(__name__)
 
+DIFFBASE_FIELD = "status.lastHandledConfiguration"
 PEERING_LIFETIME_S = 15  # a dead active replica is replaced within about this long (docs/operations.md)
 
 
@@ -57,9 +58,10 @@ def build_registry(config: OperatorConfig, state: handlers.State) -> kopf.Operat
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
             prefix=handlers.ANNOTATION_PREFIX
         )
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=handlers.ANNOTATION_PREFIX, key="last-handled-configuration"
-        )
+        # kopf's diff base is the whole spec: in an annotation it overflows the 256 KiB limit of all
+        # annotations together (a spec with large extraSettings: 422 on every patch, nothing in status). In
+        # status it is bounded only by the object's size. Handler progress stays in (small) annotations.
+        settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field=DIFFBASE_FIELD)
         # Our own Events say what happened; kopf's per-handler log events would be noise on every retry.
         settings.posting.level = logging.CRITICAL
         settings.peering.lifetime = PEERING_LIFETIME_S

@@ -340,3 +340,8 @@ class HubSettingsStatus(BaseModel):
         default_factory=dict, description="Per row key: revision and digest of the operator's last write."
     )
     target: TargetStatus | None = Field(default=None, description="Where the rows were last written.")
+    lastHandledConfiguration: str | None = Field(
+        default=None,
+        description="The spec the operator last handled, as JSON (kopf's diff base; kept in status because an "
+        "annotation cannot hold a spec over 256 KiB). Internal: do not edit.",
+    )
