@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from hubsettings_operator.conditions import CondType, Desired, EventReason, EventType, Reason
 from hubsettings_operator.drift import layer0 as drift
 from hubsettings_operator.runtime import metrics
-from hubsettings_operator.runtime.reconciler import Reconciler
+from hubsettings_operator.runtime.reconciler import Reconciler, snapshot
 from hubsettings_operator.runtime.status import Event, StatusUpdate, Verdict
 from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.spec.validation import validate_spec
@@ -40,6 +40,7 @@ async def check(
     pods: Iterable[Mapping[str, Any]],
 ) -> dict[str, Any] | None:
     """Run the drift check for one object; returns the drift status written (None when not configured)."""
+    body = snapshot(body)  # the timer's body is live: spec and generation must come from one moment
     spec, _errors = validate_spec(body.get("spec"))
     if spec is None or spec.bootstrap is None:
         return None
