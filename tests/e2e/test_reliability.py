@@ -384,8 +384,15 @@ def test_no_dsn_password_or_secret_env_value_in_logs_events_status_or_metrics(
         obj = wait_condition(kube_api, ns, "hygiene", "Drifted", "True", timeout=30)
         drift_text = json.dumps(obj["status"]["drift"])
         assert "server.database.url" in drift_text and "sha256:" in drift_text
-        bad = wait_condition(kube_api, ns, "badpw", "Ready", "False", timeout=30)
-        assert condition(bad, "Ready")["reason"] in ("DatabaseUnavailable", "PermissionDenied")
+
+        # Reconciling/Progressing comes first (before any database work), then the error's reason.
+        def failed_on_the_database() -> dict[str, Any] | None:
+            obj = get(kube_api, ns, "badpw")
+            reason = condition(obj, "Ready").get("reason")
+            return obj if reason in ("DatabaseUnavailable", "PermissionDenied") else None
+
+        bad = eventually(failed_on_the_database, 30, what="badpw Ready=False with the database error")
+        assert condition(bad, "Ready")["status"] == "False"
         time.sleep(3)  # a few more drift and health ticks, retries, events
     finally:
         db.close()

@@ -444,7 +444,7 @@ class Reconciler:
         spec, _ = validate_spec(snap.get("spec"))
         if spec is None or spec.suspend:
             return "skipped"
-        namespace, _name = _ident(snap)
+        namespace, name = _ident(snap)
         ref = spec.database.secretRef
         dsn_changed = False
         try:
@@ -464,7 +464,7 @@ class Reconciler:
             await self._report_down(snap, spec, exc)
             return "down"
         if dsn_changed:
-            log.info("DSN in Secret %s/%s changed: reconciling", namespace, ref.name)
+            log.info("DSN in Secret %s/%s changed: reconciling HubSettings %s", namespace, ref.name, name)
             await self.reconcile(body)
             return "dsn-changed"
         if rules.is_ready(status):

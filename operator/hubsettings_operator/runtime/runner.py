@@ -61,7 +61,11 @@ def build_registry(config: OperatorConfig, state: handlers.State) -> kopf.Operat
         # kopf's diff base is the whole spec: in an annotation it overflows the 256 KiB limit of all
         # annotations together (a spec with large extraSettings: 422 on every patch, nothing in status). In
         # status it is bounded only by the object's size. Handler progress stays in (small) annotations.
-        settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field=DIFFBASE_FIELD)
+        # Only the spec matters to the handlers (update fires on spec changes): labels and annotations stay out
+        # of the diff base, so editing them changes nothing in status.
+        settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
+            field=DIFFBASE_FIELD, ignored_fields=["metadata"]
+        )
         # Our own Events say what happened; kopf's per-handler log events would be noise on every retry.
         settings.posting.level = logging.CRITICAL
         settings.peering.lifetime = PEERING_LIFETIME_S
