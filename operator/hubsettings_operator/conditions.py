@@ -21,6 +21,12 @@ class CondType(StrEnum):
     STALLED = "Stalled"
 
 
+class CondStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
 class Reason(StrEnum):
     SYNCED = "Synced"
     APPLIED = "Applied"

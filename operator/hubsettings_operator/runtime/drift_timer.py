@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from hubsettings_operator.conditions import CondType, Desired, EventReason, EventType, Reason
+from hubsettings_operator.conditions import CondStatus, CondType, Desired, EventReason, EventType, Reason
 from hubsettings_operator.drift import layer0 as drift
 from hubsettings_operator.runtime import metrics
 from hubsettings_operator.runtime.reconciler import Reconciler, snapshot
@@ -93,7 +93,7 @@ async def check(
     )
     async with reconciler.lock_for(body):
         await reconciler.writer.write(body, update)
-    was = before is not None and before.get("status") == "True"
+    was = before is not None and before.get("status") == CondStatus.TRUE
     if drifted != was and (before is not None or drifted):
         event = (
             Event(EventType.WARNING, EventReason.DRIFT_DETECTED, message)

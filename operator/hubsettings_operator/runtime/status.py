@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubsettings_operator.conditions import (
     Condition,
+    CondStatus,
     CondType,
     Desired,
     EventReason,
@@ -160,7 +161,7 @@ def parse_time(value: str | None) -> datetime | None:
 def not_ready_since(status: Mapping[str, Any]) -> datetime | None:
     """When Ready last turned False (None when Ready is True or absent): the start of a failing period."""
     ready = get(conditions_of(status), CondType.READY)
-    if ready is None or ready.status == "True":
+    if ready is None or ready.status == CondStatus.TRUE:
         return None
     return parse_time(ready.lastTransitionTime)
 
@@ -225,7 +226,7 @@ def merge(
         out.pop(t.value, None)
     for d in desired:
         old = by_type.get(d.type.value)
-        status = "True" if d.status else "False"
+        status = CondStatus.TRUE.value if d.status else CondStatus.FALSE.value
         transition = old.lastTransitionTime if old is not None and old.status == status else now
         out[d.type.value] = Condition(
             type=d.type.value,
@@ -292,7 +293,11 @@ def transition_events(old_status: Mapping[str, Any], verdict: Verdict) -> list[E
             continue
         if d.reason in (Reason.SUSPENDED, Reason.PROGRESSING, Reason.DELETING):
             continue
-        now = ("True" if d.status else "False", d.reason.value, d.message[:MAX_MESSAGE])
+        now = (
+            CondStatus.TRUE.value if d.status else CondStatus.FALSE.value,
+            d.reason.value,
+            d.message[:MAX_MESSAGE],
+        )
         failing = (d.type is not CondType.SYNCED and d.status) or (d.type is CondType.SYNCED and not d.status)
         if failing and before.get(d.type.value) != now:
             return [Event(EventType.WARNING, d.reason, d.message)]
@@ -415,7 +420,7 @@ def should_probe(status: Mapping[str, Any]) -> bool:
     ready = get(conds, CondType.READY)
     if (
         stalled_cond is not None
-        and stalled_cond.status == "True"
+        and stalled_cond.status == CondStatus.TRUE
         and stalled_cond.reason == Reason.INVALID_SPEC
     ):
         return False  # only a spec change helps; the update handler runs then
@@ -424,7 +429,7 @@ def should_probe(status: Mapping[str, Any]) -> bool:
 
 def is_ready(status: Mapping[str, Any]) -> bool:
     ready = get(conditions_of(status), CondType.READY)
-    return ready is not None and ready.status == "True"
+    return ready is not None and ready.status == CondStatus.TRUE
 
 
 # ---- deletion -------------------------------------------------------------------------------------------
