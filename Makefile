@@ -8,9 +8,9 @@ PYTEST_ARGS ?=
 LINT_PATHS := $(wildcard operator tests bench hack)
 
 .PHONY: deps venv postgres-server testenv-bin helm-bin kubectl-bin test test-unit test-integration test-e2e lint crd docs \
-        generated bench bench-smoke e2e-kind testenv-up testenv-down clean
+        generated bench bench-smoke e2e-kind testenv-up testenv-down clean kstatus-bin
 
-deps: venv postgres-server testenv-bin helm-bin kubectl-bin ## install everything the tests need
+deps: venv postgres-server testenv-bin helm-bin kubectl-bin kstatus-bin ## install everything the tests need
 
 venv: $(VENV)/.installed
 
@@ -36,6 +36,10 @@ testenv-bin:
 
 helm-bin:
 	@bash hack/install-helm.sh >/dev/null
+
+# kstatus (sigs.k8s.io/cli-utils) + Flux-style CEL health checks for the GitOps e2e tests (hack/kstatus).
+kstatus-bin:
+	@bash hack/install-kstatus.sh >/dev/null
 
 # kubectl: the machine's if present, else built from k8s.io/kubectl through the Go module proxy.
 kubectl-bin:

@@ -1,23 +1,12 @@
-"""kstatus-compatible conditions: pure functions from a reconcile outcome to the `status.conditions` list.
+"""Status vocabulary shared by every layer: condition types, condition and event reasons, the condition model.
 
-kstatus (used by Flux, Argo CD via our Lua check, `kubectl wait`) reads `Reconciling=True` as in progress and
-`Stalled=True` as failed, and `Ready` as the summary. The rules here:
-
-- success: Ready=True, Synced=True; Reconciling and Stalled removed (abnormal-true conditions are only
-  present while true, as kstatus recommends);
-- transient failure (database down, secret missing, permission denied): Ready=False, Synced=False,
-  Reconciling=True with the reason: the operator keeps retrying;
-- spec the operator cannot apply (InvalidSpec, KeyOwnedByOther): Ready=False, Stalled=True: only a spec
-  change (or the other owner going away) makes progress;
-- suspended: Ready=False, Synced=False, reason Suspended, neither Reconciling nor Stalled.
-
-`lastTransitionTime` changes only when a condition's status changes, so an unchanged outcome produces an
-identical list and the operator can skip the status patch.
+Types only (a shared leaf): the rules that turn a reconcile outcome into conditions live in
+`runtime/status.py`. kstatus (Flux, `kubectl wait`, Argo CD through docs/argocd-health.lua) reads
+`Reconciling=True` as in progress, `Stalled=True` as failed and `Ready` as the summary.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -31,6 +20,12 @@ class CondType(StrEnum):
     RECONCILING = "Reconciling"
     STALLED = "Stalled"
     CONVERGED = "Converged"
+
+
+class CondStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
 
 
 class Reason(StrEnum):
@@ -58,6 +53,29 @@ class Reason(StrEnum):
     TOKEN_REJECTED = "TokenRejected"
 
 
+class EventType(StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+class EventReason(StrEnum):
+    """Reasons of the Events the operator posts (docs/status.md), besides the failure `Reason`s."""
+
+    APPLIED = "Applied"
+    CONFLICT_OVERWRITTEN = "ConflictOverwritten"
+    MODIFIED_OUT_OF_BAND = "ModifiedOutOfBand"
+    ADOPTED_ROWS = "AdoptedRows"
+    RETARGETED = "Retargeted"
+    ROWS_DELETED = "RowsDeleted"
+    ROWS_LEFT = "RowsLeft"
+    DELETE_FAILED = "DeleteFailed"
+    FINALIZER_RELEASED = "FinalizerReleased"
+    DRIFT_DETECTED = "DriftDetected"
+    DRIFT_CLEARED = "DriftCleared"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    CONVERGED = "Converged"
+
+
 class Condition(BaseModel):
     """A Kubernetes condition (metav1.Condition shape)."""
 
@@ -73,95 +91,9 @@ class Condition(BaseModel):
 
 @dataclass(frozen=True)
 class Desired:
-    """One condition as the outcome wants it (lastTransitionTime is filled by `merge`)."""
+    """One condition as an outcome wants it (lastTransitionTime is filled when merged into status)."""
 
     type: CondType
     status: bool | None  # None: "Unknown"
     reason: Reason
     message: str = ""
-
-
-def _status_str(value: bool | None) -> str:
-    if value is None:
-        return "Unknown"
-    return "True" if value else "False"
-
-
-def merge(
-    existing: Sequence[Condition],
-    desired: Iterable[Desired],
-    *,
-    generation: int | None,
-    now: str,
-    remove: Iterable[CondType] = (),
-    keep_others: bool = True,
-) -> list[Condition]:
-    """New condition list: `desired` set, `remove` dropped, others kept (e.g. Drifted, owned by the drift timer).
-
-    Message length is capped so status never grows unbounded.
-    """
-    by_type = {c.type: c for c in existing}
-    out: dict[str, Condition] = dict(by_type) if keep_others else {}
-    for t in remove:
-        out.pop(t.value, None)
-    for d in desired:
-        old = by_type.get(d.type.value)
-        status = _status_str(d.status)
-        transition = old.lastTransitionTime if old is not None and old.status == status else now
-        out[d.type.value] = Condition(
-            type=d.type.value,
-            status=status,
-            reason=d.reason.value,
-            message=d.message[:1024],
-            lastTransitionTime=transition,
-            observedGeneration=generation,
-        )
-    order = [t.value for t in CondType]
-    return sorted(out.values(), key=lambda c: (order.index(c.type) if c.type in order else 99, c.type))
-
-
-def success(message: str, reason: Reason = Reason.APPLIED) -> tuple[list[Desired], list[CondType]]:
-    return (
-        [
-            Desired(CondType.READY, True, Reason.SYNCED, message),
-            Desired(CondType.SYNCED, True, reason, message),
-        ],
-        [CondType.RECONCILING, CondType.STALLED],
-    )
-
-
-def transient_failure(reason: Reason, message: str) -> tuple[list[Desired], list[CondType]]:
-    return (
-        [
-            Desired(CondType.READY, False, reason, message),
-            Desired(CondType.SYNCED, False, reason, message),
-            Desired(CondType.RECONCILING, True, reason, message),
-        ],
-        [CondType.STALLED],
-    )
-
-
-def stalled(reason: Reason, message: str) -> tuple[list[Desired], list[CondType]]:
-    return (
-        [
-            Desired(CondType.READY, False, reason, message),
-            Desired(CondType.SYNCED, False, reason, message),
-            Desired(CondType.STALLED, True, reason, message),
-        ],
-        [CondType.RECONCILING],
-    )
-
-
-def suspended() -> tuple[list[Desired], list[CondType]]:
-    msg = "spec.suspend is true: nothing is written; drift is still reported"
-    return (
-        [
-            Desired(CondType.READY, False, Reason.SUSPENDED, msg),
-            Desired(CondType.SYNCED, False, Reason.SUSPENDED, msg),
-        ],
-        [CondType.RECONCILING, CondType.STALLED],
-    )
-
-
-def get(conditions: Sequence[Condition], ctype: CondType) -> Condition | None:
-    return next((c for c in conditions if c.type == ctype.value), None)

@@ -343,7 +343,10 @@ def test_secret_ref_naming_a_secret_of_another_namespace_is_not_found(
 
 # kopf reports what RBAC refuses in its log (e.g. "Not enough permissions to watch for resources", an
 # APIForbiddenError with the 403 body); the operator's own reads say "may not be read by the operator (RBAC)".
-FORBIDDEN = re.compile(r"\b403\b|forbidden|not enough permissions|may not be read by the operator", re.I)
+# A bare 403 only as a status code: not inside a number such as kopf's "sleeping for 1.403 seconds".
+FORBIDDEN = re.compile(
+    r"(?<![\d.])403(?![\d.])|forbidden|not enough permissions|may not be read by the operator", re.I
+)
 
 
 def test_operator_log_has_no_permission_errors(operator: OperatorProcess) -> None:

@@ -1,49 +1,75 @@
-"""`hubsettings run`: the operator process (kopf) watching HubSettings in the given namespaces."""
+"""`hubsettings run`: the operator process (kopf) watching HubSettings in the given namespaces.
+
+Every default comes from `runtime/config.py` (`OperatorConfig`), the one place defaults are written.
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from hubsettings_operator.cli.app import CONTEXT, main
+from hubsettings_operator.runtime.config import DEFAULTS as _D
+from hubsettings_operator.runtime.config import OperatorConfig
 
 
 @main.command(context_settings=CONTEXT)
 @click.option("-n", "--namespace", "namespaces", multiple=True, help="Namespace to watch (repeatable).")
 @click.option("-A", "--all-namespaces", is_flag=True, help="Watch every namespace (cluster-wide RBAC).")
-@click.option("--health-port", default=8080, show_default=True, help="Liveness endpoint port (/healthz).")
-@click.option("--metrics-port", default=9090, show_default=True, help="Prometheus metrics port (/metrics).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--log-level", default="INFO", show_default=True)
-@click.option("--resync-seconds", default=300.0, show_default=True, help="Periodic reconcile of every CR.")
-@click.option("--drift-seconds", default=60.0, show_default=True, help="Layer 0 drift check period.")
-@click.option("--health-seconds", default=10.0, show_default=True, help="Database probe period.")
-@click.option("--max-backoff-seconds", default=60.0, show_default=True, help="Cap of the retry backoff.")
+@click.option(
+    "--health-port", default=_D.health_port, show_default=True, help="Liveness endpoint port (/healthz)."
+)
+@click.option(
+    "--metrics-port", default=_D.metrics_port, show_default=True, help="Prometheus port (/metrics)."
+)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=_D.log_format, show_default=True)
+@click.option("--log-level", default=_D.log_level, show_default=True)
+@click.option(
+    "--resync-seconds", default=_D.resync_seconds, show_default=True, help="Periodic reconcile of every CR."
+)
+@click.option(
+    "--drift-seconds", default=_D.drift_seconds, show_default=True, help="Layer 0 drift check period."
+)
+@click.option("--health-seconds", default=_D.health_seconds, show_default=True, help="Database probe period.")
+@click.option(
+    "--probe-timeout-seconds",
+    default=None,
+    type=float,
+    help="Longest wait of one database probe (default: half the health period, at most 5 s).",
+)
+@click.option(
+    "--max-backoff-seconds", default=_D.max_backoff_seconds, show_default=True, help="Retry backoff cap."
+)
+@click.option(
+    "--progress-deadline-seconds",
+    default=_D.progress_deadline_seconds,
+    show_default=True,
+    help="Not Ready with a transient error for longer than this: Stalled (per CR: spec.progressDeadlineSeconds).",
+)
+@click.option(
+    "--max-db-connections",
+    default=_D.max_db_connections,
+    show_default=True,
+    help="Upper bound of PostgreSQL connections held open, over all databases.",
+)
 @click.option(
     "--pod-selector",
-    default="app.kubernetes.io/name=scion-hub",
+    default=_D.pod_selector,
     show_default=True,
-    help="Label selector of the Hub pods the operator watches, sent to the API server (any syntax, e.g. 'app in (hub), tier!=agent'): other pods never reach it.",
+    help="Label selector of the Hub pods the operator watches, sent to the API server (any syntax, e.g. "
+    "'app in (hub), tier!=agent'): other pods never reach it.",
 )
-@click.option("--peering", default="hubsettings-operator", show_default=True, help="kopf peering name (HA).")
+@click.option("--peering", default=_D.peering, show_default=True, help="kopf peering name (HA).")
 @click.option("--standalone", is_flag=True, help="No peering (a single replica; development).")
 @click.option("--priority", default=None, type=int, help="Peering priority (default: random, for HA).")
 def run(
     namespaces: tuple[str, ...],
     all_namespaces: bool,
-    health_port: int,
-    metrics_port: int,
-    log_format: str,
-    log_level: str,
-    resync_seconds: float,
-    drift_seconds: float,
-    health_seconds: float,
-    max_backoff_seconds: float,
-    pod_selector: str,
-    peering: str,
     standalone: bool,
-    priority: int | None,
+    peering: str,
+    **options: Any,
 ) -> None:
     """Run the operator.
 
@@ -52,23 +78,18 @@ def run(
       hubsettings run --namespace scion
       hubsettings run --all-namespaces --log-format json
     """
-    from hubsettings_operator.runtime.runner import OperatorConfig, run_operator
+    from hubsettings_operator.runtime.runner import run_operator
 
     if not namespaces and not all_namespaces:
         raise click.UsageError("give --namespace (repeatable) or --all-namespaces")
-    config = OperatorConfig(
-        namespaces=list(namespaces),
-        all_namespaces=all_namespaces,
-        health_port=health_port,
-        metrics_port=metrics_port,
-        log_format=log_format,
-        log_level=log_level,
-        resync_seconds=resync_seconds,
-        drift_seconds=drift_seconds,
-        health_seconds=health_seconds,
-        max_backoff_seconds=max_backoff_seconds,
-        pod_selector=pod_selector,
-        peering=None if standalone else peering,
-        priority=priority,
-    )
+    try:
+        config = OperatorConfig(
+            namespaces=tuple(namespaces),
+            all_namespaces=all_namespaces,
+            peering=None if standalone else peering,
+            **options,
+        )
+        config.pod_watch_selector  # noqa: B018 - refuse a bad --pod-selector before starting
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     sys.exit(run_operator(config))

@@ -37,13 +37,14 @@ import psycopg
 from psycopg import sql
 
 from hubsettings_operator import selectors
-from hubsettings_operator.conditions import CondType, Desired
+from hubsettings_operator.conditions import CondType, Desired, EventReason, EventType, Reason
 from hubsettings_operator.drift import convergence
 from hubsettings_operator.drift.convergence import PodProbe, Tracking
 from hubsettings_operator.redact import register_secret, scrub
 from hubsettings_operator.runtime import metrics
 from hubsettings_operator.runtime.drift_timer import outside_watch
-from hubsettings_operator.runtime.reconciler import Event, merged_conditions
+from hubsettings_operator.runtime.status import Event, StatusUpdate, Verdict
+from hubsettings_operator.runtime.status_writer import Written
 from hubsettings_operator.spec.models import (
     BootstrapSpec,
     ConvergenceScheme,
@@ -238,18 +239,11 @@ async def observe(
 
 
 class StatusWriter(Protocol):
-    """What the checker needs of the reconciler (runtime/reconciler.py's Reconciler satisfies it)."""
+    """What the checker needs of the operator's status writer (runtime/status_writer.py's StatusWriter)."""
 
     def lock_for(self, body: Mapping[str, Any]) -> asyncio.Lock: ...
 
-    async def write_status(
-        self,
-        body: Mapping[str, Any],
-        wanted: dict[str, Any],
-        desired: tuple[list[Desired], list[CondType]] | None,
-        *,
-        generation: int | None = None,
-    ) -> bool: ...
+    async def write(self, body: Mapping[str, Any], update: StatusUpdate) -> Written: ...
 
 
 class OperatorKube(SecretReader, Protocol):
@@ -420,18 +414,20 @@ class ConvergenceChecker:
         report = decision.status.model_dump(mode="json")
         if _without_checked_at(status.get("convergence")) == _without_checked_at(report):
             report = status["convergence"]  # only the check times moved: write nothing
+        update = StatusUpdate(
+            fields={"convergence": report},
+            verdict=Verdict(tuple(desired)),
+            generation=generation if isinstance(generation, int) else None,
+            observe=False,  # convergence applies no spec: the top-level observedGeneration is the reconciler's
+        )
         async with self.writer.lock_for(body):
-            wanted = {
-                "convergence": report,
-                "conditions": merged_conditions(status, (desired, []), generation),
-            }
-            await self.writer.write_status(body, wanted, (desired, []), generation=generation)
+            await self.writer.write(body, update)
         for pod in decision.overdue:
             self.emit(
                 body,
                 Event(
-                    "Warning",
-                    "ReplicasBehind",
+                    EventType.WARNING,
+                    Reason.REPLICAS_BEHIND,
                     f"Hub pod {pod} has not loaded the written revisions within "
                     f"{spec.convergence.timeoutSeconds if spec.convergence else 0} s "
                     f"(spec.convergence.timeoutSeconds): {decision.condition.message}",
@@ -440,9 +436,9 @@ class ConvergenceChecker:
         was = (before or {}).get("reason")
         now = decision.condition.reason.value
         if now != was and decision.token_rejected:
-            self.emit(body, Event("Warning", now, decision.condition.message))
+            self.emit(body, Event(EventType.WARNING, decision.condition.reason, decision.condition.message))
         elif now != was and decision.converged and before is not None:
-            self.emit(body, Event("Normal", "Converged", decision.condition.message))
+            self.emit(body, Event(EventType.NORMAL, EventReason.CONVERGED, decision.condition.message))
 
 
 def register(
@@ -457,7 +453,7 @@ def register(
     `poke` on the returned checker after an apply that changed rows. Period: $HUBSETTINGS_CONVERGENCE_SECONDS
     (default 30 s; 1 s while a replica is behind)."""
     checker = ConvergenceChecker(
-        state.reconciler,
+        state.reconciler.writer,
         state.kube,
         emit,
         interval=float(os.environ.get("HUBSETTINGS_CONVERGENCE_SECONDS", "30")),

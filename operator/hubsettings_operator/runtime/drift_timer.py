@@ -10,11 +10,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hubsettings_operator import selectors
-from hubsettings_operator.conditions import CondType, Desired, Reason
+from hubsettings_operator.conditions import CondStatus, CondType, Desired, EventReason, EventType, Reason
 from hubsettings_operator.drift import layer0 as drift
 from hubsettings_operator.drift.sources import SourceReader, read_sources, resolve_profile, select_pods
 from hubsettings_operator.runtime import metrics
-from hubsettings_operator.runtime.reconciler import Event, Reconciler, merged_conditions
+from hubsettings_operator.runtime.reconciler import Reconciler, snapshot
+from hubsettings_operator.runtime.status import Event, StatusUpdate, Verdict
 from hubsettings_operator.spec.models import LabelSelector
 from hubsettings_operator.spec.validation import validate_spec
 
@@ -45,6 +46,7 @@ async def check(
 
     `watch_selector`: the operator's --pod-selector; a podSelector that may select pods outside it is named in
     the Drifted message (the operator never receives those pods)."""
+    body = snapshot(body)  # the timer's body is live: spec and generation must come from one moment
     spec, _errors = validate_spec(body.get("spec"))
     if spec is None or spec.bootstrap is None:
         return None
@@ -82,19 +84,24 @@ async def check(
     if outside:
         desired = Desired(desired.type, desired.status, desired.reason, f"{message}; {outside}")
     drift_json = report.model_dump(mode="json")
-    wanted: dict[str, Any] = {"drift": drift_json}
     generation = meta.get("generation")
-    conds: tuple[list[Desired], list[CondType]] = ([desired], [])
-    before = next((c for c in status.get("conditions") or [] if c.get("type") == "Drifted"), None)
+    update = StatusUpdate(
+        fields={"drift": drift_json},
+        verdict=Verdict((desired,)),
+        generation=generation if isinstance(generation, int) else None,
+        observe=False,  # drift applies no spec: the top-level observedGeneration is the reconciler's
+    )
+    before = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == CondType.DRIFTED.value), None
+    )
     async with reconciler.lock_for(body):
-        wanted["conditions"] = merged_conditions(status, conds, generation)
-        await reconciler.write_status(body, wanted, conds, generation=generation)
-    was = before is not None and before.get("status") == "True"
+        await reconciler.writer.write(body, update)
+    was = before is not None and before.get("status") == CondStatus.TRUE
     if drifted != was and (before is not None or drifted):
         event = (
-            Event("Warning", "DriftDetected", message)
+            Event(EventType.WARNING, EventReason.DRIFT_DETECTED, message)
             if drifted
-            else Event("Normal", "DriftCleared", message)
+            else Event(EventType.NORMAL, EventReason.DRIFT_CLEARED, message)
         )
         reconciler.emit(body, event)
     return drift_json

@@ -3,9 +3,9 @@
 Handler ids (stable, they name kopf's progress annotations):
 - `hubsettings.reconcile.{create,update,resume}`: reconcile on spec changes and at operator start;
 - `hubsettings.resync`: periodic full reconcile (catches out-of-band edits in the table);
-- `hubsettings.health`: short-period probe: re-reads the DSN Secret (a rotated DSN triggers a reconcile) and
-  pings the database, so an outage shows in status within seconds and a recovery is noticed without
-  touching the CR;
+- `hubsettings.health`: short-period probe (`Reconciler.health`): re-reads the DSN Secret (a rotated DSN
+  triggers a reconcile) and pings the database within a timeout shorter than the period, so an outage shows
+  in status within about one period and a recovery is noticed without touching the CR;
 - `hubsettings.drift`: Layer 0 drift check against the pod index;
 - `hubsettings.convergence`: daemon per HubSettings with spec.convergence (runtime/convergence_timer.py);
 - `hubsettings.finalize`: deletion policy Delete (only objects with that policy get the finalizer).
@@ -26,11 +26,11 @@ from hubsettings_operator import selectors
 from hubsettings_operator.redact import scrub
 from hubsettings_operator.runtime import convergence_timer, metrics
 from hubsettings_operator.runtime import drift_timer as drift_check
+from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.kube import Kube
-from hubsettings_operator.runtime.reconciler import Event, Reconciler, backoff
+from hubsettings_operator.runtime.reconciler import Reconciler, backoff
+from hubsettings_operator.runtime.status import Event
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
-from hubsettings_operator.spec.validation import validate_spec
-from hubsettings_operator.table.store import SettingsStore, Target
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +39,6 @@ FINALIZER = f"{ANNOTATION_PREFIX}/finalizer"
 # The Kubernetes API unreachable or failing (e.g. kube-apiserver restarting) while the reconciler reads a Secret
 # or patches status: retried with the reconciler's capped backoff, not kopf's fixed 60 s for unknown errors.
 KUBE_API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
-
-
-@dataclass
-class HandlerConfig:
-    resync_seconds: float = 300.0
-    drift_seconds: float = 60.0
-    health_seconds: float = 10.0
-    # The operator-wide pod watch: passed to the API server as labelSelector (any selector syntax).
-    pod_selector: str = "app.kubernetes.io/name=scion-hub"
 
 
 @dataclass
@@ -106,7 +97,7 @@ def _slim_container(container: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: State) -> None:
+def register(registry: kopf.OperatorRegistry, config: OperatorConfig, state: State) -> None:
     """Register every handler on `registry` (kept explicit so tests can build an operator in-process)."""
     reconciler = state.reconciler
     resource = (GROUP, VERSION, PLURAL)
@@ -124,7 +115,8 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
         if outcome.retry_in is not None:
             raise kopf.TemporaryError(outcome.error or outcome.result, delay=outcome.retry_in)
 
-    converge = convergence_timer.register(registry, resource, state, emit, watch_selector=config.pod_selector)
+    watch_selector = config.pod_watch_selector
+    converge = convergence_timer.register(registry, resource, state, emit, watch_selector=watch_selector)
     kopf.on.create(*resource, id="hubsettings.reconcile.create", registry=registry, timeout=None)(reconcile)
     kopf.on.update(*resource, id="hubsettings.reconcile.update", field="spec", registry=registry)(reconcile)
     kopf.on.resume(*resource, id="hubsettings.reconcile.resume", registry=registry)(reconcile)
@@ -149,36 +141,17 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
         registry=registry,
     )
     async def health(body: kopf.Body, **_: Any) -> None:
-        """Reconcile when not Ready, or when the database stops answering (cheap probe otherwise)."""
-        conditions = {c.get("type"): c for c in (body.get("status") or {}).get("conditions") or []}
-        ready = conditions.get("Ready", {})
-        stalled = conditions.get("Stalled", {})
-        if stalled.get("status") == "True" and stalled.get("reason") == "InvalidSpec":
-            return  # only a spec change helps; the update handler will run then
-        if ready.get("reason") == "Suspended":
-            return
-        probe = await _probe(state, body)
-        if probe == "ok" and ready.get("status") == "True":
-            return
-        if probe == "dsn-changed":
-            meta = body.get("metadata", {})
-            ref = ((body.get("spec") or {}).get("database") or {}).get("secretRef") or {}
-            log.info(
-                "DSN in Secret %s/%s changed: reconciling HubSettings %s",
-                meta.get("namespace"),
-                ref.get("name"),
-                meta.get("name"),
-            )
-        await reconciler.reconcile(body)
+        """Report an outage within about one period; reconcile when not Ready or the DSN changed."""
+        await reconciler.health(body)
 
-    watch = selectors.parse(config.pod_selector)
+    watch = selectors.parse(watch_selector)
 
     @kopf.on.startup(registry=registry)
     def pod_watch_selector(settings: kopf.OperatorSettings, **_: Any) -> None:
         # Server-side: the API server sends only matching pods (kopf's `labels=` filter would stream every
         # pod of the namespace and drop the others on our side).
-        if config.pod_selector:
-            settings.watching.label_selectors["v1", "pods"] = selectors.to_query(watch)
+        if watch_selector:
+            settings.watching.label_selectors["v1", "pods"] = watch_selector
 
     @kopf.index("", "v1", "pods", id="hubsettings_pods", registry=registry)
     def pods_index(
@@ -201,7 +174,7 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
         index: kopf.Index[str | None, dict[str, Any]] = kwargs["hubsettings_pods"]
         pods = list(index.get(namespace, []))
         metrics.INDEXED_PODS.set(sum(len(v) for v in index.values()))
-        await drift_check.check(reconciler, state.kube, body, pods, watch_selector=config.pod_selector)
+        await drift_check.check(reconciler, state.kube, body, pods, watch_selector=watch_selector)
 
     @kopf.on.delete(
         *resource,
@@ -217,28 +190,6 @@ def register(registry: kopf.OperatorRegistry, config: HandlerConfig, state: Stat
             raise kopf.TemporaryError(outcome.error or "deletion failed", delay=outcome.retry_in)
 
     @kopf.on.delete(*resource, id="hubsettings.forget", optional=True, registry=registry)
-    async def forget(namespace: str | None, name: str, **_: Any) -> None:
+    async def forget(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
         metrics.forget(str(namespace), name)
-
-
-async def _probe(state: State, body: Mapping[str, Any]) -> str:
-    """ "ok" when the database of this HubSettings answers (no lock, no write), "down" when it does not,
-    "dsn-changed" when its Secret now holds another DSN than the last reconcile used.
-
-    Reading the one Secret each HubSettings names (GET) replaces a watch on every Secret of the namespace:
-    the operator never receives Secrets it was not given, at the cost of noticing a rotation within one
-    health period instead of at once."""
-    spec, _ = validate_spec(body.get("spec"))
-    if spec is None:
-        return "ok"
-    meta = body.get("metadata", {})
-    try:
-        ref = spec.database.secretRef
-        dsn = await state.kube.dsn_from_secret(str(meta.get("namespace")), ref.name, ref.key)
-        if state.reconciler.dsn_changed(body, dsn):
-            return "dsn-changed"
-        store = SettingsStore(dsn, state.reconciler.registry)
-        await store.ping(Target(table=spec.database.table))
-    except Exception:
-        return "down"
-    return "ok"
+        await reconciler.forget(body)

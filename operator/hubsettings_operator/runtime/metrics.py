@@ -84,6 +84,11 @@ CONVERGE_SECONDS = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 90, 120, 300),
     registry=REGISTRY,
 )
+DB_CONNECTIONS_OPEN = Gauge(
+    "hubsettings_db_connections_open",
+    "PostgreSQL connections the operator holds open, over all databases (bounded by --max-db-connections).",
+    registry=REGISTRY,
+)
 
 
 def forget(namespace: str, name: str) -> None:

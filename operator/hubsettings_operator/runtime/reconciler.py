@@ -1,8 +1,13 @@
-"""The reconcile service: one HubSettings object in, status and events out. kopf handlers only call this.
+"""The reconcile service: orchestrates one HubSettings at a time; kopf handlers only call this.
 
-Steps: validate (InvalidSpec -> Stalled, nothing written) -> suspend? -> DSN from the Secret -> one store
-apply -> conditions and status fields -> events on transitions. Status is patched only when a field this
-service owns changed, so a periodic resync of an unchanged object writes nothing anywhere.
+It decides nothing about status itself (`runtime/status.py` holds every rule) and writes status only through
+`runtime/status_writer.py`. Steps of a reconcile, under the object's lock:
+
+1. snapshot the body (kopf hands timers a *live* body that changes under a running reconcile: the spec and
+   the generation written to status must come from the same snapshot);
+2. an object never seen before gets Reconciling=True at once, before any database work;
+3. validate (InvalidSpec -> Stalled, nothing written) -> suspend? -> DSN from the Secret -> one store apply;
+4. status and events from the pure rules; a newer generation seen while writing is reconciled right away.
 """
 
 from __future__ import annotations
@@ -16,24 +21,49 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from hubsettings_operator import conditions as cond
-from hubsettings_operator.conditions import Condition, CondType, Desired, Reason
-from hubsettings_operator.drift import convergence
-from hubsettings_operator.errors import HubSettingsError, SecretNotFound
-from hubsettings_operator.redact import fingerprint, scrub
+from hubsettings_operator.conditions import EventReason, EventType, Reason
+from hubsettings_operator.errors import DatabaseUnavailable, HubSettingsError
+from hubsettings_operator.redact import describe_dsn, fingerprint, scrub
 from hubsettings_operator.runtime import metrics
-from hubsettings_operator.spec.models import ConflictItem, DatabaseSpec, HubSettingsSpec
-from hubsettings_operator.spec.validation import validate_spec
-from hubsettings_operator.table.layout import desired_rows
-from hubsettings_operator.table.plan import OWNER_PREFIX, Action, owner_marker, settings_hash
-from hubsettings_operator.table.store import ApplyResult, PoolRegistry, SettingsStore, Target, summarize
+from hubsettings_operator.runtime import status as rules
+from hubsettings_operator.runtime.config import OperatorConfig
+from hubsettings_operator.runtime.status import (
+    DELETE_ATTEMPTS_BEFORE_RELEASE,
+    FORCE_RELEASE_ANNOTATION,
+    MAX_CONFLICTS_IN_STATUS,
+    Event,
+    StatusUpdate,
+    changed_fields,
+)
+from hubsettings_operator.runtime.status_writer import StatusWriter, Written, uid
+from hubsettings_operator.spec.models import (
+    DatabaseSpec,
+    DeletionPolicy,
+    HubSettingsSpec,
+    Profile,
+    TargetStatus,
+)
+from hubsettings_operator.spec.validation import unvalidated_sections, validate_spec
+from hubsettings_operator.table.apply import apply_spec
+from hubsettings_operator.table.plan import OWNER_PREFIX, Action, WrittenRecord, owner_marker
+from hubsettings_operator.table.store import ApplyResult, PoolRegistry, SettingsStore, Target
 
 log = logging.getLogger(__name__)
 
-# Annotation that lets the finalizer go when the database is gone for good (docs/runbook.md).
-FORCE_RELEASE_ANNOTATION = "hubsettings.scion.dev/release-finalizer-on-failure"
-DELETE_ATTEMPTS_BEFORE_RELEASE = 5
-MAX_CONFLICTS_IN_STATUS = 50
+__all__ = [
+    "DELETE_ATTEMPTS_BEFORE_RELEASE",
+    "FORCE_RELEASE_ANNOTATION",
+    "MAX_CONFLICTS_IN_STATUS",
+    "Event",
+    "KubeAPI",
+    "Outcome",
+    "Reconciler",
+    "backoff",
+    "changed_fields",
+]
+
+# Reconciles of a newer generation found while writing status, run back to back before giving up the lock.
+MAX_CATCH_UP = 3
 
 
 class KubeAPI(Protocol):
@@ -42,28 +72,21 @@ class KubeAPI(Protocol):
     async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None: ...
 
 
-@dataclass(frozen=True)
-class Event:
-    type: str  # Normal | Warning
-    reason: str
-    message: str
+# (dsn, owner uid) -> a store on that database. The table layer's store is the default; tests inject others.
+StoreFactory = Callable[[str, str], SettingsStore]
 
 
 @dataclass
 class Outcome:
-    """What one reconcile decided. `retry_in` is set for transient failures (capped exponential backoff)."""
+    """What one reconcile did. `retry_in` is set for transient failures (capped exponential backoff)."""
 
     result: str
-    status: dict[str, Any] = field(default_factory=dict)  # the fields this service owns, as they should be
+    status: dict[str, Any] = field(default_factory=dict)  # the owned fields as written (or wanted)
     events: list[Event] = field(default_factory=list)
     retry_in: float | None = None
     error: str | None = None
     apply: ApplyResult | None = None
-    desired: tuple[list[Desired], list[CondType]] | None = None
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    update: StatusUpdate | None = None
 
 
 def backoff(attempt: int, base: float = 2.0, cap: float = 60.0) -> float:
@@ -71,19 +94,44 @@ def backoff(attempt: int, base: float = 2.0, cap: float = 60.0) -> float:
     return float(min(cap, base * 2 ** max(0, attempt)) * random.uniform(0.8, 1.0))
 
 
-def _conditions(status: Mapping[str, Any]) -> list[Condition]:
-    out = []
-    for raw in status.get("conditions") or []:
-        try:
-            out.append(Condition.model_validate(raw))
-        except ValueError:
-            continue
+def snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The object as it is now. kopf hands timers a live body whose source mapping is *replaced* by every
+    watch event (never mutated in place), so a shallow copy keeps the spec, metadata and status of one
+    moment together. (No deepcopy: a hostile spec may nest thousands of levels.)"""
+    return dict(body)
+
+
+def database_fingerprint(dsn: str) -> str:
+    """Identity of the database a DSN points at (host:port/name), without its credentials: a rotated
+    password is the same database."""
+    return fingerprint(describe_dsn(dsn))
+
+
+def last_written_of(status: Mapping[str, Any]) -> dict[str, WrittenRecord]:
+    """`status.written` as the table layer's records: what this object wrote last, per row key."""
+    out: dict[str, WrittenRecord] = {}
+    for key, raw in (status.get("written") or {}).items():
+        if isinstance(raw, Mapping) and isinstance(raw.get("digest"), str):
+            revision = raw.get("revision")
+            out[str(key)] = WrittenRecord(revision if isinstance(revision, int) else None, raw["digest"])
     return out
 
 
-def _target(spec: HubSettingsSpec) -> Target:
-    db = spec.database
-    return Target(table=db.table, profile=db.profile, channel=db.channel, create_table=db.createTable)
+def written_status(result: ApplyResult) -> dict[str, dict[str, Any]]:
+    """`status.written` from the apply's records (revision and digest per owned row; never a value)."""
+    return {
+        key: {"revision": rec.revision, "digest": rec.digest} for key, rec in sorted(result.written.items())
+    }
+
+
+def _generation(body: Mapping[str, Any]) -> int | None:
+    gen = (body.get("metadata") or {}).get("generation")
+    return gen if isinstance(gen, int) else None
+
+
+def _ident(body: Mapping[str, Any]) -> tuple[str, str]:
+    meta = body.get("metadata", {})
+    return str(meta.get("namespace")), str(meta.get("name"))
 
 
 class Reconciler:
@@ -94,345 +142,379 @@ class Reconciler:
         kube: KubeAPI,
         registry: PoolRegistry | None = None,
         *,
-        max_backoff: float = 60.0,
+        config: OperatorConfig | None = None,
+        max_backoff: float | None = None,
         emit: Callable[[Mapping[str, Any], Event], None] | None = None,
+        store_factory: StoreFactory | None = None,
+        writer: StatusWriter | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.kube = kube
+        self.config = config or OperatorConfig()
         self.registry = registry or PoolRegistry()
-        self.max_backoff = max_backoff
+        self.max_backoff = max_backoff if max_backoff is not None else self.config.max_backoff_seconds
         self.emit = emit or (lambda body, event: None)
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.writer = writer or StatusWriter(kube, self.clock)
+        self.store_factory: StoreFactory = store_factory or (
+            lambda dsn, owner: SettingsStore(dsn, self.registry, owner=owner)
+        )
         # Fingerprint of the DSN each object's last reconcile used (the health probe compares it).
         self._dsn_seen: dict[str, str] = {}
+        # Highest generation whose spec was applied, per object: an older body (a timer's) is never applied
+        # over it.
+        self._applied_generation: dict[str, int] = {}
 
     def dsn_changed(self, body: Mapping[str, Any], dsn: str) -> bool:
         """Whether `dsn` differs from the one the last reconcile of this object used."""
-        seen = self._dsn_seen.get(_uid(body))
+        seen = self._dsn_seen.get(uid(body))
         return seen is not None and seen != fingerprint(dsn)
 
     def lock_for(self, body: Mapping[str, Any]) -> asyncio.Lock:
-        return self._locks.setdefault(_uid(body), asyncio.Lock())
+        return self.writer.lock_for(body)
+
+    def now(self) -> str:
+        return rules.rfc3339(self.clock())
+
+    async def forget(self, body: Mapping[str, Any]) -> None:
+        """The object is gone: drop what this process remembers of it and release its database connections."""
+        key = uid(body)
+        self._dsn_seen.pop(key, None)
+        self._applied_generation.pop(key, None)
+        self.writer.forget(body)
+        await self.registry.release(key)
 
     async def close(self) -> None:
         await self.registry.close()
 
+    def deadline_for(self, spec: HubSettingsSpec | None) -> float:
+        per_object = spec.progressDeadlineSeconds if spec is not None else None
+        return float(per_object) if per_object else self.config.progress_deadline_seconds
+
     # ---- reconcile ----------------------------------------------------------------------------------
 
     async def reconcile(self, body: Mapping[str, Any], attempt: int = 0) -> Outcome:
-        """Reconcile one object and write its status (only if it changed) and events (only on transitions)."""
+        """Reconcile one object; write its status (only what changed) and events (only on transitions)."""
         async with self.lock_for(body):
-            outcome = await self._decide(body, attempt)
-            await self._publish(body, outcome)
+            outcome = Outcome("noop")
+            current: Mapping[str, Any] = snapshot(body)
+            for _ in range(MAX_CATCH_UP):
+                outcome, written = await self._reconcile_once(current, attempt)
+                newer = written.fresh if written is not None else None
+                gen, newer_gen = _generation(current), _generation(newer or {})
+                if newer is None or gen is None or newer_gen is None or newer_gen <= gen:
+                    break
+                # The spec changed while this (e.g. timer) reconcile waited on the database: apply the newer
+                # generation now, not at the next backoff or resync.
+                log.info(
+                    "generation %s arrived during the reconcile of %s: reconciling it now", newer_gen, gen
+                )
+                current = newer
             return outcome
 
-    async def _decide(self, body: Mapping[str, Any], attempt: int) -> Outcome:
-        meta = body.get("metadata", {})
-        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-        if meta.get("deletionTimestamp"):
+    async def _reconcile_once(self, body: Mapping[str, Any], attempt: int) -> tuple[Outcome, Written | None]:
+        key = uid(body)
+        generation = _generation(body)
+        if generation is not None and generation < self._applied_generation.get(key, 0):
+            return Outcome("stale"), None  # a newer spec is already applied: never apply an older one
+        if (body.get("metadata") or {}).get("deletionTimestamp"):
             # Being deleted: never write again (a late resync could re-insert rows the finalizer removed).
-            return Outcome("deleting")
+            return Outcome("deleting"), None
+        status: Mapping[str, Any] = body.get("status") or {}
+        if not status.get("conditions"):
+            first = await self.writer.write(
+                body, StatusUpdate(verdict=rules.progressing(), generation=generation)
+            )
+            status = first.status
+            body = {**body, "status": status}
+        outcome = await self._decide(body, attempt)
+        metrics.RECONCILES.labels(*_ident(body), outcome.result).inc()
+        if outcome.apply is not None:
+            self._record_apply(body, outcome)
+        written: Written | None = None
+        if outcome.update is not None:
+            rules.drift_cleanup(body.get("spec") or {}, status, outcome.update)
+            rules.convergence_cleanup(body.get("spec") or {}, status, outcome.update)
+            rules.gate_on_convergence(body, outcome.update, changed=outcome.result == "applied")
+            written = await self.writer.write(body, outcome.update)
+            outcome.status = {**outcome.update.fields, **written.patch}
+        if outcome.apply is not None and generation is not None:
+            self._applied_generation[key] = max(generation, self._applied_generation.get(key, 0))
+        for event in outcome.events:
+            self.emit(body, event)
+        return outcome, written
+
+    async def _decide(self, body: Mapping[str, Any], attempt: int) -> Outcome:
+        namespace, name = _ident(body)
+        generation = _generation(body)
+        status = body.get("status") or {}
         spec, errors = validate_spec(body.get("spec"))
         if spec is None:
             message = "; ".join(str(e) for e in errors[:5]) + (
                 f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
             )
-            return self._with_conditions(body, Outcome("invalid"), cond.stalled(Reason.INVALID_SPEC, message))
+            verdict = rules.stalled(Reason.INVALID_SPEC, message)
+            return Outcome(
+                "invalid",
+                update=StatusUpdate(verdict=verdict, generation=generation),
+                events=rules.transition_events(status, verdict),
+            )
         if spec.suspend:
-            return self._with_conditions(body, Outcome("suspended"), cond.suspended())
+            return Outcome("suspended", update=StatusUpdate(verdict=rules.suspended(), generation=generation))
         try:
             ref = spec.database.secretRef
             dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
-            self._dsn_seen[_uid(body)] = fingerprint(dsn)
-            store = SettingsStore(dsn, self.registry)
+            self._dsn_seen[uid(body)] = fingerprint(dsn)
+            store = self.store_factory(dsn, uid(body))
+            where = database_fingerprint(dsn)
+            last_written = last_written_of(status)
 
             async def apply(released: frozenset[str] = frozenset()) -> ApplyResult:
-                return await store.apply(
-                    _target(spec),
-                    lambda profile: desired_rows(spec, profile),
+                return await apply_spec(
+                    store,
+                    spec,
                     owner_marker(namespace, name),
-                    prune=spec.policy.prune,
-                    conflicts=spec.policy.conflicts,
+                    last_written=last_written,
                     released_owners=released,
                 )
 
             result = await apply()
-            released = await self._released_owners(result)
+            released = await self._released_owners(result, spec.database.table, where)
+            adopted_event = None
             if released:
                 # Rows of a HubSettings that no longer exists (deleted with Retain, renamed in Git): take
                 # them over instead of reporting KeyOwnedByOther forever.
                 result = await apply(released)
                 adopted = [c.key for c in result.plan.writes if c.current_by in released]
                 adopted_event = Event(
-                    "Normal",
-                    "AdoptedRows",
+                    EventType.NORMAL,
+                    EventReason.ADOPTED_ROWS,
                     f"took over {', '.join(adopted)} from deleted HubSettings {', '.join(sorted(released))}",
                 )
-            else:
-                adopted_event = None
         except HubSettingsError as exc:
-            message = scrub(exc.message)
-            outcome = Outcome(exc.reason.value, error=message)
-            outcome.retry_in = backoff(attempt, cap=self.max_backoff)
-            if isinstance(exc, SecretNotFound) or exc.transient:
-                return self._with_conditions(body, outcome, cond.transient_failure(exc.reason, message))
-            return self._with_conditions(body, outcome, cond.stalled(exc.reason, message))
-        outcome = self._applied(body, spec, result)
+            return self._failed(exc, body, spec, attempt)
+        update, events = rules.applied(result, status, generation, self.now())
+        target = TargetStatus(
+            table=spec.database.table,
+            profile=result.profile.value,
+            dsnFingerprint=where,
+            secretName=ref.name,
+            secretKey=ref.key,
+        )
+        update.fields["target"] = target.model_dump()
+        update.fields["written"] = written_status(result)
+        # What the operator wrote without being able to check it, and what it only watches (Observe).
+        update.fields["unvalidatedSections"] = unvalidated_sections(spec)
+        update.fields["observedDrift"] = sorted(c.key for c in result.plan.observed_drift)
+        outcome = Outcome(
+            "applied" if result.plan.writes else "noop", apply=result, update=update, events=events
+        )
         if adopted_event is not None:
             outcome.events.insert(0, adopted_event)
+        moved = await self._leave_old_target(body, spec, dsn, target)
+        if moved is not None:
+            outcome.events.insert(0, moved)
         return outcome
 
-    async def _released_owners(self, result: ApplyResult) -> frozenset[str]:
-        """Owner markers of rows owned by another HubSettings that no longer exists. A HubSettings the
-        operator may not read (another namespace, namespaced install) counts as existing."""
+    async def _leave_old_target(
+        self, body: Mapping[str, Any], spec: HubSettingsSpec, dsn: str, new: TargetStatus
+    ) -> Event | None:
+        """spec.database now points elsewhere than the rows this object wrote: release them there (another
+        HubSettings may claim them, see `_released_owners`), or delete them under `deletion: Delete`."""
+        try:
+            old = TargetStatus.model_validate((body.get("status") or {}).get("target"))
+        except ValueError:
+            return None
+        if (old.table, old.dsnFingerprint) == (new.table, new.dsnFingerprint):
+            return None
+        namespace, name = _ident(body)
+        moved = f"spec.database moved from table {old.table} on database {old.dsnFingerprint} to table {new.table}"
+        if new.dsnFingerprint != old.dsnFingerprint:
+            moved += f" on database {new.dsnFingerprint}"
+        if spec.policy.deletion is not DeletionPolicy.DELETE:
+            return Event(
+                EventType.NORMAL,
+                EventReason.RETARGETED,
+                f"{moved}: the rows in the old table are left as they are and released (deletion policy "
+                "Retain): another HubSettings may take them over",
+            )
+        try:
+            old_dsn = dsn
+            if old.dsnFingerprint != new.dsnFingerprint:
+                old_dsn = await self.kube.dsn_from_secret(namespace, old.secretName, old.secretKey)
+                if database_fingerprint(old_dsn) != old.dsnFingerprint:
+                    raise DatabaseUnavailable(f"Secret {old.secretName} no longer points at the old database")
+            old_target = Target(table=old.table, profile=Profile(old.profile), channel=spec.database.channel)
+            store = self.store_factory(old_dsn, uid(body))
+            result = await store.delete_owned(old_target, owner_marker(namespace, name))
+        except HubSettingsError as exc:
+            return Event(
+                EventType.WARNING,
+                EventReason.RETARGETED,
+                f"{moved}: the rows in the old table could not be deleted ({scrub(exc.message)}); they are "
+                "left and released",
+            )
+        removed = [c.key for c in result.plan.by_action(Action.DELETE)]
+        return Event(
+            EventType.NORMAL,
+            EventReason.RETARGETED,
+            f"{moved}: deleted {len(removed)} row(s) from the old table ({', '.join(removed) or 'none'}; "
+            "deletion policy Delete)",
+        )
+
+    def _failed(
+        self, exc: HubSettingsError, body: Mapping[str, Any], spec: HubSettingsSpec | None, attempt: int
+    ) -> Outcome:
+        message = scrub(exc.message)
+        status = body.get("status") or {}
+        verdict = rules.failure(
+            exc.reason,
+            message,
+            transient=exc.transient or exc.reason is Reason.SECRET_NOT_FOUND,
+            old_status=status,
+            now=self.clock(),
+            deadline_seconds=self.deadline_for(spec),
+        )
+        return Outcome(
+            exc.reason.value,
+            error=message,
+            retry_in=backoff(attempt, cap=self.max_backoff),
+            update=StatusUpdate(verdict=verdict, generation=_generation(body)),
+            events=rules.transition_events(status, verdict),
+        )
+
+    def _record_apply(self, body: Mapping[str, Any], outcome: Outcome) -> None:
+        namespace, name = _ident(body)
+        result = outcome.apply
+        assert result is not None
+        metrics.APPLY_SECONDS.labels(namespace, name).observe(result.duration_s)
+        for change in result.plan.writes:
+            metrics.ROWS_CHANGED.labels(namespace, name, change.action.value).inc()
+        if result.notifications:
+            metrics.NOTIFICATIONS.labels(namespace, name).inc(len(result.notifications))
+        metrics.LAST_APPLY.labels(namespace, name).set(time.time())
+        conflicts = len(result.plan.owned_by_other) + len(result.plan.conflicts)
+        metrics.CONFLICTS.labels(namespace, name).set(min(conflicts, MAX_CONFLICTS_IN_STATUS))
+
+    async def _released_owners(self, result: ApplyResult, table: str, where: str) -> frozenset[str]:
+        """Owner markers of rows owned by another HubSettings that no longer exists, or that now writes to
+        another table or database (its status.target moved). A HubSettings the operator may not read
+        (another namespace, namespaced install) counts as present."""
         released: set[str] = set()
         for marker in {c.current_by for c in result.plan.owned_by_other if c.current_by}:
             ns, _, other = marker.removeprefix(OWNER_PREFIX).partition("/")
             try:
-                if await self.kube.get_hubsettings(ns, other) is None:
-                    released.add(marker)
+                obj = await self.kube.get_hubsettings(ns, other)
             except Exception:  # forbidden or unreachable: assume it exists
                 log.debug("cannot tell whether %s exists", marker, exc_info=True)
+                continue
+            if obj is None:
+                released.add(marker)
+                continue
+            try:
+                there = TargetStatus.model_validate((obj.get("status") or {}).get("target"))
+            except ValueError:
+                continue
+            if (there.table, there.dsnFingerprint) != (table, where):
+                released.add(marker)
         return frozenset(released)
 
-    def _applied(self, body: Mapping[str, Any], spec: HubSettingsSpec, result: ApplyResult) -> Outcome:
-        plan = result.plan
-        status = body.get("status") or {}
-        owned = result.owned_keys
-        owned_rows = {k: result.desired[k] for k in owned if k in result.desired}
-        changes = plan.value_changes
-        outcome = Outcome("applied" if plan.writes else "noop", apply=result)
-        outcome.status = {
-            "profile": result.profile.value,
-            "settingsHash": settings_hash(owned_rows),
-            "appliedKeys": len(owned),
-            "lastAppliedTime": now_rfc3339() if plan.writes else status.get("lastAppliedTime"),
-            "conflicts": [
-                ConflictItem(
-                    key=c.key,
-                    updatedBy=c.current_by,
-                    updatedAt=c.current_at.isoformat() if c.current_at else None,
-                    action=(
-                        "ownedByOther"
-                        if c.action is Action.OWNED_BY_OTHER
-                        else ("overwritten" if c.action is Action.UPDATE else "left")
-                    ),
-                ).model_dump(exclude_none=True)
-                for c in [*plan.owned_by_other, *plan.conflicts][:MAX_CONFLICTS_IN_STATUS]
-            ],
-        }
-        total = len(result.desired)
-        detail = f"{len(owned)} of {total} rows owned ({result.profile.value} profile)"
-        if plan.owned_by_other:
-            keys = ", ".join(c.key for c in plan.owned_by_other)
-            owners = ", ".join(sorted({str(c.current_by) for c in plan.owned_by_other}))
-            message = (
-                f"{keys} owned by {owners}: not written; remove them from one of the HubSettings. {detail}"
-            )
-            desired = cond.stalled(Reason.KEY_OWNED_BY_OTHER, message)
-        elif plan.by_action(Action.CONFLICT):
-            keys = ", ".join(c.key for c in plan.by_action(Action.CONFLICT))
-            message = f"{keys} edited out of band and left as found (policy Report). {detail}"
-            desired = (
-                [
-                    Desired(CondType.READY, True, Reason.CONFLICTS_REPORTED, message),
-                    Desired(CondType.SYNCED, False, Reason.CONFLICTS_REPORTED, message),
-                ],
-                [CondType.RECONCILING, CondType.STALLED],
-            )
-        else:
-            # Stable text (what changed goes to the Applied event), so a resync rewrites nothing.
-            desired = cond.success(detail, Reason.APPLIED)
-        if changes:
-            outcome.events.append(
-                Event("Normal", "Applied", f"{summarize(changes)}; {len(result.notifications)} NOTIFY sent")
-            )
-        overwritten = [c.key for c in plan.conflicts if c.action is Action.UPDATE]
-        if overwritten:
-            outcome.events.append(
-                Event(
-                    "Warning",
-                    "ConflictOverwritten",
-                    f"out-of-band edits overwritten (policy Enforce): {', '.join(overwritten)}",
-                )
-            )
-        return self._with_conditions(body, outcome, desired)
+    # ---- health probe -------------------------------------------------------------------------------
 
-    def _with_conditions(
-        self, body: Mapping[str, Any], outcome: Outcome, desired: tuple[list[Desired], list[CondType]]
-    ) -> Outcome:
-        status = body.get("status") or {}
-        generation = body.get("metadata", {}).get("generation")
-        if not (body.get("spec") or {}).get("bootstrap"):
-            # No drift check any more: drop a report and a Drifted condition left from an earlier spec.
-            desired = (desired[0], [*desired[1], CondType.DRIFTED])
-            if status.get("drift") is not None:
-                outcome.status["drift"] = None
-        if not (body.get("spec") or {}).get("convergence"):
-            desired = (desired[0], [*desired[1], CondType.CONVERGED])
-            if status.get("convergence") is not None:
-                outcome.status["convergence"] = None
-        desired = convergence.gate_ready(desired, body, changed=outcome.result == "applied")
-        wanted, _remove = desired
-        existing = _conditions(status)
-        outcome.desired = desired
-        outcome.status["conditions"] = merged_conditions(status, desired, generation)
-        outcome.status["observedGeneration"] = generation
-        # Events on transitions only: a Stalled/failed condition whose reason or message is new.
-        before = {c.type: (c.status, c.reason, c.message) for c in existing}
-        for d in wanted:
-            if d.type not in (CondType.STALLED, CondType.RECONCILING, CondType.SYNCED):
-                continue
-            now = ("True" if d.status else "False", d.reason.value, d.message[:1024])
-            failing = (d.type is not CondType.SYNCED and d.status) or (
-                d.type is CondType.SYNCED and not d.status
+    async def health(self, body: Mapping[str, Any]) -> str:
+        """The health timer: probe the database (bounded by `config.probe_timeout`, below the health period),
+        report an outage at once, reconcile when not Ready or when the DSN changed. -> what it did."""
+        snap: Mapping[str, Any] = snapshot(body)
+        status = snap.get("status") or {}
+        if not rules.should_probe(status):
+            return "skipped"
+        spec, _ = validate_spec(snap.get("spec"))
+        if spec is None or spec.suspend:
+            return "skipped"
+        namespace, name = _ident(snap)
+        ref = spec.database.secretRef
+        dsn_changed = False
+        try:
+            async with asyncio.timeout(self.config.probe_timeout):
+                dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
+                dsn_changed = self.dsn_changed(snap, dsn)
+                if not dsn_changed:
+                    await self.store_factory(dsn, uid(snap)).ping(Target(table=spec.database.table))
+        except TimeoutError:
+            exc: HubSettingsError = DatabaseUnavailable(
+                f"database of spec.database.secretRef {ref.name} did not answer within "
+                f"{self.config.probe_timeout:g}s (health probe)"
             )
-            if failing and before.get(d.type.value) != now and d.reason is not Reason.SUSPENDED:
-                outcome.events.append(Event("Warning", d.reason.value, d.message))
-                break
-        return outcome
+            await self._report_down(snap, spec, exc)
+            return "down"
+        except HubSettingsError as exc:
+            await self._report_down(snap, spec, exc)
+            return "down"
+        if dsn_changed:
+            log.info("DSN in Secret %s/%s changed: reconciling HubSettings %s", namespace, ref.name, name)
+            await self.reconcile(body)
+            return "dsn-changed"
+        if rules.is_ready(status):
+            return "ok"
+        await self.reconcile(body)
+        return "reconciled"
 
-    async def _publish(self, body: Mapping[str, Any], outcome: Outcome) -> None:
-        meta = body.get("metadata", {})
-        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-        metrics.RECONCILES.labels(namespace, name, outcome.result).inc()
-        if outcome.apply is not None:
-            result = outcome.apply
-            metrics.APPLY_SECONDS.labels(namespace, name).observe(result.duration_s)
-            for change in result.plan.writes:
-                metrics.ROWS_CHANGED.labels(namespace, name, change.action.value).inc()
-            if result.notifications:
-                metrics.NOTIFICATIONS.labels(namespace, name).inc(len(result.notifications))
-            metrics.LAST_APPLY.labels(namespace, name).set(time.time())
-            metrics.CONFLICTS.labels(namespace, name).set(len(outcome.status.get("conflicts", [])))
-        await self.write_status(body, outcome.status, outcome.desired)
-        for event in outcome.events:
-            self.emit(body, event)
-
-    async def write_status(
-        self,
-        body: Mapping[str, Any],
-        wanted: dict[str, Any],
-        desired: tuple[list[Desired], list[CondType]] | None,
-        *,
-        generation: int | None = None,
-    ) -> bool:
-        """Patch the fields of `wanted` that changed. When something did, re-read the object first and
-        re-merge the conditions over its latest status, so the drift timer and the reconciler (which own
-        different conditions) never undo each other's writes. -> whether a patch was sent."""
-        if not changed_fields(body.get("status") or {}, wanted):
-            return False
-        meta = body.get("metadata", {})
-        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-        fresh = await self.kube.get_hubsettings(namespace, name)
-        if fresh is None:
-            return False
-        fresh_status = fresh.get("status") or {}
-        if desired is not None:
-            wanted = {
-                **wanted,
-                "conditions": merged_conditions(
-                    fresh_status,
-                    desired,
-                    generation if generation is not None else wanted.get("observedGeneration"),
-                ),
-            }
-        patch = changed_fields(fresh_status, wanted)
-        if patch:
-            await self.kube.patch_status(namespace, name, patch)
-        return bool(patch)
+    async def _report_down(
+        self, body: Mapping[str, Any], spec: HubSettingsSpec, exc: HubSettingsError
+    ) -> None:
+        """An outage found by the probe goes to status now, without waiting for an apply to time out. The
+        generation stays the one already observed: the probe applies no spec."""
+        async with self.lock_for(body):
+            fresh = await self.kube.get_hubsettings(*_ident(body))
+            if fresh is None or (fresh.get("metadata") or {}).get("deletionTimestamp"):
+                return
+            outcome = self._failed(exc, fresh, spec, 0)
+            assert outcome.update is not None
+            outcome.update.generation = None
+            written = await self.writer.write(fresh, outcome.update)
+            if written.patch:
+                for event in outcome.events:
+                    self.emit(fresh, event)
 
     # ---- deletion -----------------------------------------------------------------------------------
 
     async def finalize(self, body: Mapping[str, Any], attempt: int) -> Outcome:
-        """Deletion policy Delete: remove this object's rows and notify. Bounded when the DB is gone."""
+        """Deletion policy Delete: remove this object's rows and notify. Bounded when the DB is gone; while it
+        waits, status says why the deletion is blocked (Ready=False, Reconciling=True, reason Deleting)."""
         async with self.lock_for(body):  # never interleaved with a reconcile of the same object
-            return await self._finalize(body, attempt)
+            snap: Mapping[str, Any] = snapshot(body)
+            outcome, decision = await self._finalize(snap, attempt)
+            if decision.update is not None:
+                await self.writer.write(snap, decision.update)
+            outcome.events.extend(decision.events)
+            if decision.retry:
+                outcome.retry_in = backoff(attempt, cap=self.max_backoff)
+            return outcome
 
-    async def _finalize(self, body: Mapping[str, Any], attempt: int) -> Outcome:
-        meta = body.get("metadata", {})
-        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+    async def _finalize(
+        self, body: Mapping[str, Any], attempt: int
+    ) -> tuple[Outcome, rules.FinalizeDecision]:
+        namespace, name = _ident(body)
+        meta = body.get("metadata") or {}
         # Only spec.database is needed to delete by owner marker: a spec that became invalid elsewhere must
         # not leave its rows behind.
         try:
             database = DatabaseSpec.model_validate((body.get("spec") or {}).get("database"))
         except ValueError:
-            outcome = Outcome("deleted-invalid")
-            outcome.events.append(
-                Event(
-                    "Warning",
-                    "RowsLeft",
-                    "spec.database is invalid, so this object's rows could not be located and were left in the "
-                    f"table (owner marker {owner_marker(namespace, name)})",
-                )
-            )
-            return outcome
+            return Outcome("deleted-invalid"), rules.finalize_invalid(owner_marker(namespace, name))
         try:
             ref = database.secretRef
             dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
-            store = SettingsStore(dsn, self.registry)
+            store = self.store_factory(dsn, uid(body))
             target = Target(
-                table=database.table,
-                profile=database.profile,
-                channel=database.channel,
-                create_table=False,
+                table=database.table, profile=database.profile, channel=database.channel, create_table=False
             )
             result = await store.delete_owned(target, owner_marker(namespace, name))
         except HubSettingsError as exc:
             message = scrub(exc.message)
-            outcome = Outcome("delete-failed", error=message, retry_in=backoff(attempt, cap=self.max_backoff))
-            annotations = meta.get("annotations") or {}
-            allowed = str(annotations.get(FORCE_RELEASE_ANNOTATION, "")).lower() == "true"
-            if attempt + 1 >= DELETE_ATTEMPTS_BEFORE_RELEASE and allowed:
-                outcome.retry_in = None
-                outcome.events.append(
-                    Event(
-                        "Warning",
-                        "FinalizerReleased",
-                        f"rows could not be deleted after {attempt + 1} attempts ({message}); finalizer released "
-                        f"because {FORCE_RELEASE_ANNOTATION}=true: the rows may remain in the table",
-                    )
-                )
-            else:
-                hint = (
-                    f"; set annotation {FORCE_RELEASE_ANNOTATION}=true to let the deletion finish without "
-                    "removing the rows"
-                    if attempt + 1 >= DELETE_ATTEMPTS_BEFORE_RELEASE
-                    else ""
-                )
-                outcome.events.append(
-                    Event("Warning", "DeleteFailed", f"attempt {attempt + 1}: {message}{hint}")
-                )
-            return outcome
-        outcome = Outcome("deleted", apply=result)
-        removed = [c.key for c in result.plan.by_action(Action.DELETE)]
-        outcome.events.append(
-            Event(
-                "Normal",
-                "RowsDeleted",
-                f"deleted {len(removed)} row(s) ({', '.join(removed) or 'none'}); "
-                f"{len(result.notifications)} NOTIFY sent",
+            decision = rules.finalize_failed(
+                message, attempt, meta.get("annotations") or {}, _generation(body)
             )
-        )
-        return outcome
-
-
-def merged_conditions(
-    status: Mapping[str, Any], desired: tuple[list[Desired], list[CondType]], generation: int | None
-) -> list[dict[str, Any]]:
-    wanted, remove = desired
-    merged = cond.merge(_conditions(status), wanted, generation=generation, now=now_rfc3339(), remove=remove)
-    return [c.model_dump(exclude_none=True) for c in merged]
-
-
-def changed_fields(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
-    """The subset of `wanted` that differs from `current` (a merge patch of only what changed)."""
-    return {k: v for k, v in wanted.items() if current.get(k) != v}
-
-
-def _uid(body: Mapping[str, Any]) -> str:
-    return str(body.get("metadata", {}).get("uid") or _ident(body))
-
-
-def _ident(body: Mapping[str, Any]) -> str:
-    meta = body.get("metadata", {})
-    return f"{meta.get('namespace')}/{meta.get('name')}"
+            return Outcome("delete-failed", error=message), decision
+        removed = [c.key for c in result.plan.by_action(Action.DELETE)]
+        return Outcome("deleted", apply=result), rules.finalize_done(removed, len(result.notifications))

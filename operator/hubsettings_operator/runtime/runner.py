@@ -14,44 +14,21 @@ import gc
 import logging
 import os
 import random
-from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 
-from hubsettings_operator import selectors
 from hubsettings_operator.redact import install_log_scrubber
 from hubsettings_operator.runtime import handlers, metrics
+from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.kube import Kube
 from hubsettings_operator.runtime.reconciler import Reconciler
+from hubsettings_operator.table.store import PoolRegistry
 
 log = logging.getLogger(__name__)
 
+DIFFBASE_FIELD = "status.lastHandledConfiguration"
 PEERING_LIFETIME_S = 15  # a dead active replica is replaced within about this long (docs/operations.md)
-
-
-@dataclass
-class OperatorConfig:
-    namespaces: list[str] = field(default_factory=list)
-    all_namespaces: bool = False
-    health_port: int = 8080
-    metrics_port: int = 9090
-    log_format: str = "text"
-    log_level: str = "INFO"
-    resync_seconds: float = 300.0
-    drift_seconds: float = 60.0
-    health_seconds: float = 10.0
-    max_backoff_seconds: float = 60.0
-    pod_selector: str = "app.kubernetes.io/name=scion-hub"
-    peering: str | None = "hubsettings-operator"
-    priority: int | None = None
-
-
-def _pod_selector(text: str) -> str:
-    try:
-        return selectors.normalize(text)
-    except selectors.SelectorError as exc:
-        raise SystemExit(f"--pod-selector: {exc}") from None
 
 
 def configure_logging(config: OperatorConfig) -> None:
@@ -67,16 +44,8 @@ def configure_logging(config: OperatorConfig) -> None:
 
 def build_registry(config: OperatorConfig, state: handlers.State) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    handlers.register(
-        registry,
-        handlers.HandlerConfig(
-            resync_seconds=config.resync_seconds,
-            drift_seconds=config.drift_seconds,
-            health_seconds=config.health_seconds,
-            pod_selector=_pod_selector(config.pod_selector),
-        ),
-        state,
-    )
+    config.pod_watch_selector  # noqa: B018 - a bad --pod-selector fails here, before kopf starts
+    handlers.register(registry, config, state)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -84,8 +53,13 @@ def build_registry(config: OperatorConfig, state: handlers.State) -> kopf.Operat
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
             prefix=handlers.ANNOTATION_PREFIX
         )
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=handlers.ANNOTATION_PREFIX, key="last-handled-configuration"
+        # kopf's diff base is the whole spec: in an annotation it overflows the 256 KiB limit of all
+        # annotations together (a spec with large extraSettings: 422 on every patch, nothing in status). In
+        # status it is bounded only by the object's size. Handler progress stays in (small) annotations.
+        # Only the spec matters to the handlers (update fires on spec changes): labels and annotations stay out
+        # of the diff base, so editing them changes nothing in status.
+        settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
+            field=DIFFBASE_FIELD, ignored_fields=["metadata"]
         )
         # Our own Events say what happened; kopf's per-handler log events would be noise on every retry.
         settings.posting.level = logging.CRITICAL
@@ -137,7 +111,9 @@ def run_operator(config: OperatorConfig) -> int:
     configure_logging(config)
     metrics.serve(config.metrics_port)
     kube = Kube()
-    reconciler = Reconciler(kube, max_backoff=config.max_backoff_seconds, emit=handlers.emit)
+    pools = PoolRegistry(max_connections=config.max_db_connections)
+    reconciler = Reconciler(kube, pools, config=config, emit=handlers.emit)
+    metrics.DB_CONNECTIONS_OPEN.set_function(lambda: float(pools.open_connections()))
     state = handlers.State(reconciler=reconciler, kube=kube)
     registry = build_registry(config, state)
     priority = config.priority if config.priority is not None else random.randint(1, 1_000_000)
@@ -151,7 +127,7 @@ def run_operator(config: OperatorConfig) -> int:
         kopf.operator(
             registry=registry,
             clusterwide=config.all_namespaces,
-            namespaces=config.namespaces,
+            namespaces=list(config.namespaces),
             standalone=config.peering is None,
             peering_name=config.peering,
             priority=priority,

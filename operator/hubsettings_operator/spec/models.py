@@ -299,6 +299,14 @@ class HubSettingsSpec(_Strict):
         description="Confirm that every Hub replica has loaded the written revisions (scion profile): "
         "status.convergence and the Converged condition.",
     )
+    progressDeadlineSeconds: int | None = Field(
+        default=None,
+        ge=10,
+        le=604800,
+        description="How long this object may stay not Ready with a transient error (database down, Secret "
+        "missing) before it is reported Stalled (kstatus Failed, Argo CD Degraded); it recovers by itself when "
+        "the cause goes. Default: the operator's --progress-deadline-seconds (600).",
+    )
 
 
 class ObjectMeta(BaseModel):
@@ -385,6 +393,26 @@ class DriftStatus(BaseModel):
     overrides: list[OverrideItem] = Field(default_factory=list, description="Layer 1 keys set by env vars.")
 
 
+class WrittenItem(BaseModel):
+    """What the operator last wrote to one row: the next apply tells its own writes from out-of-band edits."""
+
+    revision: int | None = Field(default=None, description="Row revision after the write (scion profile).")
+    digest: str = Field(description="sha256: of the canonical JSON written (never the value itself).")
+
+
+class TargetStatus(BaseModel):
+    """Where this object's rows are: kept so that a change of spec.database releases the old place."""
+
+    table: str = Field(description="Settings table.")
+    profile: str = Field(description="Table profile in use (scion or proposal).")
+    dsnFingerprint: str = Field(
+        description="sha256: fingerprint of the database's host:port/name (never the DSN or its credentials, "
+        "so a password rotation is not a move)."
+    )
+    secretName: str = Field(description="spec.database.secretRef.name used.")
+    secretKey: str = Field(description="spec.database.secretRef.key used.")
+
+
 class HubSettingsStatus(BaseModel):
     """Observed state, kstatus compatible."""
 
@@ -402,6 +430,24 @@ class HubSettingsStatus(BaseModel):
         default_factory=list, description="Out-of-band edits and rows owned by another HubSettings."
     )
     drift: DriftStatus | None = Field(default=None, description="Layer 0 drift report.")
+    written: dict[str, WrittenItem] = Field(
+        default_factory=dict, description="Per row key: revision and digest of the operator's last write."
+    )
+    target: TargetStatus | None = Field(default=None, description="Where the rows were last written.")
+    unvalidatedSections: list[str] = Field(
+        default_factory=list,
+        description="extraSettings sections the operator's catalog does not know (a newer Hub): written as JSON "
+        "objects without schema validation.",
+    )
+    observedDrift: list[str] = Field(
+        default_factory=list,
+        description="Rows of sections under policy Observe whose table value differs from the spec (never written).",
+    )
+    lastHandledConfiguration: str | None = Field(
+        default=None,
+        description="The spec the operator last handled, as JSON (kopf's diff base; kept in status because an "
+        "annotation cannot hold a spec over 256 KiB). Internal: do not edit.",
+    )
     convergence: ConvergenceStatus | None = Field(
         default=None, description="Which revision each Hub replica has loaded (spec.convergence)."
     )
