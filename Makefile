@@ -50,6 +50,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache  # the layering of docs/architecture.md
+	$(PY) hack/deadcode.py  # vulture: no unused function, class, method or attribute in the package
 
 # The README's test command. Unit + integration (real PostgreSQL) + e2e (real kube-apiserver + PostgreSQL).
 test: deps lint

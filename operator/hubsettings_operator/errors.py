@@ -53,10 +53,3 @@ class SecretNotFound(HubSettingsError):
     """The referenced Secret (or key) does not exist or may not be read."""
 
     reason = Reason.SECRET_NOT_FOUND
-
-
-class InvalidSpec(HubSettingsError):
-    """The spec cannot be applied as written. Not transient: only a spec change helps."""
-
-    reason = Reason.INVALID_SPEC
-    transient = False

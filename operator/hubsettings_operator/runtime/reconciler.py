@@ -8,6 +8,9 @@ It decides nothing about status itself (`runtime/status.py` holds every rule) an
 2. an object never seen before gets Reconciling=True at once, before any database work;
 3. validate (InvalidSpec -> Stalled, nothing written) -> suspend? -> DSN from the Secret -> one store apply;
 4. status and events from the pure rules; a newer generation seen while writing is reconciled right away.
+
+Over 400 lines: reconcile, retarget, health probe and finalizer share the object lock, the store factory and
+the generation guard; each is a short method over `runtime/status.py`'s rules.
 """
 
 from __future__ import annotations

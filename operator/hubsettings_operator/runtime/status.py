@@ -19,6 +19,9 @@ Nothing here does I/O or reads the clock (callers pass `now`), so each rule is u
 
 `lastTransitionTime` changes only when a condition's status changes, so an unchanged outcome produces an
 identical list and the status patch is skipped.
+
+Over 400 lines on purpose: every kstatus rule in one place, so the conditions Flux and Argo CD read are
+decided by one module (as the architecture asks).
 """
 
 from __future__ import annotations

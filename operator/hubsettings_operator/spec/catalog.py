@@ -8,6 +8,8 @@ Validation, CRD generation, drift detection, `import` and the docs all read this
 - the section models of `sections.py` (Layer 1 fields, typed like the Hub's section schemas);
 - the Hub's rules that are code, not schema (`pkg/config/opsettings/koanf.go`, `hub_config.go`): the Layer 0
   prefixes, the env var naming rule, the SCION_SEED_* rule, and the proposal profile's key names (seed 000).
+
+Over 400 lines: the one table of truth of the Hub's settings and the derivations every other module reads.
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ SECTION_KOANF: dict[str, dict[str, str | None]] = {
 # prefix-only path, so every key below it belongs to the section).
 MAP_SECTION_KOANF: dict[str, str] = {name: name for name in sorted(MAP_SECTIONS)}
 
-# Seed 000's row keys for the proposal profile (hub-contract.md); fields not listed keep their own name.
+# The proposal layout's row keys (the two-tier settings proposal for the Hub); fields not listed keep their own name.
 PROPOSAL_KEYS: dict[tuple[str, str], str] = {
     ("endpoints", "public_url"): "hub.public_url",
     ("telemetry", "enabled"): "telemetry_enabled",
@@ -650,6 +652,3 @@ def proposal_values(spec_settings: Settings) -> dict[str, Any]:
             rows[whole] = grouped
     return rows
 
-
-def secret_like_keys(keys: Iterable[str]) -> set[str]:
-    return {k for k in keys if is_secret_name(k)}

@@ -3,6 +3,9 @@
 The CRD's OpenAPI schema is generated from these models (`crd.py`), so every field's description here is
 what `kubectl explain` shows. The Layer 1 section models live in `sections.py`; the settings catalog
 (`catalog.py`) ties them to the Hub's keys and env vars.
+
+Over 400 lines because the CRD is one schema: spec, status and envelope stay together so the generated
+CRD and `kubectl explain` follow one file.
 """
 
 from __future__ import annotations

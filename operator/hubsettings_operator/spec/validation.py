@@ -4,6 +4,9 @@ The pydantic models reject wrong types and unknown fields; this module adds what
 well: that `log_level` is a bootstrap setting and where it goes instead, that secrets stay in the secret
 backend, that `admin_emails` belongs to section `access`, size and nesting limits, and the key grammar of
 `extraSettings`. Pure: no I/O. Used by the CLI (`validate`, `plan`, `apply`) and by the operator.
+
+Over 400 lines: one guidance message per kind of mistake; splitting them would scatter the wording users
+read.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reference listener: the Hub's side of the settings table, in Python (design.md section 6).
+"""Reference listener: the Hub's settings cache in Python (load, LISTEN, reload on NOTIFY, poll backstop).
 
 `SettingsCache` behaves like one Hub replica: it LISTENs on the profile's channel on a dedicated autocommit
 connection, reloads every row on each notification, reloads everything after any reconnect (notifications

@@ -12,6 +12,9 @@ instant would have concluded (writing nothing); any later write by someone else 
 
 Identifiers go through `psycopg.sql.Identifier`, values are parameters. Every database error is mapped to
 one of the typed errors of `errors.py` (`dberrors.database_errors`), whose messages never show the DSN.
+
+Over 400 lines: the transaction protocol (optimistic read, lock, re-plan, pipelined write, retry) must be read
+as one piece to be trusted; pools live in pool.py, SQL per layout in scion.py / proposal.py.
 """
 
 from __future__ import annotations
