@@ -651,4 +651,3 @@ def proposal_values(spec_settings: Settings) -> dict[str, Any]:
         if whole is not None and grouped:
             rows[whole] = grouped
     return rows
-
