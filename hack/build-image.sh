@@ -83,6 +83,7 @@ build_pause() {
   archive="${IMG_ROOT}/pause-${key}.tar"
   PAUSE_ARCHIVE="${archive}"
   [[ -f "${archive}" ]] && return
+  find "${IMG_ROOT}" -maxdepth 1 -name 'pause-*.tar' -delete # older builds
   # shellcheck source=hack/go-env.sh
   source "${HACK_DIR}/go-env.sh"
   local work
