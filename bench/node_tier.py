@@ -38,10 +38,10 @@ from tests.cluster.helpers import (
 )
 from tests.e2e.helpers import Database
 from tests.support.nodeenv import NodeCluster, build_images
+from tests.support.operator_proc import OperatorProcess
 from tests.support.pgserver import PgServer
 
 from bench.common import Row, percentile
-from bench.kube import BenchOperator
 from bench.report import table
 
 BENCH = "7-node-tier"
@@ -76,6 +76,7 @@ def _commit_latencies(cluster: NodeCluster, ns: str, dsn: str, iterations: int, 
             else:
                 raise RuntimeError(f"{tag}: change {i} not committed within 60 s")
             time.sleep(0.2)  # let status writes settle: iterations must not overlap
+    print(f"{tag}: {[round(x) for x in samples]} ms", file=sys.stderr, flush=True)
     return samples
 
 
@@ -117,11 +118,12 @@ def _baseline(cluster: NodeCluster, pg: PgServer, iterations: int, log_dir: Path
     subprocess.run(
         ["kubectl", "apply", "-f", "-"],
         input=json.dumps(spec),
+        text=True,
         env=cluster.env(),
         check=True,
         capture_output=True,
     )
-    op = BenchOperator(cluster.kubeconfig, [ns], log_dir, name="baseline")
+    op = OperatorProcess(cluster.kubeconfig, [ns], log_dir, name="baseline")
     op.start()
     try:
         wait_hs_ready(cluster, namespace=ns)

@@ -844,6 +844,8 @@ def _down(state_dir: Path) -> int:
     while _pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.5)
     pidfile.unlink(missing_ok=True)
+    if not _pid_alive(pid):  # a clean stop: nothing left to read in the supervisor's log
+        state_dir.with_name(state_dir.name + ".supervisor.log").unlink(missing_ok=True)
     print("node tier down", file=sys.stderr)
     return 0
 
