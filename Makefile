@@ -87,10 +87,12 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # The node tier (docs/node-tier.md): Debian's containerd, runc, CNI plugins, iptables, socat, debootstrap if
-# missing; kubelet, kube-controller-manager, kube-scheduler from the API server's Kubernetes version (cached).
+# missing; kubelet, kube-controller-manager, kube-scheduler from the API server's Kubernetes version, and the
+# images (all cached: a warm run only checks).
 node-deps: testenv-bin
 	@bash hack/install-node-packages.sh
 	@bash hack/build-testenv.sh --node
+	@bash hack/build-image.sh >/dev/null
 
 # The operator image (and the Hub stand-in and pause images) without a registry, loaded into the local runtimes
 # found (the node tier's containerd, kind, Docker); prints the archive to load or push elsewhere.

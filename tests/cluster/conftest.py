@@ -27,6 +27,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _CLUSTER_DIR in item.path.resolve().parents:
             item.add_marker(pytest.mark.cluster)
+            # The first test also pays for the session's fixtures: a cold image build (debootstrap, venv) and
+            # the cluster's start can take minutes on a busy machine; pyproject's 300 s is for single tests.
+            item.add_marker(pytest.mark.timeout(1800))
 
 
 @pytest.fixture(scope="session")

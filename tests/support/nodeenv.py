@@ -185,8 +185,9 @@ def host_snapshot() -> dict[str, Any]:
                 procs.append(f"{pid_dir.name} {cmd}")
     return {
         "links": [line.split(":", 2)[1].strip().split("@")[0] for line in links],
-        "addresses": lines(["ip", "-o", "addr", "show"]),
-        "routes": lines(["ip", "route", "show", "table", "all"]),
+        # IPv4 only (the tier is IPv4) and without lifetimes, which count down on their own.
+        "addresses": sorted(" ".join(a.split()[1:4]) for a in lines(["ip", "-4", "-o", "addr", "show"])),
+        "routes": lines(["ip", "-4", "route", "show", "table", "all"]),
         "netns": lines(["ip", "netns", "list"]),
         "mounts": sorted(m for m in mounts if "hubsettings-node" in m or "kubelet" in m or "containerd" in m),
         "cgroups": sorted(cgroups),
