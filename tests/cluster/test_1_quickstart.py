@@ -125,3 +125,18 @@ def test_pods_reach_only_this_machine(node_cluster: NodeCluster, quickstart: Qui
             ["ip", "-o", "addr", "show", "hsnode0"], capture_output=True, text=True, check=True
         ).stdout
         assert f"{KUBERNETES_SERVICE_IP}/32" in addrs and f"{NODE_IP}/24" in addrs
+
+
+def test_operator_image_runs_as_non_root_on_a_read_only_root_without_build_tools(
+    node_cluster: NodeCluster, quickstart: QuickStart
+) -> None:
+    del quickstart
+    pod = operator_pods(node_cluster)[0]["metadata"]["name"]
+    code = (
+        "import os, shutil\n"
+        "print(os.getuid(), os.getgid())\n"
+        "try:\n    open('/opt/venv/x', 'w')\nexcept OSError as e:\n    print('ro', e.errno)\n"
+        "print([t for t in ('gcc', 'cc', 'c++', 'pip', 'pip3') if shutil.which(t)])\n"
+    )
+    out = node_cluster.kubectl("-n", OPERATOR_NS, "exec", pod, "--", "python", "-c", code).stdout.splitlines()
+    assert out == ["65532 65532", "ro 30", "[]"]  # 30: EROFS
