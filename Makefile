@@ -89,7 +89,7 @@ clean:
 # The node tier (docs/node-tier.md): Debian's containerd, runc, CNI plugins, iptables, socat, debootstrap if
 # missing; kubelet, kube-controller-manager, kube-scheduler from the API server's Kubernetes version, and the
 # images (all cached: a warm run only checks).
-node-deps: testenv-bin
+node-deps: testenv-bin venv
 	@bash hack/install-node-packages.sh
 	@bash hack/build-testenv.sh --node
 	@bash hack/build-image.sh >/dev/null
