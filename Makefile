@@ -8,9 +8,10 @@ PYTEST_ARGS ?=
 LINT_PATHS := $(wildcard operator tests bench hack)
 
 .PHONY: deps venv postgres-server testenv-bin helm-bin kubectl-bin test test-unit test-integration test-e2e lint crd docs \
-        generated bench bench-smoke e2e-kind testenv-up testenv-down clean kstatus-bin
+        generated bench bench-smoke e2e-kind testenv-up testenv-down clean kstatus-bin \
+        node-deps image cluster-up cluster-down test-cluster
 
-deps: venv postgres-server testenv-bin helm-bin kubectl-bin kstatus-bin ## install everything the tests need
+deps: venv postgres-server testenv-bin helm-bin kubectl-bin kstatus-bin node-deps ## install everything the tests need
 
 venv: $(VENV)/.installed
 
@@ -90,3 +91,26 @@ testenv-down:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# The node tier (docs/node-tier.md): Debian's containerd, runc, CNI plugins, iptables, socat, debootstrap if
+# missing; kubelet, kube-controller-manager, kube-scheduler from the API server's Kubernetes version, and the
+# images (all cached: a warm run only checks).
+node-deps: testenv-bin venv
+	@bash hack/install-node-packages.sh
+	@bash hack/build-testenv.sh --node
+	@bash hack/build-image.sh >/dev/null
+
+# The operator image (and the Hub stand-in and pause images) without a registry, loaded into the local runtimes
+# found (the node tier's containerd, kind, Docker); prints the archive to load or push elsewhere.
+image:
+	@bash hack/build-image.sh --load
+
+# A one-node cluster where pods run (containerd + kubelet), images loaded; prints `export KUBECONFIG=...`.
+cluster-up: node-deps venv
+	@$(PY) -m tests.support.nodeenv up
+
+cluster-down:
+	@$(PY) -m tests.support.nodeenv down
+
+test-cluster: deps
+	$(VENV)/bin/pytest tests/cluster $(PYTEST_ARGS)

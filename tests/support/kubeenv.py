@@ -187,8 +187,12 @@ class KubeTestEnv:
         *,
         ready_timeout: float = 120.0,
         keep_state: bool | None = None,
+        apiserver_args: Callable[[list[str]], list[str]] | None = None,
     ) -> None:
         self._owns_state_dir = state_dir is None
+        # Rewrites kube-apiserver's command line after `testenv.sh prepare` (the node tier turns on what
+        # running pods need: tests/support/nodeenv.py).
+        self._apiserver_args = apiserver_args
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="hskube-"))
         self.ready_timeout = ready_timeout
         self.keep_state = (
@@ -320,6 +324,8 @@ class KubeTestEnv:
         self.server = (self.state_dir / "server").read_text().strip()
         etcd_argv = (self.state_dir / "etcd.args").read_text().splitlines()
         api_argv = (self.state_dir / "kube-apiserver.args").read_text().splitlines()
+        if self._apiserver_args is not None:
+            api_argv = self._apiserver_args(api_argv)
         for arg in etcd_argv:
             if arg.startswith("--listen-client-urls="):
                 self.etcd_url = arg.partition("=")[2]

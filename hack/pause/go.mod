@@ -1,0 +1,3 @@
+module hubsettings.local/pause
+
+go 1.22
