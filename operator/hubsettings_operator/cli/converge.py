@@ -32,6 +32,7 @@ from hubsettings_operator.redact import register_dsn, scrub
 from hubsettings_operator.spec.manifests import validate_paths
 from hubsettings_operator.spec.models import BootstrapSpec, ConvergenceSpec, HubSettings, Profile
 from hubsettings_operator.table.plan import owner_marker
+from hubsettings_operator.table.store import SettingsStore
 
 EXIT_OK = 0
 EXIT_NOT_CONVERGED = 1
@@ -58,7 +59,12 @@ class _Secrets:
 
 
 async def _round(
-    cluster: Any, resource: HubSettings, namespace: str, dsn: str, profile: Profile, tracking: Tracking
+    cluster: Any,
+    resource: HubSettings,
+    namespace: str,
+    store: SettingsStore,
+    profile: Profile,
+    tracking: Tracking,
 ) -> convergence.Decision:
     # Imported here: the other commands need neither kopf nor aiohttp.
     from hubsettings_operator.runtime import convergence_timer as io
@@ -70,7 +76,7 @@ async def _round(
     pods = io.hub_pods(await asyncio.to_thread(cluster.list_pods, namespace, query), spec, namespace)
     token, problem = await io.read_token(_Secrets(cluster), namespace, conv)
     written, probes, channel = await io.observe(
-        dsn, spec, profile, owner_marker(namespace, resource.metadata.name), pods, token, problem
+        store, spec, profile, owner_marker(namespace, resource.metadata.name), pods, token, problem
     )
     return convergence.decide(
         written, probes, tracking, now=time.monotonic(), timeout_s=conv.timeoutSeconds, channel=channel
@@ -88,11 +94,15 @@ async def _converge(
 ) -> convergence.Decision:
     deadline = time.monotonic() + timeout
     tracking = Tracking()
-    while True:
-        decision = await _round(cluster, resource, namespace, dsn, profile, tracking)
-        if decision.converged or not wait or decision.token_rejected or time.monotonic() >= deadline:
-            return decision
-        await asyncio.sleep(min(ROUND_PAUSE_S, max(0.0, deadline - time.monotonic())))
+    store = SettingsStore(dsn)
+    try:
+        while True:
+            decision = await _round(cluster, resource, namespace, store, profile, tracking)
+            if decision.converged or not wait or decision.token_rejected or time.monotonic() >= deadline:
+                return decision
+            await asyncio.sleep(min(ROUND_PAUSE_S, max(0.0, deadline - time.monotonic())))
+    finally:
+        await store.close()
 
 
 def _dsn_from_secret(cluster: Any, resource: HubSettings, namespace: str) -> str:

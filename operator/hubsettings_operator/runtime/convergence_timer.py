@@ -36,13 +36,12 @@ from typing import Any, Protocol
 
 import aiohttp
 import kopf
-import psycopg
-from psycopg import sql
 
 from hubsettings_operator import selectors
 from hubsettings_operator.conditions import CondType, Desired, EventReason, EventType, Reason
 from hubsettings_operator.drift import convergence
 from hubsettings_operator.drift.convergence import PodProbe, Tracking
+from hubsettings_operator.drift.sources import resolve_profile
 from hubsettings_operator.redact import register_secret, scrub
 from hubsettings_operator.runtime import metrics
 from hubsettings_operator.runtime.drift_timer import outside_watch
@@ -58,6 +57,7 @@ from hubsettings_operator.spec.models import (
 from hubsettings_operator.spec.validation import validate_spec
 from hubsettings_operator.table.layout import layout_for
 from hubsettings_operator.table.plan import owner_marker
+from hubsettings_operator.table.store import SettingsStore, Target
 
 log = logging.getLogger(__name__)
 
@@ -99,33 +99,6 @@ def hub_pods(pods: Iterable[Mapping[str, Any]], spec: HubSettingsSpec, namespace
                 HubPod(str(meta.get("name")), str(meta.get("uid") or meta.get("name")), str(status["podIP"]))
             )
     return sorted(out, key=lambda p: p.name)
-
-
-async def written_revisions(conn: psycopg.AsyncConnection[Any], table: str, owner: str) -> dict[str, int]:
-    """Revision of each section (scion layout) owned by `owner`."""
-    query = sql.SQL("SELECT section, revision FROM {} WHERE updated_by = %s").format(
-        sql.Identifier(*table.split("."))
-    )
-    cur = await conn.execute(query, (owner,))
-    return {str(section): int(revision) for section, revision in await cur.fetchall()}
-
-
-async def listener_addresses(conn: psycopg.AsyncConnection[Any], channel: str) -> set[str] | None:
-    """Client IPs holding an idle `LISTEN channel` connection to this database; None when this role cannot
-    see other sessions' queries (grant pg_read_all_stats to tell)."""
-    cur = await conn.execute(
-        "SELECT current_setting('is_superuser') = 'on' OR pg_has_role('pg_read_all_stats', 'MEMBER')"
-    )
-    row = await cur.fetchone()
-    if row is None or not row[0]:
-        return None
-    cur = await conn.execute(
-        "SELECT DISTINCT host(client_addr) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND client_addr IS NOT NULL AND state = 'idle' "
-        "AND query ~* %s",
-        (rf'^\s*LISTEN\s+"?{channel}"?\s*;?\s*$',),
-    )
-    return {str(r[0]) for r in await cur.fetchall()}
 
 
 async def read_loaded(
@@ -188,7 +161,7 @@ def now_rfc3339() -> str:
 
 
 async def observe(
-    dsn: str,
+    store: SettingsStore,
     spec: HubSettingsSpec,
     profile: Profile,
     owner: str,
@@ -199,11 +172,9 @@ async def observe(
     """One round of reads: (written revisions, one probe per pod, channel)."""
     conv = spec.convergence or ConvergenceSpec()
     channel = spec.database.channel or layout_for(profile).channel
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-        written = (
-            await written_revisions(conn, spec.database.table, owner) if profile is Profile.SCION else {}
-        )
-        listening = await listener_addresses(conn, channel)
+    written, listening = await store.replica_view(
+        Target(table=spec.database.table), owner, channel, revisions=profile is Profile.SCION
+    )
     checked = now_rfc3339()
     results: dict[str, tuple[dict[str, int] | None, str | None]] = {}
     if profile is not Profile.SCION:
@@ -270,12 +241,15 @@ class ConvergenceChecker:
         writer: StatusWriter,
         kube: OperatorKube,
         emit: Callable[[Mapping[str, Any], Event], None],
+        store_factory: Callable[[str, str], SettingsStore],
         *,
         interval: float = 30.0,
         fast_interval: float = 1.0,
         watch_selector: str = "",
     ) -> None:
         self.watch_selector = watch_selector
+        # The reconciler's: convergence reads share its bounded pool (and the object's pool owner).
+        self.store_factory = store_factory
         self.writer = writer
         self.kube = kube
         self.emit = emit
@@ -342,15 +316,19 @@ class ConvergenceChecker:
         meta = body.get("metadata", {})
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
         status = body.get("status") or {}
-        profile = Profile.PROPOSAL if status.get("profile") == Profile.PROPOSAL.value else Profile.SCION
-        if status.get("profile") is None and spec.database.profile is Profile.PROPOSAL:
-            profile = Profile.PROPOSAL
+        profile = resolve_profile(status.get("profile"), spec.database.profile)
         ref = spec.database.secretRef
         dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
         token, problem = await read_token(self.kube, namespace, spec.convergence)
         selected = hub_pods(pods, spec, namespace)
         written, probes, channel = await observe(
-            dsn, spec, profile, owner_marker(namespace, name), selected, token, problem
+            self.store_factory(dsn, _uid(body)),
+            spec,
+            profile,
+            owner_marker(namespace, name),
+            selected,
+            token,
+            problem,
         )
         uid = _uid(body)
         tracking = self._tracking.setdefault(uid, Tracking())
@@ -459,6 +437,7 @@ def register(
         state.reconciler.writer,
         state.kube,
         emit,
+        state.reconciler.store_factory,
         interval=float(os.environ.get("HUBSETTINGS_CONVERGENCE_SECONDS", "30")),
         watch_selector=watch_selector,
     )

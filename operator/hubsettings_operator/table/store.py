@@ -36,6 +36,7 @@ from psycopg.pq import TransactionStatus
 from hubsettings_operator.errors import ConcurrentWrite, DatabaseUnavailable, HubSettingsError, SchemaMismatch
 from hubsettings_operator.redact import describe_dsn, register_dsn
 from hubsettings_operator.spec.models import IDENTIFIER_PATTERN, TABLE_PATTERN, ConflictMode, Profile
+from hubsettings_operator.table import replicas
 from hubsettings_operator.table.dberrors import PoolTimeout, database_errors, map_error
 from hubsettings_operator.table.layout import TableInfo, TableLayout, creatable_layout, layout_for, resolve
 from hubsettings_operator.table.plan import (
@@ -242,6 +243,15 @@ class SettingsStore:
         """Cheap liveness check of the database and the table (no lock, no write)."""
         async with self._connection() as conn:
             await self._table_info(conn, target, cached=False)
+
+    async def replica_view(
+        self, target: Target, owner: str, channel: str, *, revisions: bool
+    ) -> tuple[dict[str, int], set[str] | None]:
+        """(revision per section `owner` wrote, if `revisions`; client IPs listening on `channel`, None when
+        this role cannot see other sessions). One pooled connection, no lock."""
+        async with self._connection() as conn:
+            written = await replicas.written_revisions(conn, target.identifier, owner) if revisions else {}
+            return written, await replicas.listener_addresses(conn, channel)
 
     # ---- writing ------------------------------------------------------------------------------------
 
