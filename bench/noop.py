@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import yaml
+from tests.support.fakekube import FakeKube
 from tests.support.hubdb import PROPOSAL_DDL
 from tests.support.pgserver import PgServer
 
@@ -46,26 +47,6 @@ from hubsettings_operator.table.store import PoolRegistry, SettingsStore, Target
 
 BENCH = "noop"
 NS = "bench"
-
-
-class FakeKube:
-    """The three Kubernetes calls `Reconciler` makes, in memory. Status patches are merged and counted."""
-
-    def __init__(self, dsn: str, bodies: dict[str, dict[str, Any]]) -> None:
-        self.dsn = dsn
-        self.bodies = bodies
-        self.patches = 0
-
-    async def dsn_from_secret(self, namespace: str, name: str, key: str) -> str:
-        return self.dsn
-
-    async def get_hubsettings(self, namespace: str, name: str) -> dict[str, Any] | None:
-        body = self.bodies.get(name)
-        return copy.deepcopy(body) if body is not None else None
-
-    async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
-        self.patches += 1
-        self.bodies[name].setdefault("status", {}).update(copy.deepcopy(dict(status)))
 
 
 def _extras(prefix: str, count: int) -> dict[str, Any]:
@@ -103,7 +84,8 @@ def cr_bodies(keys: int) -> dict[str, dict[str, Any]]:
 async def _reconciler_case(pg: PgServer, sizes: Sizes, profiles: list[CpuProfile]) -> Row:
     dsn = create_database(pg, PROPOSAL_DDL)
     bodies = cr_bodies(sizes.noop_keys)
-    kube = FakeKube(dsn, bodies)
+    kube = FakeKube(default_dsn=dsn)
+    kube.objects = {(NS, name): body for name, body in bodies.items()}  # patched in place
     warm = Reconciler(kube, PoolRegistry())
     for name in list(bodies):
         outcome = await warm.reconcile(copy.deepcopy(bodies[name]))

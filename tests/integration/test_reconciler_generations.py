@@ -9,13 +9,13 @@ holds the first apply until the test has changed the body.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hubsettings_operator.runtime.reconciler import Reconciler
 from hubsettings_operator.table.store import ApplyResult, PoolRegistry, SettingsStore
+from tests.support.fakekube import FakeKube
 from tests.support.hubdb import PROPOSAL_DDL, execute, rows
 
 
@@ -38,23 +38,7 @@ class LiveBody(Mapping[str, Any]):
         return len(self._src)
 
 
-class Kube:
-    """The API server's copy of one object, and the status patches it received."""
-
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
-        self.obj: dict[str, Any] = {}
-        self.history: list[dict[str, Any]] = []  # the whole status after each patch
-
-    async def dsn_from_secret(self, namespace: str, name: str, key: str) -> str:
-        return self.dsn
-
-    async def get_hubsettings(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return {**self.obj, "status": dict(self.obj.get("status") or {})}
-
-    async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
-        self.obj.setdefault("status", {}).update(status)
-        self.history.append(json.loads(json.dumps(self.obj["status"])))
+KEY = ("scion", "hub")
 
 
 def body(generation: int, value: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -67,7 +51,7 @@ def body(generation: int, value: str, status: dict[str, Any] | None = None) -> d
 
 async def test_reconcile_reports_the_generation_it_applied_and_catches_up_with_a_newer_one(db: str) -> None:
     await execute(db, PROPOSAL_DDL)
-    kube = Kube(db)
+    kube = FakeKube(default_dsn=db)
     registry = PoolRegistry()
     entered, release = asyncio.Event(), asyncio.Event()
     applies: list[str] = []
@@ -83,14 +67,14 @@ async def test_reconcile_reports_the_generation_it_applied_and_catches_up_with_a
 
     reconciler = Reconciler(kube, registry, store_factory=lambda dsn, owner: HeldStore(dsn, registry))
     try:
-        kube.obj = body(1, "one-" + secrets.token_hex(2))
-        first_value = kube.obj["spec"]["extraSettings"]["gen.value"]
+        kube.objects[KEY] = body(1, "one-" + secrets.token_hex(2))
+        first_value = kube.objects[KEY]["spec"]["extraSettings"]["gen.value"]
         live = LiveBody(body(1, first_value))
         task = asyncio.create_task(reconciler.reconcile(live))
         await asyncio.wait_for(entered.wait(), 10)
         # The spec changes (generation 2) while generation 1's apply is in flight.
-        kube.obj = body(2, "two", status=kube.obj.get("status"))
-        live.replace_with(body(2, "two", status=kube.obj.get("status")))
+        kube.objects[KEY] = body(2, "two", status=kube.objects[KEY].get("status"))
+        live.replace_with(body(2, "two", status=kube.objects[KEY].get("status")))
         release.set()
         await asyncio.wait_for(task, 10)
         ready = [
@@ -103,10 +87,10 @@ async def test_reconcile_reports_the_generation_it_applied_and_catches_up_with_a
         assert [st["observedGeneration"] for st in ready] == [1, 2]
         for st in ready:
             assert {c["observedGeneration"] for c in st["conditions"]} == {st["observedGeneration"]}
-        assert kube.obj["status"]["observedGeneration"] == 2
+        assert kube.objects[KEY]["status"]["observedGeneration"] == 2
         assert (await rows(db, "proposal"))["gen.value"]["value"] == "two"
         # A late reconcile of the old body never applies generation 1 again.
-        stale = await reconciler.reconcile(body(1, first_value, status=kube.obj["status"]))
+        stale = await reconciler.reconcile(body(1, first_value, status=kube.objects[KEY]["status"]))
         assert stale.result == "stale" and applies == [first_value, "two"]
     finally:
         await reconciler.close()

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hubsettings_operator.drift import layer0 as drift
-from hubsettings_operator.errors import DatabaseUnavailable, SchemaMismatch, SecretNotFound
+from hubsettings_operator.errors import DatabaseUnavailable, SchemaMismatch
 from hubsettings_operator.redact import fingerprint
 from hubsettings_operator.runtime.reconciler import Outcome, Reconciler
 from hubsettings_operator.spec.models import Profile
@@ -34,46 +34,12 @@ from hubsettings_operator.table.listener import SettingsCache
 from hubsettings_operator.table.plan import owner_marker
 from hubsettings_operator.table.store import PoolRegistry, SettingsStore, StoreOptions, Target
 from tests.integration.helpers import apply, make_spec
+from tests.support.fakekube import FakeKube
 from tests.support.hubdb import PROPOSAL_DDL, execute, listening, rows
 from tests.support.pgserver import PgServer
 from tests.unit.test_properties import json_values, specs
 
 CHANNEL = {"scion": "scion_ev_global", "proposal": "scion_settings_changed"}
-
-
-class FakeKube:
-    """The `reconcile.KubeAPI` protocol in memory. Records every Secret read (namespace, name, key)."""
-
-    def __init__(self) -> None:
-        self.secrets: dict[tuple[str, str, str], str] = {}
-        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
-        self.reads: list[tuple[str, str, str]] = []
-
-    async def dsn_from_secret(self, namespace: str, name: str, key: str) -> str:
-        self.reads.append((namespace, name, key))
-        try:
-            return self.secrets[(namespace, name, key)]
-        except KeyError:
-            raise SecretNotFound(f"Secret {namespace}/{name} does not exist") from None
-
-    async def get_hubsettings(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.objects.get((namespace, name))
-
-    async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
-        self.objects[(namespace, name)].setdefault("status", {}).update(status)
-
-    def put(self, namespace: str, name: str, spec: Any) -> dict[str, Any]:
-        """Create or replace an object (generation bumped); returns it as kopf would pass it."""
-        old = self.objects.get((namespace, name))
-        meta = {
-            "namespace": namespace,
-            "name": name,
-            "uid": old["metadata"]["uid"] if old else secrets.token_hex(8),
-            "generation": old["metadata"]["generation"] + 1 if old else 1,
-        }
-        obj = {"metadata": meta, "spec": spec, "status": dict(old.get("status") or {}) if old else {}}
-        self.objects[(namespace, name)] = obj
-        return obj
 
 
 def conditions(obj: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
