@@ -43,6 +43,7 @@ from hubsettings_operator.conditions import (
 from hubsettings_operator.drift import convergence
 from hubsettings_operator.spec.models import ConflictItem
 from hubsettings_operator.table.plan import Action, Change, settings_hash
+from hubsettings_operator.table.store import summarize
 
 if TYPE_CHECKING:
     from hubsettings_operator.table.store import ApplyResult
@@ -346,15 +347,6 @@ def gate_on_convergence(body: Mapping[str, Any], update: StatusUpdate, *, change
 
 
 # ---- a successful apply -------------------------------------------------------------------------------
-
-
-def summarize(changes: Sequence[Change]) -> str:
-    """`3 changed (access, telemetry, +1 more)` style summaries for events."""
-    keys = [c.key for c in changes]
-    if not keys:
-        return "no changes"
-    shown = ", ".join(keys[:5]) + (f", +{len(keys) - 5} more" if len(keys) > 5 else "")
-    return f"{len(keys)} changed ({shown})"
 
 
 def _conflict_action(change: Change) -> str:

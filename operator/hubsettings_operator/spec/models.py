@@ -216,15 +216,9 @@ class PolicySpec(_Strict):
         return self
 
 
-class TokenSecretRef(_Strict):
+class TokenSecretRef(SecretKeyRef):
     """A key of a Secret in the HubSettings' own namespace holding a bearer token."""
 
-    name: str = Field(
-        description="Name of the Secret, in the same namespace as the HubSettings.",
-        min_length=1,
-        max_length=253,
-        pattern=DNS_SUBDOMAIN_PATTERN,
-    )
     key: str = Field(
         default="token",
         description="Key inside the Secret whose value is the token.",
