@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 LINT_PATHS := $(wildcard operator tests bench hack)
 
 .PHONY: deps venv postgres-server testenv-bin helm-bin kubectl-bin test test-unit test-integration test-e2e lint crd docs \
-        generated bench bench-smoke e2e-kind testenv-up testenv-down clean kstatus-bin \
+        generated bench bench-node bench-smoke e2e-kind testenv-up testenv-down clean kstatus-bin \
         node-deps image cluster-up cluster-down test-cluster
 
 deps: venv postgres-server testenv-bin helm-bin kubectl-bin kstatus-bin node-deps ## install everything the tests need
@@ -76,6 +76,11 @@ docs: generated
 
 bench: deps
 	$(PY) -m bench
+	$(PY) -m bench.validation
+
+# The operator in pods (the node tier; root): kubectl patch -> row committed, failover.
+bench-node: deps
+	$(PY) -m bench.node_tier
 
 bench-smoke: deps
 	$(PY) -m bench --smoke

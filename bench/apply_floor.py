@@ -1,4 +1,4 @@
-"""Benchmark 7: the cost of one apply against a hand-written floor, measured in the same run.
+"""Benchmark `apply-floor`: the cost of one apply against a hand-written floor, measured in the same run.
 
 Scion profile, examples/full.yaml's settings in the table. Three cases, interleaved iteration by iteration
 so that they share the machine's conditions:

@@ -1,4 +1,4 @@
-"""Benchmark 7: convergence confirmed. Time from a spec change (PATCH of the CR) to `Converged=True` on the
+"""Benchmark `convergence`: convergence confirmed. Time from a spec change (PATCH of the CR) to `Converged=True` on the
 written revision, with 3 and 20 Hub replicas.
 
 Each replica is a Hub stand-in process (`hubsettings_operator.table.hub_standin`, real LISTEN connection, the

@@ -1,4 +1,4 @@
-"""Benchmark 4: drift at scale. Pure `drift.compute` over 100 / 1,000 / 5,000 pods x 30 Layer 0 env vars.
+"""Benchmark `drift`: drift at scale. Pure `drift.compute` over 100 / 1,000 / 5,000 pods x 30 Layer 0 env vars.
 
 Pods are synthetic (Running, one `hub` container, 30 literal env vars taken from the catalog's Layer 0 env
 names, `database.url` among them so secret fingerprints are computed); 1% of the pods disagree on

@@ -1,4 +1,4 @@
-"""Benchmark 2: end to end. Patch a HubSettings on the real API server -> the operator (subprocess) applies
+"""Benchmark `end-to-end`: end to end. Patch a HubSettings on the real API server -> the operator (subprocess) applies
 -> N `SettingsCache` listeners hold the new value.
 
 Latency = (latest `last_change_at` among the listeners) - (time just before the PATCH call). The PATCH runs in

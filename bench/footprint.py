@@ -1,4 +1,4 @@
-"""Benchmark 5: operator footprint. Start-up time to the first Ready=True, and resident memory (RSS).
+"""Benchmark `footprint`: operator footprint. Start-up time to the first Ready=True, and resident memory (RSS).
 
 - Start -> Ready: a HubSettings (examples/full.yaml, with `bootstrap`) exists before the operator starts, in a
   namespace of its own with a fresh database; time from `Popen` to the first `Ready=True` seen by polling the

@@ -1,4 +1,4 @@
-"""Benchmark 3: the cost of a no-op resync. Reconcile an unchanged HubSettings again and again.
+"""Benchmark `noop`: the cost of a no-op resync. Reconcile an unchanged HubSettings again and again.
 
 Two cases, both on the proposal profile (one row per key) with 200 rows in the table:
 

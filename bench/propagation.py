@@ -1,4 +1,4 @@
-"""Benchmark 1: DB propagation. `SettingsStore.apply` of one changed key -> all N listeners hold the new value.
+"""Benchmark `propagation`: DB propagation. `SettingsStore.apply` of one changed key -> all N listeners hold the new value.
 
 Listeners are `SettingsCache` instances ("Hub replicas"), all in this process on one event loop, each with
 its own PostgreSQL connection. Latency = (latest `last_change_at` among the N caches) - (time just before

@@ -1,4 +1,4 @@
-"""Benchmark 6: apply throughput. One `SettingsStore.apply` changing 10 / 100 / 1,000 keys at once.
+"""Benchmark `throughput`: apply throughput. One `SettingsStore.apply` changing 10 / 100 / 1,000 keys at once.
 
 Proposal profile (one row per key), desired rows given as a dict directly: the CR limit of 100
 extraSettings keys does not apply at the store level. The table is seeded with the keys first; every
