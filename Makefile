@@ -88,11 +88,11 @@ bench-smoke: deps
 e2e-kind:
 	bash hack/e2e-kind.sh
 
-testenv-up: testenv-bin
-	@bash hack/testenv.sh up
+testenv-up: testenv-bin venv
+	@$(PY) -m tests.support.kubeenv up
 
 testenv-down:
-	@bash hack/testenv.sh down
+	@$(PY) -m tests.support.kubeenv down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

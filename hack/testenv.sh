@@ -3,16 +3,11 @@
 # etcd + kube-apiserver on 127.0.0.1, free ports, freshly generated certificates, RBAC enforced, no
 # controllers, no nodes. Binaries come from hack/build-testenv.sh (built from the Go modules, cached).
 #
-# Usage: hack/testenv.sh up|down|env|status|prepare|restart-apiserver
-#   up                 prepare (if needed), start etcd + kube-apiserver, wait for /readyz, print
-#                      `export KUBECONFIG=...` on stdout (progress goes to stderr).
-#   down               stop everything started by `up` (process groups from the pidfiles), delete the state dir.
-#   env                print `export KUBECONFIG=...` for a running environment.
-#   status             exit 0 if kube-apiserver answers /readyz, 1 otherwise.
-#   prepare            only generate certificates, kubeconfig and the argument files
+# Usage: hack/testenv.sh prepare
+#   prepare            generate certificates, kubeconfig and the argument files
 #                      (<state>/etcd.args, <state>/kube-apiserver.args: the binary then one argument a line).
-#                      tests/support/kubeenv.py uses this, then starts and supervises the processes itself.
-#   restart-apiserver  stop and start kube-apiserver only (same ports and certificates), wait for /readyz.
+# Bash prepares; tests/support/kubeenv.py starts and supervises the processes (the tests, and
+# `make testenv-up` / `testenv-down` through a detached supervisor: tests/support/supervise.py).
 #
 # State (certs, kubeconfig, etcd data, logs, pidfiles) lives in ${HUBSETTINGS_TESTENV_DIR:-/tmp/hubsettings-testenv}.
 set -euo pipefail
@@ -22,7 +17,6 @@ STATE="${HUBSETTINGS_TESTENV_DIR:-/tmp/hubsettings-testenv}"
 # `down` deletes the state dir only if this marker is in it, so a mistyped HUBSETTINGS_TESTENV_DIR is safe.
 MARKER="${STATE}/.hubsettings-testenv"
 KUBECONFIG_PATH="${STATE}/kubeconfig"
-READY_TIMEOUT="${HUBSETTINGS_TESTENV_READY_TIMEOUT:-120}"
 
 log() { printf '[testenv] %s\n' "$*" >&2; }
 die() {
@@ -31,7 +25,7 @@ die() {
 }
 
 usage() {
-  sed -n 's/^# \{0,1\}//; 6,15p' "${BASH_SOURCE[0]}" >&2
+  sed -n 's/^# \{0,1\}//; 6,10p' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 
@@ -184,125 +178,8 @@ prepare() {
   write_kubeconfig "${server}"
 }
 
-pid_alive() {
-  local pidfile="$1"
-  [[ -f "${pidfile}" ]] && kill -0 "$(<"${pidfile}")" 2>/dev/null
-}
-
-# Starts "<binary> <args...>" from an args file in its own session/process group (setsid), so `down` can
-# kill it together with anything it spawned, and a Ctrl-C in the calling terminal does not reach it.
-launch() {
-  local name="$1"
-  local -a argv
-  mapfile -t argv <"${STATE}/${name}.args"
-  log "starting ${name} (log: ${STATE}/${name}.log)"
-  # Not a process-group leader here (no job control in scripts), so setsid execs in place and $! is the
-  # real server pid, which is then also its process group id.
-  setsid "${argv[@]}" </dev/null >>"${STATE}/${name}.log" 2>&1 &
-  printf '%s\n' "$!" >"${STATE}/${name}.pid"
-}
-
-stop_component() {
-  local name="$1"
-  local pidfile="${STATE}/${name}.pid" pid
-  [[ -f "${pidfile}" ]] || return 0
-  pid="$(<"${pidfile}")"
-  if kill -0 "${pid}" 2>/dev/null; then
-    log "stopping ${name} (pid ${pid})"
-    kill -TERM -- "-${pid}" 2>/dev/null || kill -TERM "${pid}" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "${pid}" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "${pid}" 2>/dev/null; then
-      kill -KILL -- "-${pid}" 2>/dev/null || kill -KILL "${pid}" 2>/dev/null || true
-    fi
-  fi
-  rm -f "${pidfile}"
-}
-
-readyz() {
-  local server pki="${STATE}/pki"
-  [[ -f "${STATE}/server" ]] || return 1
-  server="$(<"${STATE}/server")"
-  curl -fsS --max-time 2 --cacert "${pki}/ca.crt" --cert "${pki}/admin.crt" --key "${pki}/admin.key" \
-    "${server}/readyz" >/dev/null 2>&1
-}
-
-wait_etcd() {
-  local url
-  url="$(sed -n 's/^--listen-client-urls=//p' "${STATE}/etcd.args")"
-  local deadline=$((SECONDS + READY_TIMEOUT))
-  until curl -fsS --max-time 2 "${url}/health" >/dev/null 2>&1; do
-    pid_alive "${STATE}/etcd.pid" || die "etcd exited; see ${STATE}/etcd.log"
-    ((SECONDS < deadline)) || die "etcd not healthy after ${READY_TIMEOUT}s; see ${STATE}/etcd.log"
-    sleep 0.2
-  done
-}
-
-wait_apiserver() {
-  local deadline=$((SECONDS + READY_TIMEOUT))
-  until readyz; do
-    pid_alive "${STATE}/kube-apiserver.pid" || {
-      tail -n 20 "${STATE}/kube-apiserver.log" >&2 || true
-      die "kube-apiserver exited; see ${STATE}/kube-apiserver.log"
-    }
-    ((SECONDS < deadline)) || die "kube-apiserver not ready after ${READY_TIMEOUT}s; see ${STATE}/kube-apiserver.log"
-    sleep 0.2
-  done
-}
-
-print_env() {
-  printf 'export KUBECONFIG=%s\n' "${KUBECONFIG_PATH}"
-}
-
-cmd_up() {
-  if pid_alive "${STATE}/kube-apiserver.pid" && readyz; then
-    log "already running: $(<"${STATE}/server")"
-    print_env
-    return
-  fi
-  local start=${SECONDS}
-  prepare
-  pid_alive "${STATE}/etcd.pid" || launch etcd
-  wait_etcd
-  pid_alive "${STATE}/kube-apiserver.pid" || launch kube-apiserver
-  wait_apiserver
-  log "ready in $((SECONDS - start))s: $(<"${STATE}/server")"
-  print_env
-}
-
-cmd_down() {
-  stop_component kube-apiserver
-  stop_component etcd
-  if [[ -f "${MARKER}" ]]; then
-    rm -rf "${STATE}"
-    log "removed ${STATE}"
-  fi
-}
-
-cmd_env() {
-  if [[ ! -f "${KUBECONFIG_PATH}" ]] || ! pid_alive "${STATE}/kube-apiserver.pid"; then
-    die "not running (hack/testenv.sh up)"
-  fi
-  print_env
-}
-
-cmd_restart_apiserver() {
-  [[ -f "${STATE}/kube-apiserver.args" ]] || die "not prepared (hack/testenv.sh up)"
-  stop_component kube-apiserver
-  launch kube-apiserver
-  wait_apiserver
-  log "kube-apiserver restarted"
-}
 
 case "${1:-}" in
-  up) cmd_up ;;
-  down) cmd_down ;;
-  env) cmd_env ;;
-  status) readyz ;;
   prepare) prepare ;;
-  restart-apiserver) cmd_restart_apiserver ;;
   *) usage ;;
 esac

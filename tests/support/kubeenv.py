@@ -404,15 +404,39 @@ def _add_repeated_header(api: k8s_client.ApiClient, name: str, values: list[str]
     pool.request = request  # type: ignore[method-assign]
 
 
+DEFAULT_STATE_DIR = Path(os.environ.get("HUBSETTINGS_TESTENV_DIR", "/tmp/hubsettings-testenv"))
+
+
 def _main(argv: list[str]) -> int:
-    """`python -m tests.support.kubeenv` starts an environment and keeps it until Ctrl-C (for people)."""
-    del argv
-    with KubeTestEnv() as env:
-        print(f"export KUBECONFIG={env.kubeconfig}", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            while True:
-                time.sleep(3600)
-    return 0
+    """`python -m tests.support.kubeenv up|down|status` (make testenv-up / testenv-down): a real API server to
+    poke at, kept by a detached supervisor (tests/support/supervise.py) until `down`."""
+    from tests.support import supervise
+
+    state = DEFAULT_STATE_DIR
+    match argv:
+        case ["up"]:
+            info = supervise.up("tests.support.kubeenv", state)
+            if info is None:
+                return 1
+            print(f"export KUBECONFIG={state / 'kubeconfig'}")
+            return 0
+        case ["down"]:
+            supervise.down(state)
+            return 0
+        case ["status"]:
+            alive = supervise.running(state)
+            print("running" if alive else "not running")
+            return 0 if alive else 1
+        case ["serve", state_dir, ready]:
+            env = KubeTestEnv(state_dir)
+
+            def start() -> dict[str, str]:
+                env.start()
+                return {"kubeconfig": str(env.kubeconfig)}
+
+            return supervise.serve(Path(ready), start, env.stop)
+    print("usage: python -m tests.support.kubeenv up|down|status", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -51,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from tests.support import supervise
 from tests.support.kubeenv import REPO_ROOT, KubeTestEnv, KubeTestEnvError, _Component
 
 BUILD_SH = REPO_ROOT / "hack" / "build-testenv.sh"
@@ -773,95 +773,38 @@ def _listening(host: str, port: int) -> bool:
 
 # -- make cluster-up / cluster-down -------------------------------------------------------------------------------
 def _serve(state_dir: Path, ready_file: Path) -> int:
-    """The detached supervisor of `up`: start, report, then hold the cluster until SIGTERM/SIGINT."""
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    """The detached supervisor of `up`: start the node, import the images, hold it until SIGTERM/SIGINT."""
     cluster = NodeCluster(state_dir)
-    try:
+
+    def start() -> dict[str, Any]:
         cluster.start()
         images = build_images()
         cluster.import_images(images)
-        ready_file.write_text(
-            json.dumps({"kubeconfig": str(cluster.kubeconfig), "operator_image": images.operator})
-        )
-        while not stop.wait(3600):
-            pass
-    except BaseException as exc:
-        ready_file.write_text(json.dumps({"error": str(exc)}))
-        raise
-    finally:
-        cluster.stop()
-    return 0
+        return {"kubeconfig": str(cluster.kubeconfig), "operator_image": images.operator}
 
-
-def _pidfile(state_dir: Path) -> Path:
-    return state_dir.with_name(state_dir.name + ".supervisor.pid")
+    return supervise.serve(ready_file, start, cluster.stop)
 
 
 def _up(state_dir: Path) -> int:
-    pidfile = _pidfile(state_dir)
-    if pidfile.exists() and _pid_alive(int(pidfile.read_text())):
-        print(f"export KUBECONFIG={state_dir / 'kube' / 'kubeconfig'}")
-        return 0
-    ready = Path(tempfile.mkstemp(prefix="hsnode-ready-")[1])
-    ready.unlink()
-    log = state_dir.with_name(state_dir.name + ".supervisor.log")
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.nodeenv", "serve", str(state_dir), str(ready)],
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    pidfile.write_text(str(proc.pid))
-    while not ready.exists():
-        if proc.poll() is not None:
-            print(log.read_text()[-4000:], file=sys.stderr)
-            return 1
-        time.sleep(0.5)
-    time.sleep(0.1)
-    info = json.loads(ready.read_text())
-    ready.unlink()
-    if "error" in info:
-        print(f"cluster-up failed: {info['error']} (log: {log})", file=sys.stderr)
+    info = supervise.up("tests.support.nodeenv", state_dir)
+    if info is None:
         return 1
-    print(f"node tier up (log: {log}); operator image {info['operator_image']}", file=sys.stderr)
-    print(f"export KUBECONFIG={info['kubeconfig']}")
+    if info:
+        print(
+            f"node tier up (log: {supervise.logfile(state_dir)}); operator image {info['operator_image']}",
+            file=sys.stderr,
+        )
+    print(f"export KUBECONFIG={state_dir / 'kube' / 'kubeconfig'}")
     return 0
 
 
 def _down(state_dir: Path) -> int:
-    pidfile = _pidfile(state_dir)
-    if not pidfile.exists():
+    if not supervise.pidfile(state_dir).exists():
         print("node tier not running", file=sys.stderr)
         return 0
-    pid = int(pidfile.read_text())
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 180
-    while _pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    pidfile.unlink(missing_ok=True)
-    if not _pid_alive(pid):  # a clean stop: nothing left to read in the supervisor's log
-        state_dir.with_name(state_dir.name + ".supervisor.log").unlink(missing_ok=True)
+    supervise.down(state_dir)
     print("node tier down", file=sys.stderr)
     return 0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        if (Path(f"/proc/{pid}/stat").read_text().split()[2]) == "Z":
-            return False
-    return True
 
 
 def main(argv: list[str]) -> int:
@@ -873,7 +816,7 @@ def main(argv: list[str]) -> int:
         case ["down"]:
             return _down(state)
         case ["status"]:
-            alive = _pidfile(state).exists() and _pid_alive(int(_pidfile(state).read_text()))
+            alive = supervise.running(state)
             print("running" if alive else "not running")
             return 0 if alive else 1
         case ["serve", state_dir, ready]:
