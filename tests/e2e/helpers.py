@@ -6,13 +6,16 @@ import base64
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import psycopg
+import pytest
 from kubernetes import client as k8s
 
 from tests.support.hubdb import PROPOSAL_DDL, SCION_DDL
+from tests.support.kubeenv import KubeTestEnv
+from tests.support.operator_proc import OperatorProcess
 from tests.support.pgserver import PgServer
 
 GROUP, VERSION, PLURAL = "scion.dev", "v1alpha1", "hubsettings"
@@ -170,3 +173,29 @@ class Database:
     def close(self) -> None:
         if self.listener is not None:
             self.listener.close()
+
+
+def module_namespace(prefix: str) -> Any:
+    """A module-scoped `ns` fixture: a fresh namespace named after `prefix`, with the CRD installed."""
+
+    @pytest.fixture(scope="module")
+    def ns(kube_api: k8s.ApiClient, crd_installed: str) -> str:
+        del crd_installed
+        return make_namespace(kube_api, prefix)
+
+    return ns
+
+
+def module_operator(logs: str, extra_args: list[str] | None = None) -> Any:
+    """A module-scoped `operator` fixture: one operator process watching the module's `ns`."""
+
+    @pytest.fixture(scope="module")
+    def operator(
+        kube_env: KubeTestEnv, ns: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[OperatorProcess]:
+        with OperatorProcess(
+            kube_env.kubeconfig, [ns], tmp_path_factory.mktemp(logs), extra_args=extra_args
+        ) as proc:
+            yield proc
+
+    return operator

@@ -26,7 +26,7 @@ from tests.e2e.helpers import (
     eventually,
     get,
     hubsettings,
-    make_namespace,
+    module_namespace,
     patch,
     put_secret,
     wait_condition,
@@ -71,10 +71,7 @@ def delete_pod(api: k8s.ApiClient, namespace: str, name: str) -> None:
     eventually(gone, 20, what=f"pod {name} deleted")
 
 
-@pytest.fixture(scope="module")
-def ns(kube_api: k8s.ApiClient, crd_installed: str) -> str:
-    del crd_installed
-    return make_namespace(kube_api, "converge")
+ns = module_namespace("converge")
 
 
 @pytest.fixture(scope="module")

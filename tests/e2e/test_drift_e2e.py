@@ -8,11 +8,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client as k8s
 
 from tests.e2e.helpers import (
@@ -23,6 +21,8 @@ from tests.e2e.helpers import (
     get,
     hubsettings,
     make_namespace,
+    module_namespace,
+    module_operator,
     put_secret,
     wait_condition,
 )
@@ -69,18 +69,10 @@ def recreate_pod(api: k8s.ApiClient, namespace: str, name: str, env: dict[str, s
     make_pod(api, namespace, name, env, **kw)
 
 
-@pytest.fixture(scope="module")
-def ns(kube_api: k8s.ApiClient, crd_installed: str) -> str:
-    del crd_installed
-    return make_namespace(kube_api, "drift")
+ns = module_namespace("drift")
 
 
-@pytest.fixture(scope="module")
-def operator(
-    kube_env: KubeTestEnv, ns: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    with OperatorProcess(kube_env.kubeconfig, [ns], tmp_path_factory.mktemp("drift-logs")) as proc:
-        yield proc
+operator = module_operator("drift-logs")
 
 
 GOOD = {"SCION_SERVER_LOGLEVEL": "info", "SCION_SERVER_AUTH_MODE": "oauth", "SCION_SERVER_HUB_PORT": "9810"}

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client as k8s
 
 from tests.e2e.helpers import (
@@ -21,7 +19,8 @@ from tests.e2e.helpers import (
     eventually,
     get,
     hubsettings,
-    make_namespace,
+    module_namespace,
+    module_operator,
     patch,
     put_secret,
     wait_condition,
@@ -36,22 +35,10 @@ SETTINGS = {
 }
 
 
-@pytest.fixture(scope="module")
-def ns(kube_api: k8s.ApiClient, crd_installed: str) -> str:
-    del crd_installed
-    return make_namespace(kube_api, "op")
+ns = module_namespace("op")
 
 
-@pytest.fixture(scope="module")
-def operator(
-    kube_env: KubeTestEnv, ns: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(kube_env.kubeconfig, [ns], tmp_path_factory.mktemp("operator-logs"))
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+operator = module_operator("operator-logs")
 
 
 def spec(secret: str, settings: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:

@@ -5,13 +5,19 @@ the operator, set-based selectors work, and a HubSettings whose podSelector reac
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from kubernetes import client as k8s
 
-from tests.e2e.helpers import condition, create, eventually, get, hubsettings, make_namespace, put_secret
-from tests.support.kubeenv import KubeTestEnv
+from tests.e2e.helpers import (
+    condition,
+    create,
+    eventually,
+    get,
+    hubsettings,
+    module_namespace,
+    module_operator,
+    put_secret,
+)
 from tests.support.operator_proc import OperatorProcess
 from tests.support.pgserver import PgServer
 
@@ -32,23 +38,10 @@ def make_pod(api: k8s.ApiClient, namespace: str, name: str, labels: dict[str, st
     core.patch_namespaced_pod_status(name, namespace, {"status": {"phase": "Running"}})
 
 
-@pytest.fixture(scope="module")
-def ns(kube_api: k8s.ApiClient, crd_installed: str) -> str:
-    del crd_installed
-    return make_namespace(kube_api, "podsel")
+ns = module_namespace("podsel")
 
 
-@pytest.fixture(scope="module")
-def operator(
-    kube_env: KubeTestEnv, ns: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    with OperatorProcess(
-        kube_env.kubeconfig,
-        [ns],
-        tmp_path_factory.mktemp("podsel-logs"),
-        extra_args=["--pod-selector", SELECTOR],
-    ) as proc:
-        yield proc
+operator = module_operator("podsel-logs", extra_args=["--pod-selector", SELECTOR])
 
 
 def indexed(operator: OperatorProcess) -> float | None:

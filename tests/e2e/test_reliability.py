@@ -31,6 +31,7 @@ from tests.e2e.helpers import (
     get,
     hubsettings,
     make_namespace,
+    module_namespace,
     patch,
     put_secret,
     wait_condition,
@@ -76,10 +77,7 @@ def retry_api(fn: Any, timeout: float = 30) -> Any:
             time.sleep(0.3)
 
 
-@pytest.fixture(scope="module")
-def ns(kube_api: k8s.ApiClient, crd_installed: str) -> str:
-    del crd_installed
-    return make_namespace(kube_api, "rel")
+ns = module_namespace("rel")
 
 
 @pytest.fixture(scope="module")

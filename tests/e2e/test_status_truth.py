@@ -9,11 +9,9 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 import urllib3
 from kubernetes import client as k8s
 from kubernetes import watch
@@ -30,35 +28,23 @@ from tests.e2e.helpers import (
     eventually,
     get,
     hubsettings,
-    make_namespace,
+    module_namespace,
+    module_operator,
     patch,
     put_secret,
     wait_condition,
 )
 from tests.support.gitops import argocd_health, kstatus
-from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
 from tests.support.pgserver import PgServer, free_port
 
 HEALTH_SECONDS = 1.0  # OperatorProcess passes --health-seconds 1
 
 
-@pytest.fixture(scope="module")
-def ns(kube_api: k8s.ApiClient, crd_installed: str) -> str:
-    del crd_installed
-    return make_namespace(kube_api, "truth")
+ns = module_namespace("truth")
 
 
-@pytest.fixture(scope="module")
-def operator(
-    kube_env: KubeTestEnv, ns: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(kube_env.kubeconfig, [ns], tmp_path_factory.mktemp("truth-logs"))
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+operator = module_operator("truth-logs")
 
 
 def spec(secret: str, message: str = "hello", **extra: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The reconciler over many databases: 200 HubSettings, each with its own DSN, and DSN rotations, against a
 real PostgreSQL. The operator's connections stay under its cap, every object becomes Ready, and deleting the
-objects closes every connection (issue: one pool per DSN, never closed)."""
+objects closes every connection (before: one pool per DSN, never closed)."""
 
 from __future__ import annotations
 
