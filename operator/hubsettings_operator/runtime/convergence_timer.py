@@ -47,6 +47,7 @@ from hubsettings_operator.runtime import metrics
 from hubsettings_operator.runtime.drift_timer import outside_watch
 from hubsettings_operator.runtime.status import Event, StatusUpdate, Verdict
 from hubsettings_operator.runtime.status_writer import Written
+from hubsettings_operator.runtime.status_writer import uid as object_uid
 from hubsettings_operator.spec.models import (
     BootstrapSpec,
     ConvergenceScheme,
@@ -261,12 +262,12 @@ class ConvergenceChecker:
 
     def poke(self, body: Mapping[str, Any]) -> None:
         """An apply changed rows: check now (and time how long the replicas take)."""
-        uid = _uid(body)
+        uid = object_uid(body)
         self._changed_at.setdefault(uid, time.monotonic())
         self._pokes.setdefault(uid, asyncio.Event()).set()
 
     def forget(self, body: Mapping[str, Any]) -> None:
-        uid = _uid(body)
+        uid = object_uid(body)
         for store in (self._tracking, self._pokes, self._changed_at):
             store.pop(uid, None)
 
@@ -277,7 +278,7 @@ class ConvergenceChecker:
         stopped: Callable[[], bool],
     ) -> None:
         """The daemon's loop (until `stopped()`): a round, then wait for a poke or the period."""
-        uid = _uid(body)
+        uid = object_uid(body)
         poke = self._pokes.setdefault(uid, asyncio.Event())
         while not stopped():
             poke.clear()
@@ -322,7 +323,7 @@ class ConvergenceChecker:
         token, problem = await read_token(self.kube, namespace, spec.convergence)
         selected = hub_pods(pods, spec, namespace)
         written, probes, channel = await observe(
-            self.store_factory(dsn, _uid(body)),
+            self.store_factory(dsn, object_uid(body)),
             spec,
             profile,
             owner_marker(namespace, name),
@@ -330,7 +331,7 @@ class ConvergenceChecker:
             token,
             problem,
         )
-        uid = _uid(body)
+        uid = object_uid(body)
         tracking = self._tracking.setdefault(uid, Tracking())
         synced: Mapping[str, Any] = next(
             (c for c in status.get("conditions") or [] if c.get("type") == CondType.SYNCED.value), {}
@@ -456,11 +457,6 @@ def register(
         await checker.run(body, lambda: list(index.get(namespace, [])), lambda: bool(stopped))
 
     return checker
-
-
-def _uid(body: Mapping[str, Any]) -> str:
-    meta = body.get("metadata", {})
-    return str(meta.get("uid") or _ident(body))
 
 
 def _ident(body: Mapping[str, Any]) -> str:
