@@ -1,7 +1,7 @@
 """Benchmark `convergence`: convergence confirmed. Time from a spec change (PATCH of the CR) to `Converged=True` on the
 written revision, with 3 and 20 Hub replicas.
 
-Each replica is a Hub stand-in process (`hubsettings_operator.table.hub_standin`, real LISTEN connection, the
+Each replica is a Hub stand-in process (`tests.support.hub_standin`, real LISTEN connection, the
 Hub's admin endpoint) on its own loopback address, and a Pod object whose status.podIP is that address. The
 operator runs with its production periods (convergence round every 30 s when converged; right after an apply
 and every second while a replica is behind).

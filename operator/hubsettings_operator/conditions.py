@@ -1,7 +1,7 @@
 """Status vocabulary shared by every layer: condition types, condition and event reasons, the condition model.
 
 Types only (a shared leaf): the rules that turn a reconcile outcome into conditions live in
-`runtime/status.py`. kstatus (Flux, `kubectl wait`, Argo CD through docs/argocd-health.lua) reads
+`status/rules.py`. kstatus (Flux, `kubectl wait`, Argo CD through docs/argocd-health.lua) reads
 `Reconciling=True` as in progress, `Stalled=True` as failed and `Ready` as the summary.
 """
 

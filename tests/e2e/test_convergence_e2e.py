@@ -1,5 +1,5 @@
 """Convergence confirmed per replica (issue 17), with real processes: the operator, a real kube-apiserver, a
-real PostgreSQL, and three Hub stand-ins (`table/hub_standin.py`) each on its own loopback address.
+real PostgreSQL, and three Hub stand-ins (`tests/support/hub_standin.py`) each on its own loopback address.
 
 No kubelet runs: the Hub pods are API objects whose status (phase, podIP = the stand-in's 127.0.0.x address)
 the test sets through the status subresource, so the operator calls the stand-ins as it would call pods.

@@ -1,4 +1,4 @@
-"""Hub stand-in replicas (`hubsettings_operator.table.hub_standin`) as real subprocesses, for e2e and bench.
+"""Hub stand-in replicas (`tests.support.hub_standin`) as real subprocesses, for e2e and bench.
 
 Each one serves on its own loopback address (its "pod IP"), on the port every replica shares, and its database
 connections leave from that address, so `pg_stat_activity.client_addr` maps back to the pod. The DSN and the
@@ -66,7 +66,7 @@ class StandInProcess:
             [
                 sys.executable,
                 "-m",
-                "hubsettings_operator.table.hub_standin",
+                "tests.support.hub_standin",
                 "--dsn-file",
                 str(self.dsn_file),
                 "--token-file",

@@ -17,7 +17,7 @@ from hubsettings_operator.redact import (
     register_dsn,
     scrub,
 )
-from hubsettings_operator.runtime import status
+from hubsettings_operator.status import rules as status
 
 
 def _merge(existing: list[Condition], verdict: status.Verdict, generation: int, now: str) -> list[Condition]:

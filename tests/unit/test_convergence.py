@@ -1,4 +1,4 @@
-"""The convergence decision (drift/convergence.py), the requiredForReady gate, and label selectors (selectors.py)."""
+"""The convergence decision (convergence/decide.py), the requiredForReady gate, and label selectors (selectors.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from hubsettings_operator import selectors
 from hubsettings_operator.conditions import CondType, Desired, Reason
-from hubsettings_operator.drift.convergence import PodProbe, Tracking, decide, gate_ready
+from hubsettings_operator.convergence.decide import PodProbe, Tracking, decide, gate_ready
 from hubsettings_operator.spec.validation import validate_spec
 
 WRITTEN = {"access": 4, "maintenance": 2}

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from hubsettings_operator.cli import drift_report as drift_cli
 from hubsettings_operator.drift import layer0 as drift
-from hubsettings_operator.drift import sources_sync as drift_cli
 from hubsettings_operator.drift.layer0 import Sources, compute, label_selector, normalize, referenced_sources
 from hubsettings_operator.redact import fingerprint
 from hubsettings_operator.spec import catalog

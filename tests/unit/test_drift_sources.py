@@ -6,8 +6,8 @@ import asyncio
 import base64
 from typing import Any
 
+from hubsettings_operator.cli.drift_report import AsyncCluster
 from hubsettings_operator.drift import sources
-from hubsettings_operator.drift.sources_sync import AsyncCluster
 from hubsettings_operator.spec.models import LabelSelector, Profile
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hubsettings_operator.cli import drift_report as sources_sync
 from hubsettings_operator.cli.exitcodes import ExitCode, worst
-from hubsettings_operator.drift import sources_sync
 from hubsettings_operator.spec.models import ConflictMode, Profile
 from hubsettings_operator.spec.validation import validate_spec
 from hubsettings_operator.table.apply import section_modes

@@ -1,5 +1,5 @@
 """`hubsettings converge`: has every Hub replica loaded what the HubSettings wrote? The operator's convergence
-round (`runtime/convergence_timer.py` + the pure `drift/convergence.py`), run once or until done from a
+round (`runtime/convergence_check.py` + the pure `convergence/decide.py`), run once or until done from a
 workstation or a CI job, with the user's kubeconfig.
 
 It lists the Hub pods of the manifest's `spec.bootstrap.podSelector` (default app.kubernetes.io/name=scion-hub),
@@ -26,8 +26,8 @@ from typing import Any
 import click
 
 from hubsettings_operator import selectors
-from hubsettings_operator.drift import convergence
-from hubsettings_operator.drift.convergence import Tracking
+from hubsettings_operator.convergence import decide as convergence
+from hubsettings_operator.convergence.decide import Tracking
 from hubsettings_operator.redact import register_dsn, scrub
 from hubsettings_operator.spec.manifests import validate_paths
 from hubsettings_operator.spec.models import BootstrapSpec, ConvergenceSpec, HubSettings, Profile
@@ -67,7 +67,7 @@ async def _round(
     tracking: Tracking,
 ) -> convergence.Decision:
     # Imported here: the other commands need neither kopf nor aiohttp.
-    from hubsettings_operator.runtime import convergence_timer as io
+    from hubsettings_operator.runtime import convergence_check as io
 
     spec = resource.spec
     conv = spec.convergence or ConvergenceSpec()
@@ -142,7 +142,7 @@ def converge(
     output: str,
 ) -> None:
     """Check that every Hub replica has loaded the revisions the HubSettings wrote (exit 0), else exit 1."""
-    from hubsettings_operator.drift.sources_sync import KubeCluster
+    from hubsettings_operator.cli.drift_report import KubeCluster
 
     seconds = parse_duration(timeout)
     reports, _skipped = validate_paths(files)

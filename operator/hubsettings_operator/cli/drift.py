@@ -29,7 +29,7 @@ def drift(
     Example:
       hubsettings drift -f hub.yaml --namespace scion
     """
-    from hubsettings_operator.drift.sources_sync import run_drift
+    from hubsettings_operator.cli.drift_report import run_drift
 
     resources = _one_resource(files)
     sys.exit(run_drift(resources, namespace, kubeconfig, Profile(profile), output))

@@ -2,7 +2,7 @@
 ConfigMaps and Secrets they refer to, read through one small async protocol (`SourceReader`).
 
 The operator's `runtime/kube.Kube` satisfies it directly; the CLI's sync `KubeCluster` through
-`drift/sources_sync.AsyncCluster` (its calls run in worker threads, the CLI enters with `asyncio.run`). The
+`cli/drift_report.AsyncCluster` (its calls run in worker threads, the CLI enters with `asyncio.run`). The
 profile rule is shared too (`resolve_profile`).
 """
 

@@ -7,7 +7,7 @@ Handler ids (stable, they name kopf's progress annotations):
   triggers a reconcile) and pings the database within a timeout shorter than the period, so an outage shows
   in status within about one period and a recovery is noticed without touching the CR;
 - `hubsettings.drift`: Layer 0 drift check against the pod index;
-- `hubsettings.convergence`: daemon per HubSettings with spec.convergence (runtime/convergence_timer.py);
+- `hubsettings.convergence`: daemon per HubSettings with spec.convergence (runtime/convergence_check.py);
 - `hubsettings.finalize`: deletion policy Delete (only objects with that policy get the finalizer).
 """
 
@@ -24,13 +24,12 @@ from kubernetes.client.exceptions import ApiException
 
 from hubsettings_operator import selectors
 from hubsettings_operator.redact import scrub
-from hubsettings_operator.runtime import convergence_timer, metrics
-from hubsettings_operator.runtime import drift_timer as drift_check
+from hubsettings_operator.runtime import convergence_check, drift_check, metrics
 from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.kube import Kube
 from hubsettings_operator.runtime.reconciler import Reconciler, backoff
-from hubsettings_operator.runtime.status import Event
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
+from hubsettings_operator.status.rules import Event
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +115,7 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig, state: Sta
             raise kopf.TemporaryError(outcome.error or outcome.result, delay=outcome.retry_in)
 
     watch_selector = config.pod_watch_selector
-    converge = convergence_timer.register(registry, resource, state, emit, watch_selector=watch_selector)
+    converge = convergence_check.register(registry, resource, state, emit, watch_selector=watch_selector)
     kopf.on.create(*resource, id="hubsettings.reconcile.create", registry=registry, timeout=None)(reconcile)
     kopf.on.update(*resource, id="hubsettings.reconcile.update", field="spec", registry=registry)(reconcile)
     kopf.on.resume(*resource, id="hubsettings.reconcile.resume", registry=registry)(reconcile)

@@ -1,6 +1,6 @@
 """The reconcile service: orchestrates one HubSettings at a time; kopf handlers only call this.
 
-It decides nothing about status itself (`runtime/status.py` holds every rule) and writes status only through
+It decides nothing about status itself (`status/rules.py` holds every rule) and writes status only through
 `runtime/status_writer.py`. Steps of a reconcile, under the object's lock:
 
 1. snapshot the body (kopf hands timers a *live* body that changes under a running reconcile: the spec and
@@ -10,7 +10,7 @@ It decides nothing about status itself (`runtime/status.py` holds every rule) an
 4. status and events from the pure rules; a newer generation seen while writing is reconciled right away.
 
 Over 400 lines: reconcile, retarget, health probe and finalizer share the object lock, the store factory and
-the generation guard; each is a short method over `runtime/status.py`'s rules.
+the generation guard; each is a short method over `status/rules.py`'s rules.
 """
 
 from __future__ import annotations
@@ -28,16 +28,7 @@ from hubsettings_operator.conditions import EventReason, EventType, Reason
 from hubsettings_operator.errors import DatabaseUnavailable, HubSettingsError
 from hubsettings_operator.redact import describe_dsn, fingerprint, scrub
 from hubsettings_operator.runtime import metrics
-from hubsettings_operator.runtime import status as rules
 from hubsettings_operator.runtime.config import OperatorConfig
-from hubsettings_operator.runtime.status import (
-    DELETE_ATTEMPTS_BEFORE_RELEASE,
-    FORCE_RELEASE_ANNOTATION,
-    MAX_CONFLICTS_IN_STATUS,
-    Event,
-    StatusUpdate,
-    changed_fields,
-)
 from hubsettings_operator.runtime.status_writer import StatusWriter, Written, uid
 from hubsettings_operator.spec.models import (
     DatabaseSpec,
@@ -47,6 +38,15 @@ from hubsettings_operator.spec.models import (
     TargetStatus,
 )
 from hubsettings_operator.spec.validation import unvalidated_sections, validate_spec
+from hubsettings_operator.status import rules
+from hubsettings_operator.status.rules import (
+    DELETE_ATTEMPTS_BEFORE_RELEASE,
+    FORCE_RELEASE_ANNOTATION,
+    MAX_CONFLICTS_IN_STATUS,
+    Event,
+    StatusUpdate,
+    changed_fields,
+)
 from hubsettings_operator.table.apply import apply_spec
 from hubsettings_operator.table.plan import OWNER_PREFIX, Action, WrittenRecord, owner_marker
 from hubsettings_operator.table.store import ApplyResult, PoolRegistry, SettingsStore, Target

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from hubsettings_operator.runtime.status import StatusUpdate, render, rfc3339
+from hubsettings_operator.status.rules import StatusUpdate, render, rfc3339
 
 
 class StatusAPI(Protocol):

@@ -40,7 +40,7 @@ from hubsettings_operator.conditions import (
     EventType,
     Reason,
 )
-from hubsettings_operator.drift import convergence
+from hubsettings_operator.convergence import decide as convergence
 from hubsettings_operator.spec.models import ConflictItem
 from hubsettings_operator.table.plan import Action, Change, settings_hash
 from hubsettings_operator.table.store import summarize
@@ -337,7 +337,7 @@ def convergence_cleanup(spec: Mapping[str, Any], old_status: Mapping[str, Any], 
 
 def gate_on_convergence(body: Mapping[str, Any], update: StatusUpdate, *, changed: bool) -> None:
     """`spec.convergence.requiredForReady`: Ready stays False until every replica has loaded (the rule is
-    drift/convergence.py's `gate_ready`)."""
+    convergence/decide.py's `gate_ready`)."""
     if update.verdict is None:
         return
     wanted, remove = convergence.gate_ready(

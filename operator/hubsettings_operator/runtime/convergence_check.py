@@ -1,6 +1,6 @@
 """The convergence check's I/O: per Hub pod, is its listener connected and which revisions has it loaded.
 
-Three reads per round, then the pure decision (`drift/convergence.py`):
+Three reads per round, then the pure decision (`convergence/decide.py`):
 - the table: the revision of each section this HubSettings owns (`updated_by` = its owner marker);
 - `pg_stat_activity`: which client addresses hold an idle `LISTEN <channel>` connection (the Hub's dedicated
   listener; the Hub sets no application_name, so the pod IP is the only link). Needs the Hub's role to be
@@ -18,7 +18,7 @@ right after each apply that changed rows (`poke`), every second while a replica 
 `interval` seconds.
 
 Over 400 lines: the three reads of a round, the per-pod HTTP probe and the daemon that paces rounds belong
-to one concern (the decision itself is pure, in drift/convergence.py).
+to one concern (the decision itself is pure, in convergence/decide.py).
 """
 
 from __future__ import annotations
@@ -39,13 +39,12 @@ import kopf
 
 from hubsettings_operator import selectors
 from hubsettings_operator.conditions import CondType, Desired, EventReason, EventType, Reason
-from hubsettings_operator.drift import convergence
-from hubsettings_operator.drift.convergence import PodProbe, Tracking
+from hubsettings_operator.convergence import decide as convergence
+from hubsettings_operator.convergence.decide import PodProbe, Tracking
 from hubsettings_operator.drift.sources import resolve_profile
 from hubsettings_operator.redact import register_secret, scrub
 from hubsettings_operator.runtime import metrics
-from hubsettings_operator.runtime.drift_timer import outside_watch
-from hubsettings_operator.runtime.status import Event, StatusUpdate, Verdict
+from hubsettings_operator.runtime.drift_check import outside_watch
 from hubsettings_operator.runtime.status_writer import Written
 from hubsettings_operator.runtime.status_writer import uid as object_uid
 from hubsettings_operator.spec.models import (
@@ -56,6 +55,7 @@ from hubsettings_operator.spec.models import (
     Profile,
 )
 from hubsettings_operator.spec.validation import validate_spec
+from hubsettings_operator.status.rules import Event, StatusUpdate, Verdict
 from hubsettings_operator.table.layout import layout_for
 from hubsettings_operator.table.plan import owner_marker
 from hubsettings_operator.table.store import SettingsStore, Target

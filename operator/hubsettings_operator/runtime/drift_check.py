@@ -15,9 +15,9 @@ from hubsettings_operator.drift import layer0 as drift
 from hubsettings_operator.drift.sources import SourceReader, read_sources, resolve_profile, select_pods
 from hubsettings_operator.runtime import metrics
 from hubsettings_operator.runtime.reconciler import Reconciler, snapshot
-from hubsettings_operator.runtime.status import Event, StatusUpdate, Verdict
 from hubsettings_operator.spec.models import LabelSelector
 from hubsettings_operator.spec.validation import validate_spec
+from hubsettings_operator.status.rules import Event, StatusUpdate, Verdict
 
 
 def outside_watch(selector: LabelSelector, watch_selector: str) -> str | None:

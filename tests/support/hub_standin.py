@@ -20,7 +20,7 @@ Test controls (same server, under /_standin/): stop/start the listener connectio
 /_standin/listener?state=off|on`), run the poll backstop now (`POST /_standin/poll`), make refreshes fail while keeping the old cache, as a Hub whose `Refresh`
 errors does (`POST /_standin/refresh?state=fail|ok`), and `GET /_standin/state`.
 
-Run: `python -m hubsettings_operator.table.hub_standin --dsn-file F --token-file T --host 127.0.0.3 --port P`.
+Run: `python -m tests.support.hub_standin --dsn-file F --token-file T --host 127.0.0.3 --port P`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Convergence of the Hub replicas: what each Hub pod has loaded, in, `status.convergence` and the Converged
-condition out. Pure: the I/O (table, pg_stat_activity, each pod's admin endpoint) is `runtime/convergence_timer.py`.
+condition out. Pure: the I/O (table, pg_stat_activity, each pod's admin endpoint) is `runtime/convergence_check.py`.
 
 Inputs per pod: whether a `LISTEN` connection from its IP is open (None: the database role cannot see other
 sessions) and the revision of each section it has loaded (None: unknown, with the reason). The written side is
