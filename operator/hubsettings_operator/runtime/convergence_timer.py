@@ -2,9 +2,10 @@
 
 Three reads per round, then the pure decision (`drift/convergence.py`):
 - the table: the revision of each section this HubSettings owns (`updated_by` = its owner marker);
-- `pg_stat_activity`: which client addresses hold an idle `LISTEN <channel>` connection (the Hub's dedicated
-  listener; the Hub sets no application_name, so the pod IP is the only link). Needs the Hub's role to be
-  superuser or a member of pg_read_all_stats, else other sessions' queries are hidden and `listening` is null;
+- `pg_stat_activity`: which client addresses hold the Hub's dedicated listener connection, idle after a
+  `LISTEN`/`UNLISTEN` of any of its channels (global or per-project, `table/replicas.py`; the Hub sets no
+  application_name, so the pod IP is the only link). Sessions the role may not see make `listening` null
+  for pods without a visible listener (the role must be the Hub's own, superuser or in pg_read_all_stats);
 - each pod, by its IP (never a Service, which would answer from any replica): `GET
   /api/v1/admin/server-config` with the admin token; in PostgreSQL mode its `section_metadata` gives the
   revision of every section that replica's cache holds.
@@ -200,7 +201,7 @@ async def observe(
         PodProbe(
             name=p.name,
             uid=p.uid,
-            listening=None if listening is None else p.ip in listening,
+            listening=listening.listening(p.ip),
             loaded=results[p.uid][0],
             error=results[p.uid][1],
             checked_at=checked,
