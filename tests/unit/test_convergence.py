@@ -176,3 +176,114 @@ def test_pending_write_claims_nothing_even_if_replicas_agree() -> None:
 )
 def test_selector_implies(narrow: str, wide: str, inside: bool) -> None:
     assert selectors.implies(selectors.parse(narrow), selectors.parse(wide)) is inside
+
+
+# ---- what a real Hub answers (issue 25) ---------------------------------------------------------------------
+
+
+def test_a_section_the_replica_does_not_know_is_not_behind_and_says_what_to_do() -> None:
+    """An older replica lists the sections of its own registry only: `maintenance` is missing from it."""
+    old = PodProbe(
+        name="hub-old",
+        uid="uid-old",
+        listening=True,
+        loaded={"access": 4},
+        known=frozenset({"access", "lifecycle"}),
+        version="0.2.4",
+    )
+    new = PodProbe(
+        name="hub-new",
+        uid="uid-new",
+        listening=True,
+        loaded={"access": 4, "maintenance": 2},
+        known=frozenset({"access", "maintenance"}),
+        version="0.2.22",
+    )
+    d = run([old, new])
+    by_name = {r.name: r for r in d.status.replicas}
+    assert by_name["hub-old"].behind == [] and by_name["hub-old"].unknownSections == ["maintenance"]
+    assert by_name["hub-old"].version == "0.2.4" and by_name["hub-new"].unknownSections == []
+    assert d.behind == [] and not d.converged
+    assert d.condition.status is False and d.condition.reason is Reason.SECTIONS_UNKNOWN_TO_REPLICA
+    message = d.condition.message
+    assert "hub-old (scion 0.2.4) does not know maintenance" in message
+    assert "Upgrade the replica" in message and "drop it from spec.settings" in message
+    assert d.status.oldestVersion == "0.2.4"
+    # requiredForReady carries the same reason and guidance to Ready.
+    body = {
+        "spec": {"convergence": {"requiredForReady": True}},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Converged",
+                    "status": "False",
+                    "reason": d.condition.reason.value,
+                    "message": message,
+                }
+            ]
+        },
+    }
+    wanted, _ = gate_ready(([Desired(CondType.READY, True, Reason.SYNCED, "ok")], []), body, changed=False)
+    assert wanted[0].status is False and wanted[0].reason is Reason.SECTIONS_UNKNOWN_TO_REPLICA
+    assert "Upgrade the replica" in wanted[0].message
+
+
+def test_unknown_section_and_a_replica_behind_on_a_known_one() -> None:
+    old = PodProbe(
+        name="hub-old",
+        uid="u",
+        listening=True,
+        loaded={"access": 3},
+        known=frozenset({"access"}),
+        version="0.2.4",
+    )
+    d = run([old])
+    assert d.behind == ["hub-old"] and d.status.replicas[0].behind == ["access"]
+    assert d.condition.reason is Reason.SECTIONS_UNKNOWN_TO_REPLICA  # the user must act: said first
+
+
+def test_403_is_token_forbidden_and_401_token_rejected() -> None:
+    forbidden = "token forbidden by the Hub (HTTP 403 'Insufficient permissions'): ... hub.config.read ..."
+    d = run([probe("hub-0", None, error=forbidden)])
+    assert d.condition.reason is Reason.TOKEN_FORBIDDEN and d.token_rejected and d.condition.status is None
+    assert "hub.config.read" in d.condition.message
+    rejected = "token rejected by the Hub (HTTP 401 'invalid access token'): ..."
+    assert run([probe("hub-0", None, error=rejected)]).condition.reason is Reason.TOKEN_REJECTED
+
+
+def test_oldest_version() -> None:
+    from hubsettings_operator.drift.convergence import oldest_version
+
+    pods = [
+        PodProbe(name=n, uid=n, listening=True, loaded={}, version=v)
+        for n, v in (("a", "0.2.10"), ("b", "v0.2.9"), ("c", None), ("d", "dev"))
+    ]
+    assert oldest_version(pods) == "v0.2.9"
+    assert oldest_version([]) is None
+
+
+def test_server_config_answer_as_the_hub_sends_it() -> None:
+    """Omitted empty fields (no revision for `default`/`file`), every registry section, the version."""
+    from hubsettings_operator.runtime.convergence_timer import parse_server_config
+
+    answer = parse_server_config(
+        {
+            "scion_version": "0.2.4",
+            "settings_tier": "db",
+            "schema_version": "1",
+            "section_metadata": {
+                "access": {"source": "default"},
+                "lifecycle": {"source": "file"},
+                "maintenance": {
+                    "source": "db",
+                    "revision": 7,
+                    "updated_at": "2026-01-01T00:00:00Z",
+                    "updated_by": "ops@example.com",
+                    "origin": "managed",
+                },
+            },
+        }
+    )
+    assert answer.loaded == {"maintenance": 7} and answer.error is None
+    assert answer.known == {"access", "lifecycle", "maintenance"} and answer.version == "0.2.4"
+    assert parse_server_config({"schema_version": "1"}).loaded is None

@@ -8,7 +8,11 @@ the revision of each section this HubSettings owns in the table.
 Condition rules (first that applies):
 - the operator's write for the current generation is not done (`pending`): Unknown / Unknown;
 - no Hub pods: Unknown / Unknown;
-- the token was rejected: Unknown / TokenRejected (listener presence is still reported);
+- the token was rejected (HTTP 401): Unknown / TokenRejected; its principal lacks hub.config.read (HTTP 403):
+  Unknown / TokenForbidden (listener presence is still reported);
+- a replica does not know a written section (its server-config lists every section of its own registry and
+  never another): False / SectionsUnknownToReplica, naming the replica, its version and what to do; such a
+  section is not counted as behind (the replica will never load it);
 - a pod is behind and has no listener: False / ListenerMissing (it only catches up at its poll backstop);
 - a pod is behind: False / ReplicasBehind;
 - a pod's loaded revisions are unknown: False / ListenerMissing if a pod has no listener, else Unknown / Unknown;
@@ -28,9 +32,17 @@ from hubsettings_operator.conditions import CondType, Desired, Reason
 from hubsettings_operator.spec.models import ConvergenceStatus, ReplicaConvergence
 
 # Errors a probe reports that are the token's fault, not the pod's (one rejection stops the round).
-TOKEN_REJECTED = "token rejected"
+TOKEN_REJECTED = "token rejected"  # HTTP 401: not a valid token for this Hub
+TOKEN_FORBIDDEN = "token forbidden"  # HTTP 403: a valid principal without hub.config.read
 GATE_REASONS = frozenset(
-    {Reason.REPLICAS_BEHIND, Reason.LISTENER_MISSING, Reason.UNKNOWN, Reason.TOKEN_REJECTED}
+    {
+        Reason.REPLICAS_BEHIND,
+        Reason.LISTENER_MISSING,
+        Reason.UNKNOWN,
+        Reason.TOKEN_REJECTED,
+        Reason.TOKEN_FORBIDDEN,
+        Reason.SECTIONS_UNKNOWN_TO_REPLICA,
+    }
 )
 
 
@@ -44,6 +56,47 @@ class PodProbe:
     loaded: Mapping[str, int] | None  # section -> revision; None when unknown (see error)
     error: str | None = None
     checked_at: str | None = None
+    known: frozenset[str] | None = None  # sections its server-config lists (its registry); None: not known
+    version: str | None = None  # its scion_version
+
+
+def token_problem(error: str | None) -> Reason | None:
+    """TokenRejected / TokenForbidden when a probe's error is the token's fault, else None."""
+    if (error or "").startswith(TOKEN_REJECTED):
+        return Reason.TOKEN_REJECTED
+    if (error or "").startswith(TOKEN_FORBIDDEN):
+        return Reason.TOKEN_FORBIDDEN
+    return None
+
+
+def unknown_sections(written: Mapping[str, int], pod: PodProbe) -> list[str]:
+    """Written sections the replica's registry does not have (it never lists a section it does not know)."""
+    return [] if pod.known is None else sorted(s for s in written if s not in pod.known)
+
+
+def oldest_version(pods: Sequence[PodProbe]) -> str | None:
+    """The oldest scion_version among the replicas that reported one (the effective Hub version of the
+    fleet: what every replica knows). Versions that do not parse as x.y.z sort last."""
+
+    def key(version: str) -> tuple[int, tuple[int, ...]]:
+        core = version.lstrip("v").split("-", 1)[0].split("+", 1)[0].split(".")
+        return (0, tuple(int(p) for p in core)) if all(p.isdigit() for p in core) else (1, ())
+
+    versions = sorted({p.version for p in pods if p.version}, key=key)
+    return versions[0] if versions else None
+
+
+def _unknown_message(written: Mapping[str, int], pods: Sequence[PodProbe]) -> str:
+    parts = [
+        f"{p.name} (scion {p.version or 'version unknown'}) does not know {', '.join(unknown_sections(written, p))}"
+        for p in pods[:5]
+    ]
+    sections = sorted({s for p in pods for s in unknown_sections(written, p)})
+    return (
+        f"{'; '.join(parts)}: that replica never loads {'it' if len(sections) == 1 else 'them'}. Upgrade the "
+        f"replica to a Hub version that knows {', '.join(sections)}, or drop "
+        f"{'it' if len(sections) == 1 else 'them'} from spec.settings for now"
+    )
 
 
 @dataclass
@@ -68,6 +121,12 @@ class Decision:
 def behind_sections(written: Mapping[str, int], loaded: Mapping[str, int]) -> list[str]:
     """Written sections whose revision the replica has not loaded yet (a newer one counts as loaded)."""
     return sorted(s for s, rev in written.items() if loaded.get(s, 0) < rev)
+
+
+def lag_sections(written: Mapping[str, int], pod: PodProbe) -> list[str]:
+    """The sections `pod` is behind on, among those it knows."""
+    unknown = set(unknown_sections(written, pod))
+    return behind_sections({s: r for s, r in written.items() if s not in unknown}, pod.loaded or {})
 
 
 def _names(pods: Sequence[PodProbe], limit: int = 5) -> str:
@@ -98,7 +157,9 @@ def decide(
     seen: set[str] = set()
     for pod in pods:
         seen.add(pod.uid)
-        lag = behind_sections(written, pod.loaded) if pod.loaded is not None else []
+        unknown_here = unknown_sections(written, pod)
+        known_written = {s: r for s, r in written.items() if s not in unknown_here}
+        lag = behind_sections(known_written, pod.loaded) if pod.loaded is not None else []
         replicas.append(
             ReplicaConvergence(
                 name=pod.name,
@@ -107,6 +168,8 @@ def decide(
                 if pod.loaded is not None
                 else {},
                 behind=lag,
+                unknownSections=unknown_here,
+                version=pod.version,
                 error=pod.error,
                 checkedAt=pod.checked_at,
             )
@@ -128,10 +191,13 @@ def decide(
     tracking.warned = {w for w in tracking.warned if w.partition("@")[0] in seen}
 
     loaded_all = len(pods) - len(behind) - len(unknown)
-    status = ConvergenceStatus(written=dict(sorted(written.items())), replicas=replicas)
+    status = ConvergenceStatus(
+        written=dict(sorted(written.items())), replicas=replicas, oldestVersion=oldest_version(pods)
+    )
     status.summary = f"{loaded_all}/{len(pods)}"
     missing = [p for p in pods if p.listening is False]
-    rejected = any((p.error or "").startswith(TOKEN_REJECTED) for p in unknown)
+    rejected = any(token_problem(p.error) for p in unknown)
+    strangers = [p for p in pods if unknown_sections(written, p)]
     listen_note = (
         f"; no LISTEN {channel} connection from {_names(missing)}: a change reaches it only at its poll (60 s)"
         if missing
@@ -147,13 +213,16 @@ def decide(
             "no running Hub pods with a pod IP match the pod selector",
         )
     elif rejected:
-        error = next(p.error for p in unknown if (p.error or "").startswith(TOKEN_REJECTED))
-        cond = Desired(CondType.CONVERGED, None, Reason.TOKEN_REJECTED, f"{error}{listen_note}")
+        first = next(p for p in unknown if token_problem(p.error))
+        reason = token_problem(first.error) or Reason.TOKEN_REJECTED
+        cond = Desired(CondType.CONVERGED, None, reason, f"{first.error}{listen_note}")
+    elif strangers:
+        # Before "behind": waiting cannot fix it, the user must act.
+        msg = f"{status.summary} replicas loaded; {_unknown_message(written, strangers)}{listen_note}"
+        cond = Desired(CondType.CONVERGED, False, Reason.SECTIONS_UNKNOWN_TO_REPLICA, msg)
     elif behind:
         lagging = [p for p in behind if p.listening is False]
-        detail = "; ".join(
-            f"{p.name} behind on {', '.join(behind_sections(written, p.loaded or {}))}" for p in behind[:5]
-        )
+        detail = "; ".join(f"{p.name} behind on {', '.join(lag_sections(written, p))}" for p in behind[:5])
         if lagging:
             msg = (
                 f"{status.summary} replicas loaded; {detail}; no LISTEN {channel} connection from "
