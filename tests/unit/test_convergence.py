@@ -287,3 +287,30 @@ def test_server_config_answer_as_the_hub_sends_it() -> None:
     assert answer.loaded == {"maintenance": 7} and answer.error is None
     assert answer.known == {"access", "lifecycle", "maintenance"} and answer.version == "0.2.4"
     assert parse_server_config({"schema_version": "1"}).loaded is None
+
+
+def _status(ready: dict[str, Any], synced: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    conds = [{"type": "Ready", **ready}, {"type": "Synced", "observedGeneration": 3, **synced}]
+    conds += [{"type": t, **c} for t, c in extra.items()]
+    return {"observedGeneration": 3, "conditions": conds}
+
+
+def test_ready_released_as_soon_as_converged() -> None:
+    from hubsettings_operator.drift.convergence import READY_GATE_PREFIX, released_ready
+
+    gated = {"status": "False", "reason": "ReplicasBehind", "message": READY_GATE_PREFIX + "hub-0 behind"}
+    ok = {"status": "True", "reason": "Applied", "message": "2 of 2 rows owned (scion)"}
+    released = released_ready(_status(gated, ok), 3)
+    assert released is not None and released.status is True and released.reason is Reason.SYNCED
+    assert released.message == "2 of 2 rows owned (scion)"
+    conflicts = {"status": "False", "reason": "ConflictsReported", "message": "1 conflict"}
+    assert released_ready(_status(gated, conflicts), 3).reason is Reason.CONFLICTS_REPORTED  # type: ignore[union-attr]
+    # Not the gate's doing, another generation, a failure or a retry in progress: the reconciler decides.
+    assert (
+        released_ready(_status({"status": "False", "reason": "DatabaseUnavailable", "message": "x"}, ok), 3)
+        is None
+    )
+    assert released_ready(_status(gated, ok), 4) is None
+    assert released_ready(_status(gated, {"status": "False", "reason": "DatabaseUnavailable"}), 3) is None
+    assert released_ready(_status(gated, ok, Reconciling={"status": "True"}), 3) is None
+    assert released_ready(_status({"status": "True", "reason": "Synced"}, ok), 3) is None

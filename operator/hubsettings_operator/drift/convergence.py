@@ -262,6 +262,34 @@ def decide(
     )
 
 
+READY_GATE_PREFIX = "spec.convergence.requiredForReady: "
+
+
+def released_ready(status: Mapping[str, Any], generation: object) -> Desired | None:
+    """The Ready a convergence round gives when Converged has just turned True under requiredForReady: the
+    Ready the reconciler's last outcome gave (Synced / ConflictsReported), so Ready follows Converged at once
+    instead of at the next reconcile. None when Ready is not held by the gate, or the reconciler's outcome
+    for this generation is not a success (then the reconciler decides)."""
+    conds = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, Mapping)}
+    ready, synced = conds.get(CondType.READY.value) or {}, conds.get(CondType.SYNCED.value) or {}
+    gated = ready.get("status") == "False" and str(ready.get("message") or "").startswith(READY_GATE_PREFIX)
+    if not gated or ready.get("reason") not in {r.value for r in GATE_REASONS}:
+        return None
+    if (
+        CondType.STALLED.value in conds
+        or (conds.get(CondType.RECONCILING.value) or {}).get("status") == "True"
+    ):
+        return None
+    if status.get("observedGeneration") != generation or synced.get("observedGeneration") != generation:
+        return None
+    message = str(synced.get("message") or "")
+    if synced.get("status") == "True":
+        return Desired(CondType.READY, True, Reason.SYNCED, message)
+    if synced.get("reason") == Reason.CONFLICTS_REPORTED.value:
+        return Desired(CondType.READY, True, Reason.CONFLICTS_REPORTED, message)
+    return None
+
+
 def required_for_ready(spec: Mapping[str, Any] | None) -> bool:
     return bool(((spec or {}).get("convergence") or {}).get("requiredForReady"))
 
@@ -299,6 +327,6 @@ def gate_ready(
             else Reason.UNKNOWN
         )
         detail = str(current.get("message") or "")
-    message = f"spec.convergence.requiredForReady: {detail}"
+    message = f"{READY_GATE_PREFIX}{detail}"
     gated = Desired(CondType.READY, False, reason, message)
     return ([gated if d is ready else d for d in wanted], remove)

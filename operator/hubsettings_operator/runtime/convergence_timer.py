@@ -441,9 +441,14 @@ class ConvergenceChecker:
                     CondType.READY,
                     False,
                     decision.condition.reason,
-                    f"spec.convergence.requiredForReady: {decision.condition.message}",
+                    f"{convergence.READY_GATE_PREFIX}{decision.condition.message}",
                 )
             )
+        elif spec.convergence is not None and spec.convergence.requiredForReady and decision.converged:
+            # Ready's input just changed: release it now, not at the next reconcile or health round.
+            released = convergence.released_ready(status, body.get("metadata", {}).get("generation"))
+            if released is not None:
+                desired.append(released)
         generation = body.get("metadata", {}).get("generation")
         report = decision.status.model_dump(mode="json")
         if _without_checked_at(status.get("convergence")) == _without_checked_at(report):
