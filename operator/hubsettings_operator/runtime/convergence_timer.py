@@ -28,6 +28,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import os
 import time
@@ -311,6 +312,7 @@ class ConvergenceChecker:
         self._tracking: dict[str, Tracking] = {}
         self._pokes: dict[str, asyncio.Event] = {}
         self._changed_at: dict[str, float] = {}  # uid -> monotonic time of the apply not yet converged
+        self._token_seen: dict[str, str] = {}  # uid -> fingerprint of the token the last round used
 
     def poke(self, body: Mapping[str, Any]) -> None:
         """An apply changed rows: check now (and time how long the replicas take)."""
@@ -320,8 +322,33 @@ class ConvergenceChecker:
 
     def forget(self, body: Mapping[str, Any]) -> None:
         uid = object_uid(body)
-        for store in (self._tracking, self._pokes, self._changed_at):
+        for store in (self._tracking, self._pokes, self._changed_at, self._token_seen):
             store.pop(uid, None)
+
+    async def check_token(self, body: Mapping[str, Any]) -> bool:
+        """Called on the health period (which already re-reads the DSN Secret): when the token Secret no
+        longer holds the token the last round used, start a round now (a fixed or rotated token shows within
+        one health period, not one convergence period). True when it poked. The operator only `get`s Secrets
+        it is pointed at (it never lists or watches Secrets), so this is a read, not a watch."""
+        uid = object_uid(body)
+        if uid not in self._token_seen:  # no round yet (or no spec.convergence): nothing to compare with
+            return False
+        spec, _errors = validate_spec(body.get("spec"))
+        if spec is None or spec.convergence is None:
+            return False
+        namespace = str(body.get("metadata", {}).get("namespace"))
+        token, _problem = await read_token(self.kube, namespace, spec.convergence)
+        if _fingerprint(token) == self._token_seen[uid]:
+            return False
+        ref = spec.convergence.adminTokenSecretRef
+        log.info(
+            "token Secret %s/%s of %s changed: convergence round now",
+            namespace,
+            ref.name if ref else "",
+            _ident(body),
+        )
+        self._pokes.setdefault(uid, asyncio.Event()).set()
+        return True
 
     async def run(
         self,
@@ -373,6 +400,7 @@ class ConvergenceChecker:
         ref = spec.database.secretRef
         dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
         token, problem = await read_token(self.kube, namespace, spec.convergence)
+        self._token_seen[object_uid(body)] = _fingerprint(token)
         selected = hub_pods(pods, spec, namespace)
         written, probes, channel = await observe(
             self.store_factory(dsn, object_uid(body)),
@@ -514,6 +542,11 @@ def register(
         await checker.run(body, lambda: list(index.get(namespace, [])), lambda: bool(stopped))
 
     return checker
+
+
+def _fingerprint(token: str | None) -> str:
+    """Compares tokens between rounds without keeping one in memory longer than a round."""
+    return hashlib.sha256((token or "").encode()).hexdigest()
 
 
 def _ident(body: Mapping[str, Any]) -> str:
