@@ -10,20 +10,9 @@ import kopf
 from hubsettings_operator.runtime.diffbase import DIGEST_PREFIX, CompactStatusDiffBaseStorage
 from hubsettings_operator.spec.size import ETCD_REQUEST_LIMIT, MAX_SPEC_BYTES, stored_spec_bytes
 from hubsettings_operator.spec.validation import validate_spec
+from tests.support.bigspec import spec_of
 
 FIELD = "status.lastHandledConfiguration"
-
-
-def spec_of(size: int) -> dict[str, Any]:
-    """A valid spec of about `size` bytes stored: extraSettings values under the per-value limit."""
-    base: dict[str, Any] = {"database": {"secretRef": {"name": "db"}}, "extraSettings": {}}
-    i = 0
-    while stored_spec_bytes(base) < size - 64 * 1024:
-        base["extraSettings"][f"bulk_{i}"] = {"text": "x" * (60 * 1024)}
-        i += 1
-    rest = size - stored_spec_bytes(base) - len(',"tail":{"text":""}')
-    base["extraSettings"]["tail"] = {"text": "y" * rest}
-    return base
 
 
 def test_the_limit_leaves_room_for_managed_fields_and_status() -> None:
