@@ -90,7 +90,12 @@ def test_spec_at_the_size_limit_and_one_byte_over(
         obj = wait_condition(kube_api, ns, "big", "Ready", "True", timeout=90)
         assert obj["spec"]["extraSettings"] == at_limit["extraSettings"]  # stored whole
         assert set(at_limit["extraSettings"]) <= set(db.rows())  # applied
-        # kopf's diff base is a digest, not a second copy of the spec.
+        # kopf's diff base (stored once the handler is done) is a digest, not a second copy of the spec.
+        obj = eventually(
+            lambda: (o := get(kube_api, ns, "big"))["status"].get("lastHandledConfiguration") and o,
+            30,
+            what="diff base stored",
+        )
         assert obj["status"]["lastHandledConfiguration"].startswith("sha256:")
         assert len(json.dumps(obj)) < 1536 * 1024
         # A later change is handled as usual (no digest confusion, no retries).
