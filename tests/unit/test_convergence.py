@@ -314,3 +314,13 @@ def test_ready_released_as_soon_as_converged() -> None:
     assert released_ready(_status(gated, {"status": "False", "reason": "DatabaseUnavailable"}), 3) is None
     assert released_ready(_status(gated, ok, Reconciling={"status": "True"}), 3) is None
     assert released_ready(_status({"status": "True", "reason": "Synced"}, ok), 3) is None
+
+
+def test_a_replica_missing_a_section_does_not_count_as_loaded() -> None:
+    old = PodProbe(
+        name="o", uid="o", listening=True, loaded={"access": 4}, known=frozenset({"access"}), version="0.2.4"
+    )
+    new = PodProbe(
+        name="n", uid="n", listening=True, loaded=dict(WRITTEN), known=frozenset(WRITTEN), version="0.3.0"
+    )
+    assert run([old, new]).status.summary == "1/2"

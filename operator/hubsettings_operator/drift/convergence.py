@@ -190,7 +190,9 @@ def decide(
         del tracking.behind_since[uid]
     tracking.warned = {w for w in tracking.warned if w.partition("@")[0] in seen}
 
-    loaded_all = len(pods) - len(behind) - len(unknown)
+    # A replica that will never load a written section has not loaded everything either.
+    incomplete = {p.uid for p in behind + unknown} | {p.uid for p in pods if unknown_sections(written, p)}
+    loaded_all = len(pods) - len(incomplete)
     status = ConvergenceStatus(
         written=dict(sorted(written.items())), replicas=replicas, oldestVersion=oldest_version(pods)
     )
