@@ -3,6 +3,7 @@ base stays compact for large specs (runtime/diffbase.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -64,3 +65,20 @@ def test_diff_base_is_a_digest_for_a_large_spec_and_whole_for_a_small_one() -> N
     assert storage.fetch(body=_body(large, stored)) == storage.build(body=_body(large, stored))
     changed = {"settings": {"maintenance": {"maintenance_message": "w" * 200_000}}}
     assert storage.fetch(body=_body(changed, stored)) != storage.build(body=_body(changed, stored))
+
+
+def test_cli_validate_refuses_a_spec_over_the_limit(tmp_path: Path) -> None:
+    import yaml
+    from click.testing import CliRunner
+
+    from hubsettings_operator.cli import main
+
+    def manifest(size: int) -> Path:
+        path = tmp_path / f"hub-{size}.yaml"
+        doc = {"apiVersion": "scion.dev/v1alpha1", "kind": "HubSettings", "metadata": {"name": "hub"}}
+        path.write_text(yaml.safe_dump({**doc, "spec": spec_of(size)}))
+        return path
+
+    assert CliRunner().invoke(main, ["validate", "-f", str(manifest(MAX_SPEC_BYTES))]).exit_code == 0
+    over = CliRunner().invoke(main, ["validate", "-f", str(manifest(MAX_SPEC_BYTES + 1))])
+    assert over.exit_code == 1 and f"{MAX_SPEC_BYTES + 1} bytes" in over.output
