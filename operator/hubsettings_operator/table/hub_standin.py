@@ -239,6 +239,7 @@ class HubStandIn:
                 await self._listener
             self._listener = None
         self._listening.clear()
+        self.active = set()
 
     async def _listen(self) -> None:
         backoff = 0.25
