@@ -51,6 +51,8 @@ class Reason(StrEnum):
     LISTENER_MISSING = "ListenerMissing"
     UNKNOWN = "Unknown"
     TOKEN_REJECTED = "TokenRejected"
+    TOKEN_FORBIDDEN = "TokenForbidden"
+    SECTIONS_UNKNOWN_TO_REPLICA = "SectionsUnknownToReplica"
 
 
 class EventType(StrEnum):

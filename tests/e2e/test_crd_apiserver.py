@@ -460,15 +460,16 @@ _STATUS = {
 
 def test_status_subresource_isolates_status_from_spec(objects: k8s_client.CustomObjectsApi, ns: str) -> None:
     created = _create(objects, ns, _hub("status", status=_STATUS))
-    assert "status" not in created, created.get("status")
-    assert "status" not in _get(objects, ns, "status")
+    # Create ignores the given status; the CRD's default says "not observed yet" (kstatus: InProgress).
+    assert created.get("status") == {"observedGeneration": -1}, created.get("status")
+    assert _get(objects, ns, "status").get("status") == {"observedGeneration": -1}
     generation = created["metadata"]["generation"]
     assert generation == 1
 
     # A patch of the main resource cannot set status (and, without a spec change, keeps the generation).
     objects.patch_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, "status", {"status": _STATUS})
     main_patched = _get(objects, ns, "status")
-    assert "status" not in main_patched
+    assert main_patched.get("status") == {"observedGeneration": -1}
     assert main_patched["metadata"]["generation"] == generation
 
     # The /status subresource does set it, without bumping the generation.

@@ -3,14 +3,22 @@ convergence check: the Hub itself cannot be built or run here.
 
 It behaves, on the wire, like one Hub process:
 - one dedicated listener connection, `LISTEN "scion_ev_global"`, left idle (as the Hub's listener in
-  `pkg/hub/events_postgres.go`); every notification triggers a full refresh of the settings cache, and a poll
-  backstop refreshes it anyway (`pkg/hub/operational_settings.go`: 60 s + jitter; configurable here);
+  `pkg/hub/events_postgres.go`), which also runs every `LISTEN`/`UNLISTEN` of a per-project channel
+  (`scion_ev_g_<id>`, while someone watches that project: `POST /_standin/project?id=X&state=watch|unwatch`),
+  applied within a second as the Hub's 1 s wait loop does; a notification on the global channel triggers a
+  full refresh of the settings cache, and a poll backstop refreshes it anyway
+  (`pkg/hub/operational_settings.go`: 60 s + jitter; configurable here);
 - the settings cache is the project's reference listener (`table/listener.py`, scion profile), which applies a
   snapshot only when a section's revision changed, as the Hub does;
-- `GET /api/v1/admin/server-config` with `Authorization: Bearer <token>` answers `section_metadata: {<section>:
-  {source, revision, updated_at, updated_by, origin}}` from this replica's cache, with no replica id (the shape
-  of the Hub's `pkg/hub/admin_settings.go` in PostgreSQL mode); a wrong or missing token gets 401. Only source
-  and revision are filled: the reference cache keeps no row metadata;
+- `GET /api/v1/admin/server-config` with `Authorization: Bearer <token>` answers as the Hub's
+  `handleGetServerConfigDB` (`pkg/hub/admin_settings_db.go`): `scion_version`, `scion_commit`,
+  `settings_tier: "db"`, and `section_metadata` listing every section of *this replica's* registry
+  (`--sections`, default the newest registry) and never another one: `{source: "db", revision}` for a section
+  in its cache, `{source: "default"}` otherwise; empty fields are omitted, never null (the Hub's `omitempty`),
+  and the reference cache keeps no row metadata, so `updated_at`/`updated_by`/`origin` are omitted;
+- auth as the Hub's (`pkg/hub/auth.go`, `errors.go`): 401 `unauthorized` with the Hub's message for a missing
+  header, a bad `scion_pat_`/`scion_dev_` token or any other bad token; a valid principal without
+  `hub.config.read` (`--forbidden-token-file`) gets 403 `forbidden` "Insufficient permissions";
 - it logs `Received settings update event` with section and revision on each reload that changed something.
 
 Its database connections can leave from a chosen loopback address (`source_ip`, through a small TCP relay),
@@ -20,7 +28,11 @@ Test controls (same server, under /_standin/): stop/start the listener connectio
 /_standin/listener?state=off|on`), run the poll backstop now (`POST /_standin/poll`), make refreshes fail while keeping the old cache, as a Hub whose `Refresh`
 errors does (`POST /_standin/refresh?state=fail|ok`), and `GET /_standin/state`.
 
-Run: `python -m tests.support.hub_standin --dsn-file F --token-file T --host 127.0.0.3 --port P`.
+Run: `python -m tests.support.hub_standin --dsn-file F --token-file T --host 127.0.0.3 --port P`
+(`--version 0.2.4 --sections access,maintenance` for an older replica).
+
+Over 400 lines: one replica's wire behaviour (listener connection, HTTP answers, auth, test switches) is kept
+in one place so it can be read against the Hub's code it mirrors.
 """
 
 from __future__ import annotations
@@ -42,12 +54,33 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from hubsettings_operator.redact import register_dsn, register_secret
 from hubsettings_operator.spec.models import Profile
+from hubsettings_operator.spec.sections import SECTION_MODELS
 from hubsettings_operator.table.layout import layout_for
 from hubsettings_operator.table.listener import SettingsCache
 
 log = logging.getLogger("hub-standin")
 
 SERVER_CONFIG_PATH = "/api/v1/admin/server-config"
+PROJECT_CHANNEL_PREFIX = "scion_ev_g_"
+LISTEN_POLL_S = 1.0  # the Hub's listenPollInterval: channel changes apply between waits
+DEFAULT_VERSION = "0.2.22"
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def unauthorized_message(header: str) -> str | None:
+    """The Hub's 401 message for an Authorization header it rejects (None: the header names a token)."""
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        return "missing authorization header"
+    token = presented.strip()
+    if token.startswith("scion_dev_"):
+        return "invalid development token"
+    if token.startswith("scion_pat_"):
+        return "invalid access token"
+    return "invalid token"
 
 
 class _ReplicaCache(SettingsCache):
@@ -123,6 +156,9 @@ class HubStandIn:
         channel: str = "",
         poll_interval: float = 60.0,
         source_ip: str | None = None,
+        sections: list[str] | None = None,
+        version: str = DEFAULT_VERSION,
+        forbidden_token: str = "",
     ) -> None:
         register_dsn(dsn)
         register_secret(token)
@@ -130,6 +166,13 @@ class HubStandIn:
         self.host = host
         self.port = port
         self._token = token
+        self._forbidden_token = forbidden_token
+        if forbidden_token:
+            register_secret(forbidden_token)
+        self.sections = sorted(sections) if sections is not None else sorted(SECTION_MODELS)
+        self.version = version
+        self.projects: set[str] = set()  # projects watched: their channels are LISTENed
+        self.active: set[str] = set()  # channels LISTENed on the current listener connection
         self.table = table
         self.channel = channel or layout_for(Profile.SCION).channel
         self.poll_interval = poll_interval
@@ -166,6 +209,7 @@ class HubStandIn:
         app.router.add_post("/_standin/listener", self._control_listener)
         app.router.add_post("/_standin/refresh", self._control_refresh)
         app.router.add_post("/_standin/poll", self._control_poll)
+        app.router.add_post("/_standin/project", self._control_project)
         app.router.add_get("/_standin/state", self._state)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -195,6 +239,7 @@ class HubStandIn:
                 await self._listener
             self._listener = None
         self._listening.clear()
+        self.active = set()
 
     async def _listen(self) -> None:
         backoff = 0.25
@@ -203,18 +248,35 @@ class HubStandIn:
                 async with await psycopg.AsyncConnection.connect(
                     self._dsn, autocommit=True, connect_timeout=5
                 ) as conn:
-                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                    self.active = set()
+                    await self._apply_channels(conn)
                     self._listening.set()
                     backoff = 0.25
                     if self.cache is not None:
                         await self.cache.refresh()  # anything sent while away is lost: refresh on (re)connect
-                    async for _note in conn.notifies():
-                        if self.cache is not None:
-                            await self.cache.refresh()
+                    while True:
+                        # As the Hub's listenLoop: wait up to a second, then apply LISTEN/UNLISTEN changes.
+                        async for note in conn.notifies(timeout=LISTEN_POLL_S):
+                            if note.channel == self.channel and self.cache is not None:
+                                await self.cache.refresh()
+                        await self._apply_channels(conn)
             except (psycopg.Error, OSError):
                 self._listening.clear()
+                self.active = set()
                 await asyncio.sleep(backoff)
                 backoff = min(10.0, backoff * 2)
+
+    async def _apply_channels(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """LISTEN each desired channel not active yet (the global one first), UNLISTEN each one no longer
+        wanted: the connection's last statement is whichever ran last, as on the Hub's listener."""
+        desired = [self.channel, *sorted(PROJECT_CHANNEL_PREFIX + p for p in self.projects)]
+        for channel in desired:
+            if channel not in self.active:
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                self.active.add(channel)
+        for channel in sorted(self.active - set(desired)):
+            await conn.execute(sql.SQL("UNLISTEN {}").format(sql.Identifier(channel)))
+            self.active.discard(channel)
 
     def _changed(self, section: str, _old: Any, _new: Any) -> None:
         revision = self.cache.snapshot.revisions.get(section) if self.cache is not None else None
@@ -222,26 +284,35 @@ class HubStandIn:
 
     # ---- HTTP ------------------------------------------------------------------------------------------
 
-    def _authorized(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        scheme, _, presented = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            presented.strip().encode(), self._token.encode()
-        )
+    @staticmethod
+    def _presented(request: web.Request) -> bytes:
+        return request.headers.get("Authorization", "").partition(" ")[2].strip().encode()
 
     async def _server_config(self, request: web.Request) -> web.Response:
         self.requests += 1
-        if not self._authorized(request):
-            return web.json_response(
-                {"error": {"code": "unauthorized", "message": "invalid token"}}, status=401
-            )
+        presented = self._presented(request)
+        if self._forbidden_token and hmac.compare_digest(presented, self._forbidden_token.encode()):
+            return _error(403, "forbidden", "Insufficient permissions")
+        if not hmac.compare_digest(presented, self._token.encode()):
+            message = unauthorized_message(request.headers.get("Authorization", "")) or "invalid token"
+            return _error(401, "unauthorized", message)
         revisions = self.cache.snapshot.revisions if self.cache is not None else {}
-        meta = {
-            section: {"source": "db", "revision": rev, "updated_at": None, "updated_by": None, "origin": None}
-            for section, rev in sorted(revisions.items())
-            if not section.startswith("_")
+        # Every section of this replica's registry, none other; `omitempty` fields left out.
+        meta: dict[str, dict[str, Any]] = {
+            section: {"source": "db", "revision": revisions[section]}
+            if revisions.get(section)
+            else {"source": "default"}
+            for section in self.sections
         }
-        return web.json_response({"schema_version": "1", "section_metadata": meta})
+        return web.json_response(
+            {
+                "scion_version": self.version,
+                "scion_commit": "standin",
+                "settings_tier": "db",
+                "schema_version": "1",
+                "section_metadata": meta,
+            }
+        )
 
     async def _control_listener(self, request: web.Request) -> web.Response:
         if request.query.get("state") == "off":
@@ -254,6 +325,15 @@ class HubStandIn:
         """Run the poll backstop now (tests need it at a known moment, not up to 60 s later)."""
         if self.cache is not None:
             await self.cache.refresh()
+        return await self._state(request)
+
+    async def _control_project(self, request: web.Request) -> web.Response:
+        """Someone starts or stops watching a project in the web UI: its channel is (UN)LISTENed."""
+        project = request.query.get("id", "")
+        if request.query.get("state") == "unwatch":
+            self.projects.discard(project)
+        elif project:
+            self.projects.add(project)
         return await self._state(request)
 
     async def _control_refresh(self, request: web.Request) -> web.Response:
@@ -270,11 +350,12 @@ class HubStandIn:
                 "failing": bool(cache is not None and cache.failing),
                 "failed_refreshes": cache.failed_refreshes if cache is not None else 0,
                 "requests": self.requests,
+                "channels": sorted(self.active),
             }
         )
 
 
-async def _main(args: argparse.Namespace, dsn: str, token: str) -> None:
+async def _main(args: argparse.Namespace, dsn: str, token: str, forbidden: str) -> None:
     standin = HubStandIn(
         dsn,
         host=args.host,
@@ -283,6 +364,9 @@ async def _main(args: argparse.Namespace, dsn: str, token: str) -> None:
         table=args.table,
         poll_interval=args.poll_seconds,
         source_ip=args.source_ip or args.host,
+        sections=[s for s in args.sections.split(",") if s] if args.sections else None,
+        version=args.version,
+        forbidden_token=forbidden,
     )
     await standin.start()
     print(f"ready http://{args.host}:{args.port}", flush=True)
@@ -307,10 +391,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--table", default="hub_settings")
     parser.add_argument("--poll-seconds", type=float, default=60.0, help="poll backstop (the Hub: 60 s)")
+    parser.add_argument(
+        "--sections", default="", help="this replica's registry (comma-separated; default all)"
+    )
+    parser.add_argument("--version", default=DEFAULT_VERSION, help="scion_version it reports")
+    parser.add_argument(
+        "--forbidden-token-file", default="", help="a token of a principal without hub.config.read (403)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(message)s")
     dsn, token = Path(args.dsn_file).read_text().strip(), Path(args.token_file).read_text().strip()
-    asyncio.run(_main(args, dsn, token))
+    forbidden = Path(args.forbidden_token_file).read_text().strip() if args.forbidden_token_file else ""
+    asyncio.run(_main(args, dsn, token, forbidden))
     return 0
 
 

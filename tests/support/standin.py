@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,27 @@ class StandInProcess:
         *,
         poll_seconds: float = 600.0,
         name: str = "standin",
+        sections: list[str] | None = None,
+        version: str = "",
+        forbidden_token: str = "",
     ) -> None:
         self.ip, self.port, self.name = ip, port, name
         work_dir.mkdir(parents=True, exist_ok=True)
         self.dsn_file = work_dir / f"{name}.dsn"
         self.token_file = work_dir / f"{name}.token"
-        for path, value in ((self.dsn_file, dsn), (self.token_file, token)):
+        self.forbidden_file = work_dir / f"{name}.forbidden-token"
+        self.extra: list[str] = []
+        if sections is not None:
+            self.extra += ["--sections", ",".join(sections)]
+        if version:
+            self.extra += ["--version", version]
+        if forbidden_token:
+            self.extra += ["--forbidden-token-file", str(self.forbidden_file)]
+        for path, value in (
+            (self.dsn_file, dsn),
+            (self.token_file, token),
+            (self.forbidden_file, forbidden_token),
+        ):
             path.write_text(value)
             os.chmod(path, 0o600)
         self.log_path = work_dir / f"{name}-{int(time.time() * 1000)}.log"
@@ -77,6 +93,7 @@ class StandInProcess:
                 str(self.port),
                 "--poll-seconds",
                 str(self.poll_seconds),
+                *self.extra,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -108,6 +125,18 @@ class StandInProcess:
     def control(self, what: str, **query: str) -> dict[str, Any]:
         qs = "&".join(f"{k}={v}" for k, v in query.items())
         return self._call("POST", f"/_standin/{what}" + (f"?{qs}" if qs else ""))
+
+    def server_config(self, token: str | None) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON body) of `GET /api/v1/admin/server-config` with this bearer token (None: no
+        Authorization header)."""
+        req = urllib.request.Request(f"http://{self.ip}:{self.port}/api/v1/admin/server-config")
+        if token is not None:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
+                return int(resp.status), json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), json.loads(exc.read())
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

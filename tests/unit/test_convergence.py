@@ -176,3 +176,151 @@ def test_pending_write_claims_nothing_even_if_replicas_agree() -> None:
 )
 def test_selector_implies(narrow: str, wide: str, inside: bool) -> None:
     assert selectors.implies(selectors.parse(narrow), selectors.parse(wide)) is inside
+
+
+# ---- what a real Hub answers (issue 25) ---------------------------------------------------------------------
+
+
+def test_a_section_the_replica_does_not_know_is_not_behind_and_says_what_to_do() -> None:
+    """An older replica lists the sections of its own registry only: `maintenance` is missing from it."""
+    old = PodProbe(
+        name="hub-old",
+        uid="uid-old",
+        listening=True,
+        loaded={"access": 4},
+        known=frozenset({"access", "lifecycle"}),
+        version="0.2.4",
+    )
+    new = PodProbe(
+        name="hub-new",
+        uid="uid-new",
+        listening=True,
+        loaded={"access": 4, "maintenance": 2},
+        known=frozenset({"access", "maintenance"}),
+        version="0.2.22",
+    )
+    d = run([old, new])
+    by_name = {r.name: r for r in d.status.replicas}
+    assert by_name["hub-old"].behind == [] and by_name["hub-old"].unknownSections == ["maintenance"]
+    assert by_name["hub-old"].version == "0.2.4" and by_name["hub-new"].unknownSections == []
+    assert d.behind == [] and not d.converged
+    assert d.condition.status is False and d.condition.reason is Reason.SECTIONS_UNKNOWN_TO_REPLICA
+    message = d.condition.message
+    assert "hub-old (scion 0.2.4) does not know maintenance" in message
+    assert "Upgrade the replica" in message and "drop it from spec.settings" in message
+    assert d.status.oldestVersion == "0.2.4"
+    # requiredForReady carries the same reason and guidance to Ready.
+    body = {
+        "spec": {"convergence": {"requiredForReady": True}},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Converged",
+                    "status": "False",
+                    "reason": d.condition.reason.value,
+                    "message": message,
+                }
+            ]
+        },
+    }
+    wanted, _ = gate_ready(([Desired(CondType.READY, True, Reason.SYNCED, "ok")], []), body, changed=False)
+    assert wanted[0].status is False and wanted[0].reason is Reason.SECTIONS_UNKNOWN_TO_REPLICA
+    assert "Upgrade the replica" in wanted[0].message
+
+
+def test_unknown_section_and_a_replica_behind_on_a_known_one() -> None:
+    old = PodProbe(
+        name="hub-old",
+        uid="u",
+        listening=True,
+        loaded={"access": 3},
+        known=frozenset({"access"}),
+        version="0.2.4",
+    )
+    d = run([old])
+    assert d.behind == ["hub-old"] and d.status.replicas[0].behind == ["access"]
+    assert d.condition.reason is Reason.SECTIONS_UNKNOWN_TO_REPLICA  # the user must act: said first
+
+
+def test_403_is_token_forbidden_and_401_token_rejected() -> None:
+    forbidden = "token forbidden by the Hub (HTTP 403 'Insufficient permissions'): ... hub.config.read ..."
+    d = run([probe("hub-0", None, error=forbidden)])
+    assert d.condition.reason is Reason.TOKEN_FORBIDDEN and d.token_rejected and d.condition.status is None
+    assert "hub.config.read" in d.condition.message
+    rejected = "token rejected by the Hub (HTTP 401 'invalid access token'): ..."
+    assert run([probe("hub-0", None, error=rejected)]).condition.reason is Reason.TOKEN_REJECTED
+
+
+def test_oldest_version() -> None:
+    from hubsettings_operator.convergence.decide import oldest_version
+
+    pods = [
+        PodProbe(name=n, uid=n, listening=True, loaded={}, version=v)
+        for n, v in (("a", "0.2.10"), ("b", "v0.2.9"), ("c", None), ("d", "dev"))
+    ]
+    assert oldest_version(pods) == "v0.2.9"
+    assert oldest_version([]) is None
+
+
+def test_server_config_answer_as_the_hub_sends_it() -> None:
+    """Omitted empty fields (no revision for `default`/`file`), every registry section, the version."""
+    from hubsettings_operator.runtime.convergence_check import parse_server_config
+
+    answer = parse_server_config(
+        {
+            "scion_version": "0.2.4",
+            "settings_tier": "db",
+            "schema_version": "1",
+            "section_metadata": {
+                "access": {"source": "default"},
+                "lifecycle": {"source": "file"},
+                "maintenance": {
+                    "source": "db",
+                    "revision": 7,
+                    "updated_at": "2026-01-01T00:00:00Z",
+                    "updated_by": "ops@example.com",
+                    "origin": "managed",
+                },
+            },
+        }
+    )
+    assert answer.loaded == {"maintenance": 7} and answer.error is None
+    assert answer.known == {"access", "lifecycle", "maintenance"} and answer.version == "0.2.4"
+    assert parse_server_config({"schema_version": "1"}).loaded is None
+
+
+def _status(ready: dict[str, Any], synced: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    conds = [{"type": "Ready", **ready}, {"type": "Synced", "observedGeneration": 3, **synced}]
+    conds += [{"type": t, **c} for t, c in extra.items()]
+    return {"observedGeneration": 3, "conditions": conds}
+
+
+def test_ready_released_as_soon_as_converged() -> None:
+    from hubsettings_operator.convergence.decide import READY_GATE_PREFIX, released_ready
+
+    gated = {"status": "False", "reason": "ReplicasBehind", "message": READY_GATE_PREFIX + "hub-0 behind"}
+    ok = {"status": "True", "reason": "Applied", "message": "2 of 2 rows owned (scion)"}
+    released = released_ready(_status(gated, ok), 3)
+    assert released is not None and released.status is True and released.reason is Reason.SYNCED
+    assert released.message == "2 of 2 rows owned (scion)"
+    conflicts = {"status": "False", "reason": "ConflictsReported", "message": "1 conflict"}
+    assert released_ready(_status(gated, conflicts), 3).reason is Reason.CONFLICTS_REPORTED  # type: ignore[union-attr]
+    # Not the gate's doing, another generation, a failure or a retry in progress: the reconciler decides.
+    assert (
+        released_ready(_status({"status": "False", "reason": "DatabaseUnavailable", "message": "x"}, ok), 3)
+        is None
+    )
+    assert released_ready(_status(gated, ok), 4) is None
+    assert released_ready(_status(gated, {"status": "False", "reason": "DatabaseUnavailable"}), 3) is None
+    assert released_ready(_status(gated, ok, Reconciling={"status": "True"}), 3) is None
+    assert released_ready(_status({"status": "True", "reason": "Synced"}, ok), 3) is None
+
+
+def test_a_replica_missing_a_section_does_not_count_as_loaded() -> None:
+    old = PodProbe(
+        name="o", uid="o", listening=True, loaded={"access": 4}, known=frozenset({"access"}), version="0.2.4"
+    )
+    new = PodProbe(
+        name="n", uid="n", listening=True, loaded=dict(WRITTEN), known=frozenset(WRITTEN), version="0.3.0"
+    )
+    assert run([old, new]).status.summary == "1/2"

@@ -34,6 +34,8 @@ def _walk(node: dict[str, Any], path: str, problems: list[str]) -> None:
     if not typed:
         problems.append(f"{path}: no type")
     for banned in ("$ref", "anyOf", "allOf", "oneOf", "title", "default", "$defs"):
+        if banned == "default" and path in STATUS_DEFAULTS:
+            continue  # the one deliberate default: a just-created object reads as not observed (issue 25)
         if banned in node:
             problems.append(f"{path}: has {banned}")
     if "description" not in node and path.count(".") > 1 and not path.endswith(("[]", "{}")):
@@ -44,6 +46,15 @@ def _walk(node: dict[str, Any], path: str, problems: list[str]) -> None:
         _walk(node["items"], f"{path}[]", problems)
     if isinstance(node.get("additionalProperties"), dict):
         _walk(node["additionalProperties"], f"{path}{{}}", problems)
+
+
+STATUS_DEFAULTS = {"status", "status.observedGeneration"}
+
+
+def test_status_defaults_to_not_observed() -> None:
+    status = crd.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    assert status["default"] == {"observedGeneration": -1}
+    assert status["properties"]["observedGeneration"]["default"] == -1
 
 
 def test_schema_is_structural_and_described() -> None:

@@ -172,6 +172,8 @@ def converge(
                 else ("behind: " + ", ".join(r.behind) if r.behind else "unknown")
             )
             listening = {True: "listening", False: "NO LISTENER", None: "listener ?"}[r.listening]
+            if r.unknownSections:  # its Hub version never loads them
+                state += f"; unknown to scion {r.version or '?'}: {', '.join(r.unknownSections)}"
             click.echo(f"{r.name:30} {listening:12} {state}{'  (' + r.error + ')' if r.error else ''}")
         click.echo(f"{decision.condition.reason.value}: {decision.condition.message}")
     if not decision.converged:

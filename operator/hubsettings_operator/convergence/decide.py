@@ -8,7 +8,11 @@ the revision of each section this HubSettings owns in the table.
 Condition rules (first that applies):
 - the operator's write for the current generation is not done (`pending`): Unknown / Unknown;
 - no Hub pods: Unknown / Unknown;
-- the token was rejected: Unknown / TokenRejected (listener presence is still reported);
+- the token was rejected (HTTP 401): Unknown / TokenRejected; its principal lacks hub.config.read (HTTP 403):
+  Unknown / TokenForbidden (listener presence is still reported);
+- a replica does not know a written section (its server-config lists every section of its own registry and
+  never another): False / SectionsUnknownToReplica, naming the replica, its version and what to do; such a
+  section is not counted as behind (the replica will never load it);
 - a pod is behind and has no listener: False / ListenerMissing (it only catches up at its poll backstop);
 - a pod is behind: False / ReplicasBehind;
 - a pod's loaded revisions are unknown: False / ListenerMissing if a pod has no listener, else Unknown / Unknown;
@@ -28,9 +32,17 @@ from hubsettings_operator.conditions import CondType, Desired, Reason
 from hubsettings_operator.spec.models import ConvergenceStatus, ReplicaConvergence
 
 # Errors a probe reports that are the token's fault, not the pod's (one rejection stops the round).
-TOKEN_REJECTED = "token rejected"
+TOKEN_REJECTED = "token rejected"  # HTTP 401: not a valid token for this Hub
+TOKEN_FORBIDDEN = "token forbidden"  # HTTP 403: a valid principal without hub.config.read
 GATE_REASONS = frozenset(
-    {Reason.REPLICAS_BEHIND, Reason.LISTENER_MISSING, Reason.UNKNOWN, Reason.TOKEN_REJECTED}
+    {
+        Reason.REPLICAS_BEHIND,
+        Reason.LISTENER_MISSING,
+        Reason.UNKNOWN,
+        Reason.TOKEN_REJECTED,
+        Reason.TOKEN_FORBIDDEN,
+        Reason.SECTIONS_UNKNOWN_TO_REPLICA,
+    }
 )
 
 
@@ -44,6 +56,47 @@ class PodProbe:
     loaded: Mapping[str, int] | None  # section -> revision; None when unknown (see error)
     error: str | None = None
     checked_at: str | None = None
+    known: frozenset[str] | None = None  # sections its server-config lists (its registry); None: not known
+    version: str | None = None  # its scion_version
+
+
+def token_problem(error: str | None) -> Reason | None:
+    """TokenRejected / TokenForbidden when a probe's error is the token's fault, else None."""
+    if (error or "").startswith(TOKEN_REJECTED):
+        return Reason.TOKEN_REJECTED
+    if (error or "").startswith(TOKEN_FORBIDDEN):
+        return Reason.TOKEN_FORBIDDEN
+    return None
+
+
+def unknown_sections(written: Mapping[str, int], pod: PodProbe) -> list[str]:
+    """Written sections the replica's registry does not have (it never lists a section it does not know)."""
+    return [] if pod.known is None else sorted(s for s in written if s not in pod.known)
+
+
+def oldest_version(pods: Sequence[PodProbe]) -> str | None:
+    """The oldest scion_version among the replicas that reported one (the effective Hub version of the
+    fleet: what every replica knows). Versions that do not parse as x.y.z sort last."""
+
+    def key(version: str) -> tuple[int, tuple[int, ...]]:
+        core = version.lstrip("v").split("-", 1)[0].split("+", 1)[0].split(".")
+        return (0, tuple(int(p) for p in core)) if all(p.isdigit() for p in core) else (1, ())
+
+    versions = sorted({p.version for p in pods if p.version}, key=key)
+    return versions[0] if versions else None
+
+
+def _unknown_message(written: Mapping[str, int], pods: Sequence[PodProbe]) -> str:
+    parts = [
+        f"{p.name} (scion {p.version or 'version unknown'}) does not know {', '.join(unknown_sections(written, p))}"
+        for p in pods[:5]
+    ]
+    sections = sorted({s for p in pods for s in unknown_sections(written, p)})
+    return (
+        f"{'; '.join(parts)}: that replica never loads {'it' if len(sections) == 1 else 'them'}. Upgrade the "
+        f"replica to a Hub version that knows {', '.join(sections)}, or drop "
+        f"{'it' if len(sections) == 1 else 'them'} from spec.settings for now"
+    )
 
 
 @dataclass
@@ -68,6 +121,12 @@ class Decision:
 def behind_sections(written: Mapping[str, int], loaded: Mapping[str, int]) -> list[str]:
     """Written sections whose revision the replica has not loaded yet (a newer one counts as loaded)."""
     return sorted(s for s, rev in written.items() if loaded.get(s, 0) < rev)
+
+
+def lag_sections(written: Mapping[str, int], pod: PodProbe) -> list[str]:
+    """The sections `pod` is behind on, among those it knows."""
+    unknown = set(unknown_sections(written, pod))
+    return behind_sections({s: r for s, r in written.items() if s not in unknown}, pod.loaded or {})
 
 
 def _names(pods: Sequence[PodProbe], limit: int = 5) -> str:
@@ -98,7 +157,9 @@ def decide(
     seen: set[str] = set()
     for pod in pods:
         seen.add(pod.uid)
-        lag = behind_sections(written, pod.loaded) if pod.loaded is not None else []
+        unknown_here = unknown_sections(written, pod)
+        known_written = {s: r for s, r in written.items() if s not in unknown_here}
+        lag = behind_sections(known_written, pod.loaded) if pod.loaded is not None else []
         replicas.append(
             ReplicaConvergence(
                 name=pod.name,
@@ -107,6 +168,8 @@ def decide(
                 if pod.loaded is not None
                 else {},
                 behind=lag,
+                unknownSections=unknown_here,
+                version=pod.version,
                 error=pod.error,
                 checkedAt=pod.checked_at,
             )
@@ -127,11 +190,16 @@ def decide(
         del tracking.behind_since[uid]
     tracking.warned = {w for w in tracking.warned if w.partition("@")[0] in seen}
 
-    loaded_all = len(pods) - len(behind) - len(unknown)
-    status = ConvergenceStatus(written=dict(sorted(written.items())), replicas=replicas)
+    # A replica that will never load a written section has not loaded everything either.
+    incomplete = {p.uid for p in behind + unknown} | {p.uid for p in pods if unknown_sections(written, p)}
+    loaded_all = len(pods) - len(incomplete)
+    status = ConvergenceStatus(
+        written=dict(sorted(written.items())), replicas=replicas, oldestVersion=oldest_version(pods)
+    )
     status.summary = f"{loaded_all}/{len(pods)}"
     missing = [p for p in pods if p.listening is False]
-    rejected = any((p.error or "").startswith(TOKEN_REJECTED) for p in unknown)
+    rejected = any(token_problem(p.error) for p in unknown)
+    strangers = [p for p in pods if unknown_sections(written, p)]
     listen_note = (
         f"; no LISTEN {channel} connection from {_names(missing)}: a change reaches it only at its poll (60 s)"
         if missing
@@ -147,13 +215,16 @@ def decide(
             "no running Hub pods with a pod IP match the pod selector",
         )
     elif rejected:
-        error = next(p.error for p in unknown if (p.error or "").startswith(TOKEN_REJECTED))
-        cond = Desired(CondType.CONVERGED, None, Reason.TOKEN_REJECTED, f"{error}{listen_note}")
+        first = next(p for p in unknown if token_problem(p.error))
+        reason = token_problem(first.error) or Reason.TOKEN_REJECTED
+        cond = Desired(CondType.CONVERGED, None, reason, f"{first.error}{listen_note}")
+    elif strangers:
+        # Before "behind": waiting cannot fix it, the user must act.
+        msg = f"{status.summary} replicas loaded; {_unknown_message(written, strangers)}{listen_note}"
+        cond = Desired(CondType.CONVERGED, False, Reason.SECTIONS_UNKNOWN_TO_REPLICA, msg)
     elif behind:
         lagging = [p for p in behind if p.listening is False]
-        detail = "; ".join(
-            f"{p.name} behind on {', '.join(behind_sections(written, p.loaded or {}))}" for p in behind[:5]
-        )
+        detail = "; ".join(f"{p.name} behind on {', '.join(lag_sections(written, p))}" for p in behind[:5])
         if lagging:
             msg = (
                 f"{status.summary} replicas loaded; {detail}; no LISTEN {channel} connection from "
@@ -193,6 +264,34 @@ def decide(
     )
 
 
+READY_GATE_PREFIX = "spec.convergence.requiredForReady: "
+
+
+def released_ready(status: Mapping[str, Any], generation: object) -> Desired | None:
+    """The Ready a convergence round gives when Converged has just turned True under requiredForReady: the
+    Ready the reconciler's last outcome gave (Synced / ConflictsReported), so Ready follows Converged at once
+    instead of at the next reconcile. None when Ready is not held by the gate, or the reconciler's outcome
+    for this generation is not a success (then the reconciler decides)."""
+    conds = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, Mapping)}
+    ready, synced = conds.get(CondType.READY.value) or {}, conds.get(CondType.SYNCED.value) or {}
+    gated = ready.get("status") == "False" and str(ready.get("message") or "").startswith(READY_GATE_PREFIX)
+    if not gated or ready.get("reason") not in {r.value for r in GATE_REASONS}:
+        return None
+    if (
+        CondType.STALLED.value in conds
+        or (conds.get(CondType.RECONCILING.value) or {}).get("status") == "True"
+    ):
+        return None
+    if status.get("observedGeneration") != generation or synced.get("observedGeneration") != generation:
+        return None
+    message = str(synced.get("message") or "")
+    if synced.get("status") == "True":
+        return Desired(CondType.READY, True, Reason.SYNCED, message)
+    if synced.get("reason") == Reason.CONFLICTS_REPORTED.value:
+        return Desired(CondType.READY, True, Reason.CONFLICTS_REPORTED, message)
+    return None
+
+
 def required_for_ready(spec: Mapping[str, Any] | None) -> bool:
     return bool(((spec or {}).get("convergence") or {}).get("requiredForReady"))
 
@@ -230,6 +329,6 @@ def gate_ready(
             else Reason.UNKNOWN
         )
         detail = str(current.get("message") or "")
-    message = f"spec.convergence.requiredForReady: {detail}"
+    message = f"{READY_GATE_PREFIX}{detail}"
     gated = Desired(CondType.READY, False, reason, message)
     return ([gated if d is ready else d for d in wanted], remove)

@@ -1,16 +1,17 @@
 """The convergence check's I/O: per Hub pod, is its listener connected and which revisions has it loaded.
 
-Three reads per round, then the pure decision (`convergence/decide.py`):
+Three reads per round (the Hub's side is in `pkg/hub/admin_settings_db.go`, `auth.go` and `errors.go`), then the pure decision (`convergence/decide.py`):
 - the table: the revision of each section this HubSettings owns (`updated_by` = its owner marker);
-- `pg_stat_activity`: which client addresses hold an idle `LISTEN <channel>` connection (the Hub's dedicated
-  listener; the Hub sets no application_name, so the pod IP is the only link). Needs the Hub's role to be
-  superuser or a member of pg_read_all_stats, else other sessions' queries are hidden and `listening` is null;
+- `pg_stat_activity`: which client addresses hold the Hub's dedicated listener connection, idle after a
+  `LISTEN`/`UNLISTEN` of any of its channels (global or per-project, `table/replicas.py`; the Hub sets no
+  application_name, so the pod IP is the only link). Sessions the role may not see make `listening` null
+  for pods without a visible listener (the role must be the Hub's own, superuser or in pg_read_all_stats);
 - each pod, by its IP (never a Service, which would answer from any replica): `GET
-  /api/v1/admin/server-config` with the admin token; in PostgreSQL mode its `section_metadata` gives the
-  revision of every section that replica's cache holds.
+  /api/v1/admin/server-config` with the admin token; in PostgreSQL mode its `section_metadata` lists every
+  section of that replica's registry (the revision of those its cache holds) and its `scion_version`.
 
 The token is read from its Secret on every round (registered with the redactor) and only ever sent in the
-Authorization header. A rejected token (401/403) ends the round after the first pod: one request per period,
+Authorization header. A rejected token (401: TokenRejected; 403, a principal without hub.config.read: TokenForbidden) ends the round after the first pod: one request per period,
 not one per pod and per second.
 
 In the operator a kopf daemon per HubSettings with `spec.convergence` runs `ConvergenceChecker.run`: a round
@@ -27,6 +28,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import os
 import time
@@ -102,10 +104,42 @@ def hub_pods(pods: Iterable[Mapping[str, Any]], spec: HubSettingsSpec, namespace
     return sorted(out, key=lambda p: p.name)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What one replica's server-config said: loaded revisions (None: unknown, see error), the sections its
+    registry lists (None: not known) and its scion_version."""
+
+    loaded: dict[str, int] | None
+    error: str | None = None
+    known: frozenset[str] | None = None
+    version: str | None = None
+
+
+TOKEN_GUIDANCE_401 = (
+    "the token in spec.convergence.adminTokenSecretRef is not a valid token for this Hub (mistyped, expired or "
+    "revoked): put a valid token of a principal with hub.config.read in that Secret"
+)
+TOKEN_GUIDANCE_403 = (
+    "the token in spec.convergence.adminTokenSecretRef is valid, but its principal lacks the permission "
+    "hub.config.read: grant it that permission (a Hub admin role has it) or use a token of a principal that has it"
+)
+
+
+async def _hub_error_message(resp: aiohttp.ClientResponse) -> str:
+    """The Hub's own `error.message` (e.g. "invalid access token"), short and scrubbed; "" if none."""
+    try:
+        body = await resp.json(content_type=None)
+    except (aiohttp.ClientError, ValueError):
+        return ""
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return scrub(str(message))[:120] if isinstance(message, str) else ""
+
+
 async def read_loaded(
     session: aiohttp.ClientSession, pod: HubPod, conv: ConvergenceSpec, token: str
-) -> tuple[dict[str, int] | None, str | None]:
-    """(section -> loaded revision, None) or (None, why unknown). Never raises; never shows the token."""
+) -> Answer:
+    """The replica's answer; never raises; never shows the token."""
     host = f"[{pod.ip}]" if ":" in pod.ip else pod.ip
     url = f"{conv.scheme.value}://{host}:{conv.port}{SERVER_CONFIG_PATH}"
     try:
@@ -118,23 +152,40 @@ async def read_loaded(
             allow_redirects=False,
         ) as resp:
             if resp.status in (401, 403):
-                return None, (
-                    f"{convergence.TOKEN_REJECTED} by the Hub (HTTP {resp.status}): the token in "
-                    "spec.convergence.adminTokenSecretRef must belong to a principal with hub.config.read"
-                )
+                said = await _hub_error_message(resp)
+                said = f" {said!r}" if said else ""
+                if resp.status == 401:
+                    why = f"{convergence.TOKEN_REJECTED} by the Hub (HTTP 401{said}): {TOKEN_GUIDANCE_401}"
+                else:
+                    why = f"{convergence.TOKEN_FORBIDDEN} by the Hub (HTTP 403{said}): {TOKEN_GUIDANCE_403}"
+                return Answer(None, why)
             if resp.status != 200:
-                return None, f"HTTP {resp.status} from {SERVER_CONFIG_PATH}"
+                return Answer(None, f"HTTP {resp.status} from {SERVER_CONFIG_PATH}")
             body = await resp.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
-        return None, f"unreachable ({type(exc).__name__})"
+        return Answer(None, f"unreachable ({type(exc).__name__})")
+    return parse_server_config(body)
+
+
+def parse_server_config(body: Any) -> Answer:
+    """The Hub's `GET /api/v1/admin/server-config` answer (PostgreSQL mode) as an Answer: every section of the
+    replica's own registry is listed (`db` with its revision, or `file`/`default` without), never another;
+    empty fields are omitted, so a missing `revision` is not an error."""
     meta = body.get("section_metadata") if isinstance(body, dict) else None
     if not isinstance(meta, dict):
-        return None, "no section_metadata in the answer: the Hub is not in PostgreSQL mode or predates it"
+        return Answer(
+            None, "no section_metadata in the answer: the Hub is not in PostgreSQL mode or predates it"
+        )
     loaded: dict[str, int] = {}
     for section, entry in meta.items():
         if isinstance(entry, dict) and entry.get("source") == "db" and isinstance(entry.get("revision"), int):
             loaded[str(section)] = int(entry["revision"])
-    return loaded, None
+    version = body.get("scion_version")
+    return Answer(
+        loaded,
+        known=frozenset(str(s) for s in meta),
+        version=str(version)[:64] if isinstance(version, str) and version else None,
+    )
 
 
 async def read_token(
@@ -177,16 +228,16 @@ async def observe(
         Target(table=spec.database.table), owner, channel, revisions=profile is Profile.SCION
     )
     checked = now_rfc3339()
-    results: dict[str, tuple[dict[str, int] | None, str | None]] = {}
+    results: dict[str, Answer] = {}
     if profile is not Profile.SCION:
-        results = {p.uid: (None, PROPOSAL_NO_ENDPOINT) for p in pods}
+        results = {p.uid: Answer(None, PROPOSAL_NO_ENDPOINT) for p in pods}
     elif token is None:
-        results = {p.uid: (None, token_problem) for p in pods}
+        results = {p.uid: Answer(None, token_problem) for p in pods}
     elif pods:
         async with aiohttp.ClientSession() as session:
             first = await read_loaded(session, pods[0], conv, token)
             results[pods[0].uid] = first
-            if (first[1] or "").startswith(convergence.TOKEN_REJECTED):
+            if convergence.token_problem(first.error):
                 results.update({p.uid: first for p in pods[1:]})
             else:
                 limit = asyncio.Semaphore(MAX_PARALLEL_PROBES)
@@ -200,10 +251,12 @@ async def observe(
         PodProbe(
             name=p.name,
             uid=p.uid,
-            listening=None if listening is None else p.ip in listening,
-            loaded=results[p.uid][0],
-            error=results[p.uid][1],
+            listening=listening.listening(p.ip),
+            loaded=results[p.uid].loaded,
+            error=results[p.uid].error,
             checked_at=checked,
+            known=results[p.uid].known,
+            version=results[p.uid].version,
         )
         for p in pods
     ]
@@ -259,6 +312,7 @@ class ConvergenceChecker:
         self._tracking: dict[str, Tracking] = {}
         self._pokes: dict[str, asyncio.Event] = {}
         self._changed_at: dict[str, float] = {}  # uid -> monotonic time of the apply not yet converged
+        self._token_seen: dict[str, str] = {}  # uid -> fingerprint of the token the last round used
 
     def poke(self, body: Mapping[str, Any]) -> None:
         """An apply changed rows: check now (and time how long the replicas take)."""
@@ -268,8 +322,33 @@ class ConvergenceChecker:
 
     def forget(self, body: Mapping[str, Any]) -> None:
         uid = object_uid(body)
-        for store in (self._tracking, self._pokes, self._changed_at):
+        for store in (self._tracking, self._pokes, self._changed_at, self._token_seen):
             store.pop(uid, None)
+
+    async def check_token(self, body: Mapping[str, Any]) -> bool:
+        """Called on the health period (which already re-reads the DSN Secret): when the token Secret no
+        longer holds the token the last round used, start a round now (a fixed or rotated token shows within
+        one health period, not one convergence period). True when it poked. The operator only `get`s Secrets
+        it is pointed at (it never lists or watches Secrets), so this is a read, not a watch."""
+        uid = object_uid(body)
+        if uid not in self._token_seen:  # no round yet (or no spec.convergence): nothing to compare with
+            return False
+        spec, _errors = validate_spec(body.get("spec"))
+        if spec is None or spec.convergence is None:
+            return False
+        namespace = str(body.get("metadata", {}).get("namespace"))
+        token, _problem = await read_token(self.kube, namespace, spec.convergence)
+        if _fingerprint(token) == self._token_seen[uid]:
+            return False
+        ref = spec.convergence.adminTokenSecretRef
+        log.info(
+            "token Secret %s/%s of %s changed: convergence round now",
+            namespace,
+            ref.name if ref else "",
+            _ident(body),
+        )
+        self._pokes.setdefault(uid, asyncio.Event()).set()
+        return True
 
     async def run(
         self,
@@ -321,6 +400,7 @@ class ConvergenceChecker:
         ref = spec.database.secretRef
         dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
         token, problem = await read_token(self.kube, namespace, spec.convergence)
+        self._token_seen[object_uid(body)] = _fingerprint(token)
         selected = hub_pods(pods, spec, namespace)
         written, probes, channel = await observe(
             self.store_factory(dsn, object_uid(body)),
@@ -389,9 +469,14 @@ class ConvergenceChecker:
                     CondType.READY,
                     False,
                     decision.condition.reason,
-                    f"spec.convergence.requiredForReady: {decision.condition.message}",
+                    f"{convergence.READY_GATE_PREFIX}{decision.condition.message}",
                 )
             )
+        elif spec.convergence is not None and spec.convergence.requiredForReady and decision.converged:
+            # Ready's input just changed: release it now, not at the next reconcile or health round.
+            released = convergence.released_ready(status, body.get("metadata", {}).get("generation"))
+            if released is not None:
+                desired.append(released)
         generation = body.get("metadata", {}).get("generation")
         report = decision.status.model_dump(mode="json")
         if _without_checked_at(status.get("convergence")) == _without_checked_at(report):
@@ -457,6 +542,11 @@ def register(
         await checker.run(body, lambda: list(index.get(namespace, [])), lambda: bool(stopped))
 
     return checker
+
+
+def _fingerprint(token: str | None) -> str:
+    """Compares tokens between rounds without keeping one in memory longer than a round."""
+    return hashlib.sha256((token or "").encode()).hexdigest()
 
 
 def _ident(body: Mapping[str, Any]) -> str:

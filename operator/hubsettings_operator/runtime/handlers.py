@@ -140,8 +140,10 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig, state: Sta
         registry=registry,
     )
     async def health(body: kopf.Body, **_: Any) -> None:
-        """Report an outage within about one period; reconcile when not Ready or the DSN changed."""
+        """Report an outage within about one period; reconcile when not Ready or the DSN changed; a changed
+        convergence token starts a convergence round."""
         await reconciler.health(body)
+        await converge.check_token(body)
 
     watch = selectors.parse(watch_selector)
 

@@ -21,6 +21,7 @@ import kopf
 from hubsettings_operator.redact import install_log_scrubber
 from hubsettings_operator.runtime import handlers, metrics
 from hubsettings_operator.runtime.config import OperatorConfig
+from hubsettings_operator.runtime.diffbase import CompactStatusDiffBaseStorage
 from hubsettings_operator.runtime.kube import Kube
 from hubsettings_operator.runtime.reconciler import Reconciler
 from hubsettings_operator.table.store import PoolRegistry
@@ -58,9 +59,9 @@ def build_registry(config: OperatorConfig, state: handlers.State) -> kopf.Operat
         # status it is bounded only by the object's size. Handler progress stays in (small) annotations.
         # Only the spec matters to the handlers (update fires on spec changes): labels and annotations stay out
         # of the diff base, so editing them changes nothing in status.
-        settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
+        settings.persistence.diffbase_storage = CompactStatusDiffBaseStorage(
             field=DIFFBASE_FIELD, ignored_fields=["metadata"]
-        )
+        )  # a digest instead of a second copy of a large spec (runtime/diffbase.py)
         # Our own Events say what happened; kopf's per-handler log events would be noise on every retry.
         settings.posting.level = logging.CRITICAL
         settings.peering.lifetime = PEERING_LIFETIME_S

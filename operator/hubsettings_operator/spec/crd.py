@@ -195,8 +195,20 @@ def spec_schema() -> Schema:
     return spec
 
 
+# Before the operator's first status write (operator down, starting, or simply not yet), the API server itself
+# fills `status.observedGeneration: -1` from this structural default: it applies to the create response and to
+# every read of the object from etcd (get, list, watch), with no operator involved. kstatus reads
+# observedGeneration != generation as InProgress, and the Argo CD health check (docs/argocd-health.lua)
+# observedGeneration < generation as Progressing, so a just-created object is never Current. The first status
+# patch stores the -1 until the reconciler acts on a generation and writes that generation.
+NOT_OBSERVED = -1
+
+
 def status_schema() -> Schema:
-    return model_schema(HubSettingsStatus)
+    schema = model_schema(HubSettingsStatus)
+    schema["default"] = {"observedGeneration": NOT_OBSERVED}
+    schema["properties"]["observedGeneration"]["default"] = NOT_OBSERVED
+    return schema
 
 
 def crd() -> dict[str, Any]:

@@ -463,6 +463,12 @@ class ReplicaConvergence(BaseModel):
         default_factory=dict, description="Revision of each written section this replica has loaded."
     )
     behind: list[str] = Field(default_factory=list, description="Written sections not loaded yet.")
+    unknownSections: list[str] = Field(
+        default_factory=list,
+        description="Written sections this replica's Hub version does not know (not in its server-config): it "
+        "will never load them; not counted as behind.",
+    )
+    version: str | None = Field(default=None, description="The replica's scion_version (its server-config).")
     error: str | None = Field(default=None, description="Why the loaded revisions are unknown.")
     checkedAt: str | None = Field(default=None, description="When this pod was last checked (RFC 3339).")
 
@@ -475,3 +481,8 @@ class ConvergenceStatus(BaseModel):
     )
     replicas: list[ReplicaConvergence] = Field(default_factory=list, description="One entry per Hub pod.")
     summary: str = Field(default="", description="Replicas that loaded every written revision / Hub pods.")
+    oldestVersion: str | None = Field(
+        default=None,
+        description="The oldest scion_version the replicas report: the sections and fields every replica "
+        "knows are those of this version.",
+    )

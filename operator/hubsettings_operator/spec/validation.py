@@ -34,6 +34,7 @@ from hubsettings_operator.spec.models import (
     HubSettingsSpec,
 )
 from hubsettings_operator.spec.sections import MAP_SECTIONS, SECTION_MODELS
+from hubsettings_operator.spec.size import size_problem
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,8 @@ def validate_spec_uncached(raw: Any) -> tuple[HubSettingsSpec | None, list[Field
     """validate_spec without the cache (benchmarks, and callers that need a fresh model)."""
     if not isinstance(raw, Mapping):
         return None, [FieldError("spec", "must be an object")]
+    if (too_large := size_problem(raw)) is not None:  # first: nothing else matters if it cannot be stored
+        return None, [FieldError("spec", *too_large)]
     errors: list[FieldError] = []
     try:
         settings_errors, handled = _check_settings(raw.get("settings"))

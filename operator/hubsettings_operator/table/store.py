@@ -246,12 +246,12 @@ class SettingsStore:
 
     async def replica_view(
         self, target: Target, owner: str, channel: str, *, revisions: bool
-    ) -> tuple[dict[str, int], set[str] | None]:
-        """(revision per section `owner` wrote, if `revisions`; client IPs listening on `channel`, None when
-        this role cannot see other sessions). One pooled connection, no lock."""
+    ) -> tuple[dict[str, int], replicas.ListenerView]:
+        """(revision per section `owner` wrote, if `revisions`; who holds a listener connection for
+        `channel`). One pooled connection, no lock."""
         async with self._connection() as conn:
             written = await replicas.written_revisions(conn, target.identifier, owner) if revisions else {}
-            return written, await replicas.listener_addresses(conn, channel)
+            return written, await replicas.listener_view(conn, channel)
 
     # ---- writing ------------------------------------------------------------------------------------
 
