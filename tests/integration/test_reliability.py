@@ -29,7 +29,7 @@ from hubsettings_operator.redact import fingerprint
 from hubsettings_operator.runtime.reconciler import Outcome, Reconciler
 from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.spec.validation import validate_spec
-from hubsettings_operator.table.layout import desired_rows
+from hubsettings_operator.table.layouts import desired_rows
 from hubsettings_operator.table.listener import SettingsCache
 from hubsettings_operator.table.plan import owner_marker
 from hubsettings_operator.table.store import PoolRegistry, SettingsStore, StoreOptions, Target

@@ -15,6 +15,7 @@ from hubsettings_operator.drift.layer0 import Sources, compute, label_selector, 
 from hubsettings_operator.redact import fingerprint
 from hubsettings_operator.spec import catalog
 from hubsettings_operator.spec.models import DriftStatus, HubSettings, LabelSelector, Profile
+from hubsettings_operator.table.layouts import layout_for
 
 DSN = "postgres://hub:s3cr3t-Passw0rd@postgres:5432/hub"
 
@@ -252,7 +253,7 @@ def test_env_overrides_env_from() -> None:
     sources = Sources(configmaps={"hub-env": {"SCION_SERVER_LOGLEVEL": "debug"}})
     p = pod("a", env(SCION_SERVER_LOGLEVEL="info"), env_from=env_from)
     assert compute([p], {"server.log_level": "info"}, sources=sources).items == []
-    view = drift.container_view(p, p["spec"]["containers"][0], sources, Profile.SCION, [])
+    view = drift.container_view(p, p["spec"]["containers"][0], sources, False, [])
     assert view.values["server.log_level"].source == "env"
 
 
@@ -261,7 +262,7 @@ def test_env_wins_over_env_from_across_alias_names() -> None:
     env_from = [{"configMapRef": {"name": "hub-env"}}]
     sources = Sources(configmaps={"hub-env": {"SCION_SERVER_LOGLEVEL": "debug"}})
     p = pod("a", env(SCION_LOG_LEVEL="info"), env_from=env_from)
-    view = drift.container_view(p, p["spec"]["containers"][0], sources, Profile.SCION, [])
+    view = drift.container_view(p, p["spec"]["containers"][0], sources, False, [])
     assert (view.values["server.log_level"].text, view.values["server.log_level"].env) == (
         "info",
         "SCION_LOG_LEVEL",
@@ -314,7 +315,7 @@ def test_settings_yaml_from_configmap_counts_and_env_takes_precedence() -> None:
         "9999",
     )
     assert item.source == "settings.yaml (configMap/hub-settings)"
-    view = drift.container_view(p, p["spec"]["containers"][0], sources, Profile.SCION, [])
+    view = drift.container_view(p, p["spec"]["containers"][0], sources, False, [])
     assert view.values["server.log_level"].source == "env"
     assert view.values["server.auth.mode"].source == "settings.yaml (configMap/hub-settings)"
     # The secret in the file is a fingerprint like any other.
@@ -471,7 +472,9 @@ def test_unset_counts_as_the_default_in_the_vote() -> None:
 )
 def test_layer1_override_effect(env_name: str, profile: Profile, managed: list[str], effect: str) -> None:
     p = pod("a", [{"name": env_name, "value": "ops@example.com"}])
-    status = compute([p], {}, profile=profile, managed_sections=managed)
+    status = compute(
+        [p], {}, env_overrides_table=layout_for(profile).env_overrides_table, managed_sections=managed
+    )
     assert status.items == []
     [o] = status.overrides
     assert (o.pod, o.container, o.key, o.env, o.effect) == (

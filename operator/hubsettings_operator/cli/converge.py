@@ -66,8 +66,8 @@ async def _round(
     profile: Profile,
     tracking: Tracking,
 ) -> convergence.Decision:
-    # Imported here: the other commands need neither kopf nor aiohttp.
-    from hubsettings_operator.runtime import convergence_check as io
+    # Imported here: the other commands do not need aiohttp.
+    from hubsettings_operator.convergence import probe as io
 
     spec = resource.spec
     conv = spec.convergence or ConvergenceSpec()

@@ -20,6 +20,7 @@ from hubsettings_operator.drift import layer0 as drift
 from hubsettings_operator.drift import sources
 from hubsettings_operator.redact import register_secret, scrub
 from hubsettings_operator.spec.models import DriftStatus, HubSettings, Profile
+from hubsettings_operator.table.layouts import layout_for
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -123,7 +124,9 @@ async def check_resource(
         sources=await sources.read_sources(reader, namespace, pods),
         container=bootstrap.container,
         require_consistency=bootstrap.requireConsistency,
-        profile=sources.resolve_profile(profile, resource.spec.database.profile),
+        env_overrides_table=layout_for(
+            sources.resolve_profile(profile, resource.spec.database.profile)
+        ).env_overrides_table,
         managed_sections=sorted(resource.spec.settings.listed()),
     )
 

@@ -55,8 +55,7 @@ def resolve_profile(known: str | Profile | None, declared: Profile) -> Profile:
     """The table profile drift reports overrides under: the one in use when known (the operator's
     status.profile, the CLI's --profile), else the spec's when concrete, else the shipped Hub's."""
     for candidate in (known, declared):
-        if candidate in (Profile.SCION, Profile.SCION.value):
-            return Profile.SCION
-        if candidate in (Profile.PROPOSAL, Profile.PROPOSAL.value):
-            return Profile.PROPOSAL
+        profile = Profile(candidate) if candidate in set(Profile) else None
+        if profile is not None and profile is not Profile.AUTO:
+            return profile
     return Profile.SCION

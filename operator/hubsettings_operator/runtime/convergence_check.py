@@ -24,190 +24,39 @@ to one concern (the decision itself is pure, in convergence/decide.py).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-import aiohttp
 import kopf
 
-from hubsettings_operator import selectors
 from hubsettings_operator.conditions import CondType, Desired, EventReason, EventType, Reason
 from hubsettings_operator.convergence import decide as convergence
-from hubsettings_operator.convergence.decide import PodProbe, Tracking
+from hubsettings_operator.convergence.decide import Tracking
+from hubsettings_operator.convergence.probe import SecretReader, hub_pods, observe, read_token
 from hubsettings_operator.drift.sources import resolve_profile
-from hubsettings_operator.redact import register_secret, scrub
+from hubsettings_operator.redact import scrub
 from hubsettings_operator.runtime import metrics
 from hubsettings_operator.runtime.drift_check import outside_watch
 from hubsettings_operator.runtime.status_writer import Written
 from hubsettings_operator.runtime.status_writer import uid as object_uid
 from hubsettings_operator.spec.models import (
     BootstrapSpec,
-    ConvergenceScheme,
-    ConvergenceSpec,
     HubSettingsSpec,
-    Profile,
 )
 from hubsettings_operator.spec.validation import validate_spec
 from hubsettings_operator.status.rules import Event, StatusUpdate, Verdict
-from hubsettings_operator.table.layout import layout_for
 from hubsettings_operator.table.plan import owner_marker
-from hubsettings_operator.table.store import SettingsStore, Target
+from hubsettings_operator.table.store import SettingsStore
 
 log = logging.getLogger(__name__)
 
-SERVER_CONFIG_PATH = "/api/v1/admin/server-config"
-HTTP_TIMEOUT_S = 5.0
-MAX_PARALLEL_PROBES = 20
 PENDING_RECHECK_S = 0.25
 PENDING_WINDOW_S = 10.0
-PROPOSAL_NO_ENDPOINT = (
-    "the proposal table layout has no per-replica settings endpoint: only listener presence is reported"
-)
-
-
-@dataclass(frozen=True)
-class HubPod:
-    name: str
-    uid: str
-    ip: str
-
-
-class SecretReader(Protocol):
-    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None: ...
-
-
-def hub_pods(pods: Iterable[Mapping[str, Any]], spec: HubSettingsSpec, namespace: str) -> list[HubPod]:
-    """The running, not terminating pods the HubSettings' pod selector picks, that have an IP."""
-    sel = (spec.bootstrap or BootstrapSpec()).podSelector
-    reqs = selectors.from_label_selector(sel.matchLabels, sel.matchExpressions)
-    out = []
-    for pod in pods:
-        meta = pod.get("metadata") or {}
-        status = pod.get("status") or {}
-        if meta.get("namespace") not in (None, namespace) or meta.get("deletionTimestamp"):
-            continue
-        if status.get("phase") != "Running" or not status.get("podIP"):
-            continue
-        if selectors.matches(reqs, meta.get("labels") or {}):
-            out.append(
-                HubPod(str(meta.get("name")), str(meta.get("uid") or meta.get("name")), str(status["podIP"]))
-            )
-    return sorted(out, key=lambda p: p.name)
-
-
-async def read_loaded(
-    session: aiohttp.ClientSession, pod: HubPod, conv: ConvergenceSpec, token: str
-) -> tuple[dict[str, int] | None, str | None]:
-    """(section -> loaded revision, None) or (None, why unknown). Never raises; never shows the token."""
-    host = f"[{pod.ip}]" if ":" in pod.ip else pod.ip
-    url = f"{conv.scheme.value}://{host}:{conv.port}{SERVER_CONFIG_PATH}"
-    try:
-        async with session.get(
-            url,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            # The pod's certificate names the Hub's hostname, not the pod IP the operator must address.
-            ssl=conv.scheme is not ConvergenceScheme.HTTPS,
-            timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S),
-            allow_redirects=False,
-        ) as resp:
-            if resp.status in (401, 403):
-                return None, (
-                    f"{convergence.TOKEN_REJECTED} by the Hub (HTTP {resp.status}): the token in "
-                    "spec.convergence.adminTokenSecretRef must belong to a principal with hub.config.read"
-                )
-            if resp.status != 200:
-                return None, f"HTTP {resp.status} from {SERVER_CONFIG_PATH}"
-            body = await resp.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
-        return None, f"unreachable ({type(exc).__name__})"
-    meta = body.get("section_metadata") if isinstance(body, dict) else None
-    if not isinstance(meta, dict):
-        return None, "no section_metadata in the answer: the Hub is not in PostgreSQL mode or predates it"
-    loaded: dict[str, int] = {}
-    for section, entry in meta.items():
-        if isinstance(entry, dict) and entry.get("source") == "db" and isinstance(entry.get("revision"), int):
-            loaded[str(section)] = int(entry["revision"])
-    return loaded, None
-
-
-async def read_token(
-    reader: SecretReader, namespace: str, conv: ConvergenceSpec
-) -> tuple[str | None, str | None]:
-    """(token, None) or (None, why) from spec.convergence.adminTokenSecretRef."""
-    ref = conv.adminTokenSecretRef
-    if ref is None:
-        return None, "no spec.convergence.adminTokenSecretRef: listener presence only"
-    data = await reader.secret_data(namespace, ref.name)
-    if data is None:
-        return None, f"Secret {namespace}/{ref.name} (spec.convergence.adminTokenSecretRef) cannot be read"
-    if ref.key not in data:
-        return (
-            None,
-            f"Secret {namespace}/{ref.name} has no key {ref.key!r} (spec.convergence.adminTokenSecretRef)",
-        )
-    token = base64.b64decode(data[ref.key]).decode("utf-8", errors="replace").strip()
-    register_secret(token)
-    return (token, None) if token else (None, f"Secret {namespace}/{ref.name} key {ref.key!r} is empty")
-
-
-def now_rfc3339() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-async def observe(
-    store: SettingsStore,
-    spec: HubSettingsSpec,
-    profile: Profile,
-    owner: str,
-    pods: list[HubPod],
-    token: str | None,
-    token_problem: str | None,
-) -> tuple[dict[str, int], list[PodProbe], str]:
-    """One round of reads: (written revisions, one probe per pod, channel)."""
-    conv = spec.convergence or ConvergenceSpec()
-    channel = spec.database.channel or layout_for(profile).channel
-    written, listening = await store.replica_view(
-        Target(table=spec.database.table), owner, channel, revisions=profile is Profile.SCION
-    )
-    checked = now_rfc3339()
-    results: dict[str, tuple[dict[str, int] | None, str | None]] = {}
-    if profile is not Profile.SCION:
-        results = {p.uid: (None, PROPOSAL_NO_ENDPOINT) for p in pods}
-    elif token is None:
-        results = {p.uid: (None, token_problem) for p in pods}
-    elif pods:
-        async with aiohttp.ClientSession() as session:
-            first = await read_loaded(session, pods[0], conv, token)
-            results[pods[0].uid] = first
-            if (first[1] or "").startswith(convergence.TOKEN_REJECTED):
-                results.update({p.uid: first for p in pods[1:]})
-            else:
-                limit = asyncio.Semaphore(MAX_PARALLEL_PROBES)
-
-                async def one(pod: HubPod) -> None:
-                    async with limit:
-                        results[pod.uid] = await read_loaded(session, pod, conv, token)
-
-                await asyncio.gather(*(one(p) for p in pods[1:]))
-    probes = [
-        PodProbe(
-            name=p.name,
-            uid=p.uid,
-            listening=None if listening is None else p.ip in listening,
-            loaded=results[p.uid][0],
-            error=results[p.uid][1],
-            checked_at=checked,
-        )
-        for p in pods
-    ]
-    return written, probes, channel
 
 
 # ---- the operator's side -----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from hubsettings_operator.runtime.reconciler import Reconciler, snapshot
 from hubsettings_operator.spec.models import LabelSelector
 from hubsettings_operator.spec.validation import validate_spec
 from hubsettings_operator.status.rules import Event, StatusUpdate, Verdict
+from hubsettings_operator.table.layouts import layout_for
 
 
 def outside_watch(selector: LabelSelector, watch_selector: str) -> str | None:
@@ -62,7 +63,7 @@ async def check(
         sources=sources,
         container=spec.bootstrap.container,
         require_consistency=spec.bootstrap.requireConsistency,
-        profile=profile,
+        env_overrides_table=layout_for(profile).env_overrides_table,
         managed_sections=list(spec.settings.listed()),
     )
     metrics.DRIFTED_PODS.labels(namespace, name).set(report.driftedPods)
