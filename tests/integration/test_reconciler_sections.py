@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hubsettings_operator.runtime.reconciler import Reconciler
-from hubsettings_operator.table.pool import PoolRegistry
+from hubsettings_operator.runtime.services import build_services
 from hubsettings_operator.table.proposal import CHANNEL as PROPOSAL_CHANNEL
 from hubsettings_operator.table.scion import CHANNEL as SCION_CHANNEL
 from tests.support.fakekube import FakeKube
@@ -39,7 +39,7 @@ async def test_a_section_the_hub_would_refuse_is_stalled_with_its_path_and_nothi
     profile, dsn = table
     kube = FakeKube(default_dsn=dsn)
     events: list[Any] = []
-    reconciler = Reconciler(kube, PoolRegistry(), emit=lambda body, event: events.append(event))
+    reconciler = Reconciler(build_services(kube, emit=lambda body, event: events.append(event)))
     spec = {"database": {"secretRef": {"name": "db"}, "profile": profile}, "settings": GOOD}
     try:
         good = await reconciler.reconcile(kube.put("scion", "hub", spec))

@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 from hubsettings_operator.drift import layer0 as drift
 from hubsettings_operator.errors import DatabaseUnavailable, SchemaMismatch
 from hubsettings_operator.redact import fingerprint
+from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.reconciler import Outcome, Reconciler
+from hubsettings_operator.runtime.services import build_services
 from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.spec.validation import validate_spec
 from hubsettings_operator.table.layouts import desired_rows
@@ -202,7 +204,9 @@ async def test_slow_database_times_out_cleanly_with_a_condition_and_recovers(
     kube = FakeKube()
     kube.secrets[("scion", "db", "url")] = db
     options = StoreOptions(lock_timeout_ms=400, statement_timeout_ms=3000, pool_timeout=0.5, pool_max_size=2)
-    reconciler = Reconciler(kube, PoolRegistry(options), max_backoff=5)
+    reconciler = Reconciler(
+        build_services(kube, OperatorConfig(max_backoff_seconds=5), pools=PoolRegistry(options))
+    )
     bodies = [kube.put("scion", f"hub{i}", raw_spec({f"slow.k{i}": i})) for i in range(10)]
     blocker = await psycopg.AsyncConnection.connect(db)
     try:
@@ -301,7 +305,7 @@ async def test_fuzzed_invalid_specs_never_raise_and_never_write(db: str) -> None
     await execute(db, PROPOSAL_DDL)
     kube = FakeKube()
     kube.secrets[("scion", "db", "url")] = db
-    reconciler = Reconciler(kube)
+    reconciler = Reconciler(build_services(kube))
     # A baseline owned by the very object being fuzzed: a write of any invalid spec would replace or prune it.
     baseline = await reconciler.reconcile(kube.put("scion", "hub", raw_spec({"fuzz.base": 1})))
     assert baseline.result == "applied"
@@ -374,7 +378,7 @@ async def test_hostile_keys_and_values_are_rejected_clearly_or_stored_verbatim(
     await execute(dsn, "CREATE TABLE canary (id int)")
     kube = FakeKube()
     kube.secrets[("scion", "db", "url")] = dsn
-    reconciler = Reconciler(kube)
+    reconciler = Reconciler(build_services(kube))
     try:
         async with listening(dsn, CHANNEL[profile]) as notes:
             outcome = await reconciler.reconcile(kube.put("scion", "hub", raw_spec(**fields)))
@@ -503,7 +507,7 @@ async def test_operator_reads_only_the_secret_named_in_the_objects_own_namespace
     kube = FakeKube()
     kube.secrets[("team-a", "db", "url")] = db
     kube.secrets[("team-b", "shared", "url")] = db
-    reconciler = Reconciler(kube)
+    reconciler = Reconciler(build_services(kube))
     try:
         ok = await reconciler.reconcile(kube.put("team-a", "hub", raw_spec({"ns.a": 1})))
         assert ok.result == "applied" and kube.reads == [("team-a", "db", "url")]

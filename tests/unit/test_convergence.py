@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from hubsettings_operator import selectors
-from hubsettings_operator.conditions import CondType, Desired, Reason
-from hubsettings_operator.convergence.decide import PodProbe, Tracking, decide, gate_ready
+from hubsettings_operator.conditions import Reason
+from hubsettings_operator.convergence.decide import PodProbe, Tracking, decide
 from hubsettings_operator.spec.validation import validate_spec
 
 WRITTEN = {"access": 4, "maintenance": 2}
@@ -90,28 +88,6 @@ def test_rejected_token_is_its_own_reason() -> None:
 def test_no_pods_is_unknown() -> None:
     d = run([])
     assert d.condition.status is None and d.status.summary == "0/0"
-
-
-def body(required: bool, converged: str | None) -> dict[str, Any]:
-    conds = [
-        {"type": "Converged", "status": converged, "reason": "ReplicasBehind", "message": "hub-1 behind"}
-    ]
-    return {
-        "spec": {"convergence": {"requiredForReady": required}},
-        "status": {"conditions": conds if converged else []},
-    }
-
-
-READY = ([Desired(CondType.READY, True, Reason.SYNCED, "ok")], [])
-
-
-def test_gate_ready() -> None:
-    assert gate_ready(READY, body(False, "False"), changed=True) == READY
-    assert gate_ready(READY, body(True, "True"), changed=False) == READY
-    [gated], _ = gate_ready(READY, body(True, "True"), changed=True)
-    assert gated.status is False and gated.reason is Reason.REPLICAS_BEHIND
-    [gated], _ = gate_ready(READY, body(True, "False"), changed=False)
-    assert gated.status is False and "hub-1 behind" in gated.message
 
 
 def test_convergence_spec_defaults_and_limits() -> None:

@@ -22,16 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from hubsettings_operator.conditions import CondType, Desired, Reason
 from hubsettings_operator.spec.models import ConvergenceStatus, ReplicaConvergence
 
 # Errors a probe reports that are the token's fault, not the pod's (one rejection stops the round).
 TOKEN_REJECTED = "token rejected"
-GATE_REASONS = frozenset(
-    {Reason.REPLICAS_BEHIND, Reason.LISTENER_MISSING, Reason.UNKNOWN, Reason.TOKEN_REJECTED}
-)
 
 
 @dataclass(frozen=True)
@@ -191,45 +187,3 @@ def decide(
         token_rejected=rejected,
         pending=pending is not None,
     )
-
-
-def required_for_ready(spec: Mapping[str, Any] | None) -> bool:
-    return bool(((spec or {}).get("convergence") or {}).get("requiredForReady"))
-
-
-def gate_ready(
-    desired: tuple[list[Desired], list[CondType]], body: Mapping[str, Any], *, changed: bool
-) -> tuple[list[Desired], list[CondType]]:
-    """`spec.convergence.requiredForReady`: a Ready=True outcome stays Ready=False until the Converged condition
-    is True. `changed`: this reconcile just wrote rows, so whatever Converged says is about older revisions."""
-    if not required_for_ready(body.get("spec")):
-        return desired
-    wanted, remove = desired
-    ready = next((d for d in wanted if d.type is CondType.READY), None)
-    if ready is None or ready.status is not True:
-        return desired
-    current = next(
-        (
-            c
-            for c in (body.get("status") or {}).get("conditions") or []
-            if c.get("type") == CondType.CONVERGED.value
-        ),
-        None,
-    )
-    if not changed and current is not None and current.get("status") == "True":
-        return desired
-    if changed or current is None:
-        reason, detail = (
-            Reason.REPLICAS_BEHIND,
-            "waiting for the Hub replicas to load the revisions just written",
-        )
-    else:
-        reason = (
-            Reason(current.get("reason"))
-            if current.get("reason") in {r.value for r in GATE_REASONS}
-            else Reason.UNKNOWN
-        )
-        detail = str(current.get("message") or "")
-    message = f"spec.convergence.requiredForReady: {detail}"
-    gated = Desired(CondType.READY, False, reason, message)
-    return ([gated if d is ready else d for d in wanted], remove)

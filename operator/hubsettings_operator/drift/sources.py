@@ -59,3 +59,17 @@ def resolve_profile(known: str | Profile | None, declared: Profile) -> Profile:
         if profile is not None and profile is not Profile.AUTO:
             return profile
     return Profile.SCION
+
+
+def outside_watch(selector: LabelSelector, watch_selector: str) -> str | None:
+    """A warning when `selector` may pick pods the operator's pod watch (--pod-selector) never delivers."""
+    if not watch_selector:
+        return None
+    wanted = selectors.from_label_selector(selector.matchLabels, selector.matchExpressions)
+    if selectors.implies(wanted, selectors.parse(watch_selector)):
+        return None
+    return (
+        f"spec.bootstrap.podSelector ({selectors.to_query(wanted) or 'every pod'}) is not within the operator's "
+        f"--pod-selector ({watch_selector}): pods outside it are never watched and are not checked; narrow "
+        "the podSelector or widen --pod-selector"
+    )

@@ -1,24 +1,12 @@
-"""The convergence check's I/O: per Hub pod, is its listener connected and which revisions has it loaded.
+"""The convergence check: per HubSettings with `spec.convergence`, have the Hub replicas loaded what was written?
 
-Three reads per round, then the pure decision (`convergence/decide.py`):
-- the table: the revision of each section this HubSettings owns (`updated_by` = its owner marker);
-- `pg_stat_activity`: which client addresses hold an idle `LISTEN <channel>` connection (the Hub's dedicated
-  listener; the Hub sets no application_name, so the pod IP is the only link). Needs the Hub's role to be
-  superuser or a member of pg_read_all_stats, else other sessions' queries are hidden and `listening` is null;
-- each pod, by its IP (never a Service, which would answer from any replica): `GET
-  /api/v1/admin/server-config` with the admin token; in PostgreSQL mode its `section_metadata` gives the
-  revision of every section that replica's cache holds.
-
-The token is read from its Secret on every round (registered with the redactor) and only ever sent in the
-Authorization header. A rejected token (401/403) ends the round after the first pod: one request per period,
-not one per pod and per second.
+Reads with the replica probe (`convergence/probe.py`: the table, pg_stat_activity, each pod's admin endpoint),
+hands what it read to the pure decision (`convergence/decide.py`) and verdict (`status/convergence.py`, with
+the one Ready gate), then writes through the one status writer and posts the verdict's Events.
 
 In the operator a kopf daemon per HubSettings with `spec.convergence` runs `ConvergenceChecker.run`: a round
 right after each apply that changed rows (`poke`), every second while a replica is behind, else every
-`interval` seconds.
-
-Over 400 lines: the three reads of a round, the per-pod HTTP probe and the daemon that paces rounds belong
-to one concern (the decision itself is pure, in convergence/decide.py).
+`OperatorConfig.convergence_seconds`.
 """
 
 from __future__ import annotations
@@ -27,31 +15,24 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import kopf
 
-from hubsettings_operator.conditions import CondType, Desired, EventReason, EventType, Reason
 from hubsettings_operator.convergence import decide as convergence
 from hubsettings_operator.convergence.decide import Tracking
-from hubsettings_operator.convergence.probe import SecretReader, hub_pods, observe, read_token
-from hubsettings_operator.drift.sources import resolve_profile
+from hubsettings_operator.convergence.probe import hub_pods, observe, read_token
+from hubsettings_operator.drift.sources import outside_watch, resolve_profile
 from hubsettings_operator.redact import scrub
 from hubsettings_operator.runtime import metrics
-from hubsettings_operator.runtime.drift_check import outside_watch
-from hubsettings_operator.runtime.status_writer import Written
+from hubsettings_operator.runtime.services import Services
 from hubsettings_operator.runtime.status_writer import uid as object_uid
-from hubsettings_operator.spec.models import (
-    BootstrapSpec,
-    HubSettingsSpec,
-)
+from hubsettings_operator.spec.models import BootstrapSpec, HubSettingsSpec
 from hubsettings_operator.spec.validation import validate_spec
-from hubsettings_operator.status.rules import Event, StatusUpdate, Verdict
+from hubsettings_operator.status.convergence import convergence_verdict, pending_write
 from hubsettings_operator.table.plan import owner_marker
-from hubsettings_operator.table.store import SettingsStore
 
 log = logging.getLogger(__name__)
 
@@ -59,51 +40,14 @@ PENDING_RECHECK_S = 0.25
 PENDING_WINDOW_S = 10.0
 
 
-# ---- the operator's side -----------------------------------------------------------------------------------
-
-
-class StatusWriter(Protocol):
-    """What the checker needs of the operator's status writer (runtime/status_writer.py's StatusWriter)."""
-
-    def lock_for(self, body: Mapping[str, Any]) -> asyncio.Lock: ...
-
-    async def write(self, body: Mapping[str, Any], update: StatusUpdate) -> Written: ...
-
-
-class OperatorKube(SecretReader, Protocol):
-    async def dsn_from_secret(self, namespace: str, name: str, key: str) -> str: ...
-
-
-def _without_checked_at(status: Mapping[str, Any] | None) -> Any:
-    if not status:
-        return status
-    return {
-        **status,
-        "replicas": [{k: v for k, v in r.items() if k != "checkedAt"} for r in status.get("replicas") or []],
-    }
-
-
 class ConvergenceChecker:
     """One per operator process; remembers per HubSettings what the pure decision needs between rounds."""
 
-    def __init__(
-        self,
-        writer: StatusWriter,
-        kube: OperatorKube,
-        emit: Callable[[Mapping[str, Any], Event], None],
-        store_factory: Callable[[str, str], SettingsStore],
-        *,
-        interval: float = 30.0,
-        fast_interval: float = 1.0,
-        watch_selector: str = "",
-    ) -> None:
+    def __init__(self, services: Services, *, fast_interval: float = 1.0, watch_selector: str = "") -> None:
         self.watch_selector = watch_selector
-        # The reconciler's: convergence reads share its bounded pool (and the object's pool owner).
-        self.store_factory = store_factory
-        self.writer = writer
-        self.kube = kube
-        self.emit = emit
-        self.interval = interval
+        # Convergence reads share the bounded pools (and the object's pool owner) through the one store factory.
+        self.services = services
+        self.interval = services.config.convergence_seconds
         self.fast_interval = fast_interval
         self._tracking: dict[str, Tracking] = {}
         self._pokes: dict[str, asyncio.Event] = {}
@@ -168,11 +112,12 @@ class ConvergenceChecker:
         status = body.get("status") or {}
         profile = resolve_profile(status.get("profile"), spec.database.profile)
         ref = spec.database.secretRef
-        dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
-        token, problem = await read_token(self.kube, namespace, spec.convergence)
+        kube = self.services.kube
+        dsn = await kube.dsn_from_secret(namespace, ref.name, ref.key)
+        token, problem = await read_token(kube, namespace, spec.convergence)
         selected = hub_pods(pods, spec, namespace)
         written, probes, channel = await observe(
-            self.store_factory(dsn, object_uid(body)),
+            self.services.store_factory(dsn, object_uid(body)),
             spec,
             profile,
             owner_marker(namespace, name),
@@ -182,15 +127,7 @@ class ConvergenceChecker:
         )
         uid = object_uid(body)
         tracking = self._tracking.setdefault(uid, Tracking())
-        synced: Mapping[str, Any] = next(
-            (c for c in status.get("conditions") or [] if c.get("type") == CondType.SYNCED.value), {}
-        )
-        generation = meta.get("generation")
-        pending = None
-        if synced.get("status") != "True" or status.get("observedGeneration") != generation:
-            pending = (
-                f"waiting for the settings of generation {generation} to be written (Synced is not True)"
-            )
+        pending = pending_write(status, meta.get("generation"))
         not_synced = pending is not None
         outside = outside_watch((spec.bootstrap or BootstrapSpec()).podSelector, self.watch_selector)
         if outside:  # a replica the operator cannot see could be behind: never claim convergence
@@ -216,81 +153,25 @@ class ConvergenceChecker:
     async def _publish(
         self, body: Mapping[str, Any], spec: HubSettingsSpec, decision: convergence.Decision
     ) -> None:
-        status = body.get("status") or {}
-        before = next(
-            (c for c in status.get("conditions") or [] if c.get("type") == CondType.CONVERGED.value), None
-        )
-        desired: list[Desired] = [decision.condition]
-        ready: Mapping[str, Any] = next(
-            (c for c in status.get("conditions") or [] if c.get("type") == CondType.READY.value), {}
-        )
-        if (
-            spec.convergence is not None
-            and spec.convergence.requiredForReady
-            and not decision.converged
-            and (
-                ready.get("status") == "True"
-                or ready.get("reason") in {r.value for r in convergence.GATE_REASONS}
-            )
-        ):
-            desired.append(
-                Desired(
-                    CondType.READY,
-                    False,
-                    decision.condition.reason,
-                    f"spec.convergence.requiredForReady: {decision.condition.message}",
-                )
-            )
-        generation = body.get("metadata", {}).get("generation")
-        report = decision.status.model_dump(mode="json")
-        if _without_checked_at(status.get("convergence")) == _without_checked_at(report):
-            report = status["convergence"]  # only the check times moved: write nothing
-        update = StatusUpdate(
-            fields={"convergence": report},
-            verdict=Verdict(tuple(desired)),
-            generation=generation if isinstance(generation, int) else None,
-            observe=False,  # convergence applies no spec: the top-level observedGeneration is the reconciler's
-        )
-        async with self.writer.lock_for(body):
-            await self.writer.write(body, update)
-        for pod in decision.overdue:
-            self.emit(
-                body,
-                Event(
-                    EventType.WARNING,
-                    Reason.REPLICAS_BEHIND,
-                    f"Hub pod {pod} has not loaded the written revisions within "
-                    f"{spec.convergence.timeoutSeconds if spec.convergence else 0} s "
-                    f"(spec.convergence.timeoutSeconds): {decision.condition.message}",
-                ),
-            )
-        was = (before or {}).get("reason")
-        now = decision.condition.reason.value
-        if now != was and decision.token_rejected:
-            self.emit(body, Event(EventType.WARNING, decision.condition.reason, decision.condition.message))
-        elif now != was and decision.converged and before is not None:
-            self.emit(body, Event(EventType.NORMAL, EventReason.CONVERGED, decision.condition.message))
+        timeout_s = spec.convergence.timeoutSeconds if spec.convergence else 0
+        update, events = convergence_verdict(body, decision, timeout_s=timeout_s)
+        writer = self.services.writer
+        async with writer.lock_for(body):
+            await writer.write(body, update)
+        for event in events:
+            self.services.emit(body, event)
 
 
 def register(
     registry: kopf.OperatorRegistry,
     resource: tuple[str, str, str],
-    state: Any,
-    emit: Callable[[Mapping[str, Any], Event], None],
+    services: Services,
     *,
     watch_selector: str = "",
 ) -> ConvergenceChecker:
-    """Register the convergence daemon on `registry` (state: handlers.State); the reconcile handlers call
-    `poke` on the returned checker after an apply that changed rows. Period: $HUBSETTINGS_CONVERGENCE_SECONDS
-    (default 30 s; 1 s while a replica is behind)."""
-    checker = ConvergenceChecker(
-        state.reconciler.writer,
-        state.kube,
-        emit,
-        state.reconciler.store_factory,
-        interval=float(os.environ.get("HUBSETTINGS_CONVERGENCE_SECONDS", "30")),
-        watch_selector=watch_selector,
-    )
+    """Register the convergence daemon on `registry`; the reconcile handlers call `poke` on the returned
+    checker after an apply that changed rows."""
+    checker = ConvergenceChecker(services, watch_selector=watch_selector)
 
     @kopf.daemon(
         *resource,

@@ -40,8 +40,8 @@ from hubsettings_operator.conditions import (
     EventType,
     Reason,
 )
-from hubsettings_operator.convergence import decide as convergence
 from hubsettings_operator.spec.models import ConflictItem
+from hubsettings_operator.status import ready
 from hubsettings_operator.table.plan import Action, Change, settings_hash
 from hubsettings_operator.table.store import summarize
 
@@ -336,11 +336,11 @@ def convergence_cleanup(spec: Mapping[str, Any], old_status: Mapping[str, Any], 
 
 
 def gate_on_convergence(body: Mapping[str, Any], update: StatusUpdate, *, changed: bool) -> None:
-    """`spec.convergence.requiredForReady`: Ready stays False until every replica has loaded (the rule is
-    convergence/decide.py's `gate_ready`)."""
+    """`spec.convergence.requiredForReady`: Ready stays False until every replica has loaded (the one gate:
+    status/ready.py)."""
     if update.verdict is None:
         return
-    wanted, remove = convergence.gate_ready(
+    wanted, remove = ready.gate_reconcile(
         (list(update.verdict.set), list(update.verdict.remove)), body, changed=changed
     )
     update.verdict = Verdict(tuple(wanted), tuple(remove))
