@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hubsettings_operator.cli import drift_report as drift_cli
+from hubsettings_operator.cli.exitcodes import ExitCode
 from hubsettings_operator.drift import layer0 as drift
 from hubsettings_operator.drift.layer0 import Sources, compute, label_selector, normalize, referenced_sources
 from hubsettings_operator.redact import fingerprint
@@ -694,15 +695,15 @@ class FakeCluster:
         self.secrets = secrets or {}
         self.calls: list[tuple[str, ...]] = []
 
-    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+    async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         self.calls.append(("list", namespace, selector))
         return self.pods
 
-    def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
+    async def configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
         self.calls.append(("cm", namespace, name))
         return self.configmaps.get(name)
 
-    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
         self.calls.append(("secret", namespace, name))
         return self.secrets.get(name)
 
@@ -753,7 +754,7 @@ def test_run_drift_text_and_exit_codes(
     )
     code = drift_cli.run_drift([res], "other-ns", "/tmp/kubeconfig", Profile.SCION, "text")
     out = capsys.readouterr().out
-    assert code == drift_cli.EXIT_DRIFT
+    assert code == ExitCode.DRIFT
     assert seen == ["/tmp/kubeconfig"]
     assert ("list", "other-ns", "app=hub") in cluster.calls
     assert ("secret", "other-ns", "hub-db") in cluster.calls
@@ -766,7 +767,7 @@ def test_run_drift_text_and_exit_codes(
         }
     )
     cluster.pods = pods[:1]
-    assert drift_cli.run_drift([res_ok], None, None, Profile.SCION, "text") == drift_cli.EXIT_OK
+    assert drift_cli.run_drift([res_ok], None, None, Profile.SCION, "text") == ExitCode.OK
     assert cluster.calls[-2][1] == "scion"  # the resource's own namespace
 
 
@@ -778,11 +779,11 @@ def test_run_drift_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     )
     code = drift_cli.run_drift([res], None, None, Profile.SCION, "json")
     data = json.loads(capsys.readouterr().out)
-    assert code == drift_cli.EXIT_DRIFT
+    assert code == ExitCode.DRIFT
     assert DriftStatus.model_validate(data).items[0].reason == "unresolved"
     assert data["overrides"][0]["effect"] == "ignoredManagedRow"
     _use(monkeypatch, FakeCluster(pods, secrets={"hub-db": None}))
-    assert drift_cli.run_drift([res], None, None, Profile.PROPOSAL, "json") == drift_cli.EXIT_DRIFT
+    assert drift_cli.run_drift([res], None, None, Profile.PROPOSAL, "json") == ExitCode.DRIFT
     assert json.loads(capsys.readouterr().out)["overrides"][0]["effect"] == "overridesTable"
 
 
@@ -790,30 +791,28 @@ def test_run_drift_without_bootstrap_is_an_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seen = _use(monkeypatch, FakeCluster([]))
-    assert drift_cli.run_drift([_resource(None)], None, None, Profile.SCION, "text") == drift_cli.EXIT_ERROR
+    assert drift_cli.run_drift([_resource(None)], None, None, Profile.SCION, "text") == ExitCode.ERROR
     assert "no spec.bootstrap" in capsys.readouterr().err
     assert seen == []  # never even connects
-    assert drift_cli.run_drift([], None, None, Profile.SCION, "text") == drift_cli.EXIT_ERROR
+    assert drift_cli.run_drift([], None, None, Profile.SCION, "text") == ExitCode.ERROR
 
 
 def test_run_drift_reports_api_errors(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     class Broken(FakeCluster):
-        def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
             raise RuntimeError("connection refused")
 
     _use(monkeypatch, Broken([]))
-    assert drift_cli.run_drift([_resource({})], None, None, Profile.SCION, "text") == drift_cli.EXIT_ERROR
+    assert drift_cli.run_drift([_resource({})], None, None, Profile.SCION, "text") == ExitCode.ERROR
     assert "connection refused" in capsys.readouterr().err
 
     def no_config(kubeconfig: str | None) -> FakeCluster:
         raise OSError("no kubeconfig at /nowhere")
 
     monkeypatch.setattr(drift_cli, "_connect", no_config)
-    assert (
-        drift_cli.run_drift([_resource({})], None, "/nowhere", Profile.SCION, "text") == drift_cli.EXIT_ERROR
-    )
+    assert drift_cli.run_drift([_resource({})], None, "/nowhere", Profile.SCION, "text") == ExitCode.ERROR
     assert "cannot load kubeconfig" in capsys.readouterr().err
 
 
@@ -824,7 +823,7 @@ def test_run_drift_several_resources(
     resources = [_resource({"expected": {"server.log_level": "info"}}), _resource(None)]
     code = drift_cli.run_drift(resources, None, None, Profile.SCION, "json")
     captured = capsys.readouterr()
-    assert code == drift_cli.EXIT_ERROR  # one had no bootstrap: errors win
+    assert code == ExitCode.ERROR  # one had no bootstrap: errors win
     data = json.loads(captured.out)
     assert data == [
         {"name": "hub", "namespace": "scion", "drift": DriftStatus(checkedPods=1).model_dump(mode="json")}

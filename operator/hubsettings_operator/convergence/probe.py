@@ -20,7 +20,6 @@ Used by the operator's convergence check (`runtime/convergence_check.py`) and by
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from hubsettings_operator import selectors
 from hubsettings_operator.convergence import decide as convergence
 from hubsettings_operator.convergence.decide import PodProbe
 from hubsettings_operator.redact import register_secret
+from hubsettings_operator.secretdata import decode
 from hubsettings_operator.spec.models import (
     BootstrapSpec,
     ConvergenceScheme,
@@ -127,7 +127,7 @@ async def read_token(
             None,
             f"Secret {namespace}/{ref.name} has no key {ref.key!r} (spec.convergence.adminTokenSecretRef)",
         )
-    token = base64.b64decode(data[ref.key]).decode("utf-8", errors="replace").strip()
+    token = decode(data[ref.key])
     register_secret(token)
     return (token, None) if token else (None, f"Secret {namespace}/{ref.name} key {ref.key!r} is empty")
 
