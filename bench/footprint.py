@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client as k8s
-from tests.e2e.helpers import create, hubsettings, make_namespace, put_secret
 from tests.support.hubdb import SCION_DDL
+from tests.support.kubeapi import create, hubsettings, make_namespace, put_secret
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.pgserver import PgServer
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.helpers import Database
 from tests.support.chart import helm_binary
+from tests.support.kubeapi import Database
 from tests.support.kubeenv import REPO_ROOT
 from tests.support.nodeenv import NODE_IP, NodeCluster
 from tests.support.pgserver import PgServer

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from tests.e2e.helpers import (
+from tests.support.kubeapi import (
     Database,
     condition,
     create,

@@ -10,7 +10,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from tests.e2e.helpers import (
+from tests.support.kubeapi import (
     Database,
     condition,
     create,

@@ -22,7 +22,8 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from tests.e2e.helpers import (
+from tests.support.chart import find, render_chart
+from tests.support.kubeapi import (
     Database,
     condition,
     create,
@@ -37,7 +38,6 @@ from tests.e2e.helpers import (
     unique,
     wait_condition,
 )
-from tests.support.chart import find, render_chart
 from tests.support.kubectl import apply_objects, wait_established
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess

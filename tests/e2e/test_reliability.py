@@ -23,7 +23,7 @@ import pytest
 from kubernetes import client as k8s
 
 from hubsettings_operator.runtime.runner import PEERING_LIFETIME_S
-from tests.e2e.helpers import (
+from tests.support.kubeapi import (
     Database,
     condition,
     create,

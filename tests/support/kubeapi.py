@@ -1,4 +1,4 @@
-"""Helpers of the e2e tier: namespaces, Secrets, HubSettings objects, waiting on conditions, events."""
+"""Helpers of the e2e tier and the benchmarks: namespaces, Secrets, HubSettings objects, waiting on conditions, events."""
 
 from __future__ import annotations
 
