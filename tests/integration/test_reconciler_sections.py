@@ -14,12 +14,9 @@ from hubsettings_operator.table.proposal import CHANNEL as PROPOSAL_CHANNEL
 from hubsettings_operator.table.scion import CHANNEL as SCION_CHANNEL
 from tests.support.fakekube import FakeKube
 from tests.support.hubdb import listening, rows
+from tests.support.waits import conditions as _conditions
 
 GOOD = {"quotas": {"enforce_broker_quotas": True}, "messaging": {"cross_project_messaging_enabled": False}}
-
-
-def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or []}
 
 
 @pytest.mark.parametrize(

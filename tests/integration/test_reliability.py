@@ -15,7 +15,6 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -39,13 +38,10 @@ from tests.integration.helpers import apply, make_spec
 from tests.support.fakekube import FakeKube
 from tests.support.hubdb import PROPOSAL_DDL, execute, listening, rows
 from tests.support.pgserver import PgServer
+from tests.support.waits import conditions
 from tests.unit.test_properties import json_values, specs
 
 CHANNEL = {"scion": "scion_ev_global", "proposal": "scion_settings_changed"}
-
-
-def conditions(obj: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or []}
 
 
 def raw_spec(extra: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
