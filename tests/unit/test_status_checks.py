@@ -85,3 +85,17 @@ def test_pending_write_until_the_current_generation_is_synced() -> None:
     assert pending_write(synced, 2) is None
     assert "generation 3" in (pending_write(synced, 3) or "")
     assert pending_write({"observedGeneration": 2}, 2) is not None
+
+
+def test_reconcile_drops_what_a_disabled_check_left() -> None:
+    from hubsettings_operator.status.checks import drop_disabled_checks
+    from hubsettings_operator.status.rules import StatusUpdate, success
+
+    old = {"drift": {"checkedPods": 1}, "convergence": {"summary": "1/1"}}
+    update = StatusUpdate(verdict=success("ok"))
+    drop_disabled_checks({"convergence": {}}, old, update)  # an empty section is no section
+    assert update.fields == {"drift": None, "convergence": None}
+    assert update.verdict is not None and {CondType.DRIFTED, CondType.CONVERGED} <= set(update.verdict.remove)
+    kept = StatusUpdate(verdict=success("ok"))
+    drop_disabled_checks({"bootstrap": {"expected": {}}, "convergence": {"port": 8080}}, old, kept)
+    assert kept.fields == {} and kept.verdict == success("ok")

@@ -38,6 +38,7 @@ from hubsettings_operator.spec.models import (
 )
 from hubsettings_operator.spec.validation import unvalidated_sections, validate_spec
 from hubsettings_operator.status import rules
+from hubsettings_operator.status.checks import drop_disabled_checks
 from hubsettings_operator.status.rules import (
     DELETE_ATTEMPTS_BEFORE_RELEASE,
     FORCE_RELEASE_ANNOTATION,
@@ -200,8 +201,7 @@ class Reconciler:
             self._record_apply(body, outcome)
         written: Written | None = None
         if outcome.update is not None:
-            rules.drift_cleanup(body.get("spec") or {}, status, outcome.update)
-            rules.convergence_cleanup(body.get("spec") or {}, status, outcome.update)
+            drop_disabled_checks(body.get("spec") or {}, status, outcome.update)
             rules.gate_on_convergence(body, outcome.update, changed=outcome.result == "applied")
             written = await self.writer.write(body, outcome.update)
             outcome.status = {**outcome.update.fields, **written.patch}

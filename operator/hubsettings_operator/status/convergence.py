@@ -15,6 +15,11 @@ from hubsettings_operator.convergence.decide import Decision
 from hubsettings_operator.status import ready
 from hubsettings_operator.status.rules import Event, StatusUpdate, Verdict
 
+# What the convergence check owns in status: dropped by the reconcile once spec.convergence is gone.
+SPEC_FIELD = "convergence"
+STATUS_FIELD = "convergence"
+CONDITIONS = (CondType.CONVERGED,)
+
 
 def pending_write(status: Mapping[str, Any], generation: Any) -> str | None:
     """Why the written side is not settled (the current generation not yet Synced), or None."""

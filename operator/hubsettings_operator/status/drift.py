@@ -23,6 +23,10 @@ from hubsettings_operator.spec.models import DriftStatus
 from hubsettings_operator.status.rules import Event, StatusUpdate, Verdict
 
 SHOWN_KEYS = 5
+# What the drift check owns in status: dropped by the reconcile once spec.bootstrap is gone (status/checks.py).
+SPEC_FIELD = "bootstrap"
+STATUS_FIELD = "drift"
+CONDITIONS = (CondType.DRIFTED,)
 
 
 def drifted_condition(report: DriftStatus, outside: str | None) -> Desired:

@@ -316,25 +316,6 @@ def transition_events(old_status: Mapping[str, Any], verdict: Verdict) -> list[E
     return []
 
 
-def drift_cleanup(spec: Mapping[str, Any], old_status: Mapping[str, Any], update: StatusUpdate) -> None:
-    """Without spec.bootstrap there is no drift check any more: drop a report and a Drifted condition left from
-    an earlier spec."""
-    if spec.get("bootstrap") or update.verdict is None:
-        return
-    update.verdict = update.verdict.also_remove(CondType.DRIFTED)
-    if old_status.get("drift") is not None:
-        update.fields["drift"] = None
-
-
-def convergence_cleanup(spec: Mapping[str, Any], old_status: Mapping[str, Any], update: StatusUpdate) -> None:
-    """Without spec.convergence there is no convergence check any more: drop its report and condition."""
-    if spec.get("convergence") or update.verdict is None:
-        return
-    update.verdict = update.verdict.also_remove(CondType.CONVERGED)
-    if old_status.get("convergence") is not None:
-        update.fields["convergence"] = None
-
-
 def gate_on_convergence(body: Mapping[str, Any], update: StatusUpdate, *, changed: bool) -> None:
     """`spec.convergence.requiredForReady`: Ready stays False until every replica has loaded (the one gate:
     status/ready.py)."""
