@@ -1,7 +1,7 @@
-"""Every kstatus rule of the operator, as pure functions: outcome + spec + old status -> status, conditions, events.
+"""The reconcile's kstatus rules as pure functions: outcome + spec + old status -> status, conditions, events.
 
 Nothing here does I/O or reads the clock (callers pass `now`), so each rule is unit-tested directly
-(tests/unit/test_conditions_redact.py). The rules:
+(tests/unit/test_status_rules.py). The rules:
 
 - success: Ready=True, Synced=True; Reconciling and Stalled removed (abnormal-true conditions are present
   only while true, as kstatus recommends);
@@ -20,8 +20,9 @@ Nothing here does I/O or reads the clock (callers pass `now`), so each rule is u
 `lastTransitionTime` changes only when a condition's status changes, so an unchanged outcome produces an
 identical list and the status patch is skipped.
 
-Over 400 lines on purpose: every kstatus rule in one place, so the conditions Flux and Argo CD read are
-decided by one module (as the architecture asks).
+Over 400 lines on purpose: every rule of the reconcile in one place (with the merging every check's write goes
+through), so the conditions Flux and Argo CD read are decided here; the drift and convergence verdicts and the
+Ready gate are its siblings (status/drift.py, status/convergence.py, status/ready.py).
 """
 
 from __future__ import annotations
