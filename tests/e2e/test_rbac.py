@@ -6,6 +6,8 @@ are applied as admin. The operator then runs as that ServiceAccount: a real toke
 in a kubeconfig, with peering and the very arguments of the chart's Deployment, so a missing verb fails the
 scenario (or shows as a 403 in its log). The API server runs with RBAC on and the ServiceAccount admission
 plugin off (no controller-manager creates tokens; TokenRequest needs none).
+
+Over 400 lines: every RBAC scenario shares one API server and the ServiceAccount set-up above.
 """
 
 from __future__ import annotations

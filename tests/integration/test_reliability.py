@@ -4,6 +4,9 @@ Each test is named after the guarantee it proves. The operator side runs the rea
 `SettingsStore` with a fake Kubernetes API (`FakeKube`: Secrets and HubSettings objects in memory), so a fault
 can be injected precisely (a restarted server, a held lock, a terminated backend) and its effect on the table,
 the NOTIFY stream and the status conditions observed directly.
+
+Over 400 lines: the injected failures share one PostgreSQL server fixture, and docs/reliability.md lists
+them from this one file.
 """
 
 from __future__ import annotations
