@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.kubeenv import REPO_ROOT, KubeTestEnv
+from tests.support.waits import retry
 
 T = TypeVar("T")
 
@@ -45,14 +45,7 @@ KUBECTL = "/usr/bin/kubectl"
 # -- helpers -----------------------------------------------------------------------------------------------
 def _eventually(fn: Callable[[], T], timeout: float = 15.0, interval: float = 0.1) -> T:
     """Retry `fn` until it stops raising: CRD serving and OpenAPI publishing lag behind Established."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except (ApiException, AssertionError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(interval)
+    return retry(fn, timeout=timeout, interval=interval, retry_on=(ApiException, AssertionError))
 
 
 def _squash(text: str) -> str:

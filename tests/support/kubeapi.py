@@ -112,6 +112,21 @@ def wait_condition(
     return eventually(check, timeout, what=f"{ctype}={status} {reason or ''} on {namespace}/{name}")
 
 
+def delete_pod(api: k8s.ApiClient, namespace: str, name: str) -> None:
+    """Delete a pod at once (no grace period) and wait until the API server no longer has it."""
+    core = k8s.CoreV1Api(api)
+    core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+
+    def gone() -> bool:
+        try:
+            core.read_namespaced_pod(name, namespace)
+        except k8s.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    eventually(gone, 20, what=f"pod {name} deleted")
+
+
 def events(api: k8s.ApiClient, namespace: str, name: str) -> list[k8s.CoreV1Event]:
     items = (
         k8s.CoreV1Api(api)

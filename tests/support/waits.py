@@ -43,3 +43,22 @@ def poll(
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}: last={last!r}{diagnostics()}")
+
+
+def retry(
+    fn: Callable[[], T],
+    *,
+    timeout: float,
+    interval: float,
+    retry_on: tuple[type[BaseException], ...] = (AssertionError,),
+) -> T:
+    """Call `fn` until it stops raising one of `retry_on` (the last error is raised after `timeout`): for
+    state that reaches the API server's caches asynchronously (RBAC, a CRD's serving)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except retry_on:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(interval)
