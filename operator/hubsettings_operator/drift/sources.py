@@ -1,9 +1,8 @@
 """What drift compares, gathered once for the operator and the CLI: the Hub pods a podSelector picks, and the
 ConfigMaps and Secrets they refer to, read through one small async protocol (`SourceReader`).
 
-The operator's `runtime/kube.Kube` satisfies it directly; the CLI's sync `KubeCluster` through
-`cli/drift_report.AsyncCluster` (its calls run in worker threads, the CLI enters with `asyncio.run`). The
-profile rule is shared too (`resolve_profile`).
+The operator's `runtime/kube.Kube` and the CLI's one reader `cli/kube.ClusterReader` both satisfy it. The
+profile rule (`resolve_profile`) and the pod watch rule (`outside_watch`) are shared too.
 """
 
 from __future__ import annotations

@@ -10,15 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hubsettings_operator.conditions import (
-    CondStatus,
-    CondType,
-    Desired,
-    EventReason,
-    EventType,
-    Reason,
-    find,
-)
+from hubsettings_operator import conditions as cond
+from hubsettings_operator.conditions import CondType, Desired, Reason
 from hubsettings_operator.spec.models import DriftStatus
 from hubsettings_operator.status.rules import Event, StatusUpdate, Verdict
 
@@ -59,16 +52,16 @@ def drift_verdict(
         generation=generation,
         observe=False,  # drift applies no spec: the top-level observedGeneration is the reconciler's
     )
-    before = find(old_status, CondType.DRIFTED)
+    before = cond.find(old_status, CondType.DRIFTED)
     drifted = bool(report.items)
-    was = before is not None and before.get("status") == CondStatus.TRUE
+    was = before is not None and before.get("status") == cond.CondStatus.TRUE
     events: list[Event] = []
     if drifted != was and (before is not None or drifted):
         # The message without the watch note, as before: the Event says what drifted.
         message = drifted_condition(report, None).message
         events.append(
-            Event(EventType.WARNING, EventReason.DRIFT_DETECTED, message)
+            Event(cond.EventType.WARNING, cond.EventReason.DRIFT_DETECTED, message)
             if drifted
-            else Event(EventType.NORMAL, EventReason.DRIFT_CLEARED, message)
+            else Event(cond.EventType.NORMAL, cond.EventReason.DRIFT_CLEARED, message)
         )
     return update, events
