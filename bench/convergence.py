@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client as k8s
-from tests.e2e.helpers import condition, create, get, hubsettings, make_namespace, patch, put_secret
 from tests.support.hubdb import SCION_DDL
+from tests.support.kubeapi import condition, create, get, hubsettings, make_namespace, patch, put_secret
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.pgserver import PgServer, free_port
 from tests.support.standin import StandInProcess, allow_loopback_clients

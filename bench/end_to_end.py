@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 
 from kubernetes import client as k8s
-from tests.e2e.helpers import create, hubsettings, make_namespace, patch, put_secret
 from tests.support.hubdb import SCION_DDL
+from tests.support.kubeapi import create, hubsettings, make_namespace, patch, put_secret
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.pgserver import PgServer
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client as k8s
-from tests.e2e.helpers import condition, get
+from tests.support.kubeapi import condition, get
 from tests.support.kubectl import install_hubsettings_crd
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess

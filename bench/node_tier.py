@@ -36,7 +36,7 @@ from tests.cluster.helpers import (
     wait_hs_ready,
     wait_operator_ready,
 )
-from tests.e2e.helpers import Database
+from tests.support.kubeapi import Database
 from tests.support.nodeenv import NodeCluster, build_images
 from tests.support.operator_proc import OperatorProcess
 from tests.support.pgserver import PgServer

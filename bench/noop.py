@@ -38,6 +38,7 @@ from bench.common import (
     table_state,
 )
 from hubsettings_operator.runtime.reconciler import Reconciler
+from hubsettings_operator.runtime.services import build_services
 from hubsettings_operator.spec.catalog import proposal_values
 from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.spec.sections import Settings
@@ -86,7 +87,7 @@ async def _reconciler_case(pg: PgServer, sizes: Sizes, profiles: list[CpuProfile
     bodies = cr_bodies(sizes.noop_keys)
     kube = FakeKube(default_dsn=dsn)
     kube.objects = {(NS, name): body for name, body in bodies.items()}  # patched in place
-    warm = Reconciler(kube, PoolRegistry())
+    warm = Reconciler(build_services(kube))
     for name in list(bodies):
         outcome = await warm.reconcile(copy.deepcopy(bodies[name]))
         if outcome.result != "applied":
@@ -96,7 +97,7 @@ async def _reconciler_case(pg: PgServer, sizes: Sizes, profiles: list[CpuProfile
     await warm.close()
     before = await table_state(dsn, "key")
     patches_before = kube.patches
-    reconciler = Reconciler(kube, PoolRegistry())
+    reconciler = Reconciler(build_services(kube))
     names = sorted(bodies)
     results: dict[str, int] = {}
     samples: list[float] = []
@@ -113,7 +114,7 @@ async def _reconciler_case(pg: PgServer, sizes: Sizes, profiles: list[CpuProfile
     await reconciler.close()
     after = await table_state(dsn, "key")
     if not sizes.smoke:
-        profiler = Reconciler(kube, PoolRegistry())
+        profiler = Reconciler(build_services(kube))
 
         async def one() -> None:
             await profiler.reconcile(bodies[names[0]])

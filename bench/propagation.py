@@ -47,7 +47,7 @@ from bench.common import (
 from bench.propagation_worker import message_of
 from hubsettings_operator.spec.models import HubSettingsSpec, Profile
 from hubsettings_operator.spec.validation import validate_spec
-from hubsettings_operator.table.layout import desired_rows
+from hubsettings_operator.table.layouts import desired_rows
 from hubsettings_operator.table.listener import SettingsCache
 from hubsettings_operator.table.plan import owner_marker
 from hubsettings_operator.table.store import PoolRegistry, SettingsStore, Target

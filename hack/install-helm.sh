@@ -24,33 +24,22 @@ BIN_ROOT="${CACHE}/bin"
 BUILD_ROOT="${CACHE}/build"
 HELM_BIN="${BIN_ROOT}/helm-${HELM_VERSION}/helm"
 
-case "${1:-}" in
-  "" | --print-path) ;;
-  --path-only)
-    printf '%s\n' "${HELM_BIN}"
-    exit 0
-    ;;
-  *)
-    echo "usage: $0 [--print-path|--path-only]" >&2
-    exit 2
-    ;;
-esac
-
 log() { printf '[install-helm] %s\n' "$*" >&2; }
+# shellcheck source=hack/install-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/install-lib.sh"
+install_args "${HELM_BIN}" "$@"
 
 # A helm on PATH counts only if it runs and is Helm 3 (the chart is apiVersion v2; Helm 2 cannot read it).
-if [[ "${HUBSETTINGS_HELM_FROM_PATH:-1}" != 0 ]]; then
-  path_helm="$(command -v helm || true)"
-  if [[ -n "${path_helm}" ]]; then
-    if path_version="$("${path_helm}" version --template '{{.Version}}' 2>/dev/null)" \
-      && [[ "${path_version}" == v3.* ]]; then
-      log "using helm ${path_version} from PATH"
-      printf '%s\n' "${path_helm}"
-      exit 0
-    fi
-    log "ignoring ${path_helm}: not a working Helm 3"
+helm3_on_path() {
+  local version
+  if version="$("$1" version --template '{{.Version}}' 2>/dev/null)" && [[ "${version}" == v3.* ]]; then
+    log "using helm ${version} from PATH"
+    return 0
   fi
-fi
+  log "ignoring $1: not a working Helm 3"
+  return 1
+}
+use_from_path helm "${HUBSETTINGS_HELM_FROM_PATH:-1}" helm3_on_path
 
 helm_works() { [[ -x "${HELM_BIN}" ]] && "${HELM_BIN}" version --short >/dev/null 2>&1; }
 
@@ -63,12 +52,7 @@ fi
 # shellcheck source=hack/go-env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 
-# Two concurrent runs (e.g. `make helm-bin` and a pytest session) must not build into the same directory.
-exec 9>"${CACHE}/.install-helm.lock"
-if ! flock -n 9; then
-  log "another build is running; waiting for it"
-  flock 9
-fi
+build_lock helm
 if helm_works; then
   log "cached (built by a concurrent run): ${HELM_BIN}"
   printf '%s\n' "${HELM_BIN}"
@@ -101,10 +85,6 @@ done
 log "helm ${HELM_VERSION}: building helm.sh/helm/v3/cmd/helm, default Kubernetes v1.${k8s_minor} (takes minutes)"
 GOBIN="${gobin}" "${GO}" install -trimpath -ldflags "${ldflags}" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
 
-mkdir -p "$(dirname "${HELM_BIN}")"
-tmp="$(mktemp "$(dirname "${HELM_BIN}")/.tmp.XXXXXX")"
-cp "${gobin}/helm" "${tmp}"
-chmod 0755 "${tmp}"
-mv -f "${tmp}" "${HELM_BIN}"
+place_binary "${gobin}/helm" "${HELM_BIN}"
 log "helm ${HELM_VERSION}: built in $((SECONDS - start))s -> ${HELM_BIN} ($("${HELM_BIN}" version --short))"
 printf '%s\n' "${HELM_BIN}"

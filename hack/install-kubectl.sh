@@ -21,28 +21,15 @@ BIN_ROOT="${CACHE}/bin"
 BUILD_ROOT="${CACHE}/build"
 KUBECTL_BIN="${BIN_ROOT}/kubectl-${KUBECTL_VERSION}/kubectl"
 
-case "${1:-}" in
-  "" | --print-path) ;;
-  --path-only)
-    printf '%s\n' "${KUBECTL_BIN}"
-    exit 0
-    ;;
-  *)
-    echo "usage: $0 [--print-path|--path-only]" >&2
-    exit 2
-    ;;
-esac
-
 log() { printf '[install-kubectl] %s\n' "$*" >&2; }
+# shellcheck source=hack/install-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/install-lib.sh"
+install_args "${KUBECTL_BIN}" "$@"
 
-if [[ "${HUBSETTINGS_KUBECTL_FROM_PATH:-1}" != 0 ]]; then
-  path_kubectl="$(command -v kubectl || true)"
-  if [[ -n "${path_kubectl}" ]] && "${path_kubectl}" version --client >/dev/null 2>&1; then
-    log "using ${path_kubectl} from PATH"
-    printf '%s\n' "${path_kubectl}"
-    exit 0
-  fi
-fi
+kubectl_on_path() {
+  "$1" version --client >/dev/null 2>&1 && log "using $1 from PATH"
+}
+use_from_path kubectl "${HUBSETTINGS_KUBECTL_FROM_PATH:-1}" kubectl_on_path
 
 if [[ -x "${KUBECTL_BIN}" ]]; then
   log "cached: kubectl ${KUBECTL_VERSION} at ${KUBECTL_BIN}"
@@ -53,11 +40,7 @@ fi
 # shellcheck source=hack/go-env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 
-exec 9>"${CACHE}/.install-kubectl.lock"
-if ! flock -n 9; then
-  log "another build is running; waiting for it"
-  flock 9
-fi
+build_lock kubectl
 if [[ -x "${KUBECTL_BIN}" ]]; then
   printf '%s\n' "${KUBECTL_BIN}"
   exit 0
@@ -94,10 +77,6 @@ log "kubectl ${KUBECTL_VERSION}: resolving k8s.io/kubectl@${staging} (first buil
 ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${KUBECTL_VERSION}"
 ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=${KUBECTL_VERSION}"
 (cd "${dir}" && "${GO}" build -trimpath -ldflags "${ldflags}" -o "${dir}/kubectl.out" .)
-mkdir -p "$(dirname "${KUBECTL_BIN}")"
-tmp="$(mktemp "$(dirname "${KUBECTL_BIN}")/.tmp.XXXXXX")"
-cp "${dir}/kubectl.out" "${tmp}"
-chmod 0755 "${tmp}"
-mv -f "${tmp}" "${KUBECTL_BIN}"
+place_binary "${dir}/kubectl.out" "${KUBECTL_BIN}"
 log "kubectl ${KUBECTL_VERSION}: built in $((SECONDS - start))s -> ${KUBECTL_BIN}"
 printf '%s\n' "${KUBECTL_BIN}"

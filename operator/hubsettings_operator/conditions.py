@@ -7,8 +7,10 @@ Types only (a shared leaf): the rules that turn a reconcile outcome into conditi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -99,3 +101,9 @@ class Desired:
     status: bool | None  # None: "Unknown"
     reason: Reason
     message: str = ""
+
+
+def find(status: Mapping[str, Any] | None, ctype: CondType) -> Mapping[str, Any] | None:
+    """The condition of type `ctype` in a status as the API returns it (raw mapping), None when absent."""
+    conditions = (status or {}).get("conditions") or []
+    return next((c for c in conditions if isinstance(c, Mapping) and c.get("type") == ctype.value), None)

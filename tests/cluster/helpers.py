@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.helpers import Database
 from tests.support.chart import helm_binary
+from tests.support.kubeapi import Database
 from tests.support.kubeenv import REPO_ROOT
 from tests.support.nodeenv import NODE_IP, NodeCluster
 from tests.support.pgserver import PgServer
+from tests.support.waits import condition
 
 README = REPO_ROOT / "README.md"
 PLACEHOLDER_DSN = "postgres://hub:...@postgres:5432/hub"
@@ -158,13 +159,6 @@ def wait_operator_ready(
 def hubsettings(cluster: NodeCluster, name: str = "hub", namespace: str = HUB_NS) -> dict[str, Any]:
     obj: dict[str, Any] = kget(cluster, "hubsettings", "-n", namespace, name)
     return obj
-
-
-def condition(obj: dict[str, Any], ctype: str) -> dict[str, Any]:
-    for c in (obj.get("status") or {}).get("conditions", []):
-        if c["type"] == ctype:
-            return dict(c)
-    return {}
 
 
 def wait_hs_ready(

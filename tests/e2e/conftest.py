@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client as k8s_client
 
-from tests.e2e.helpers import Database, put_secret
+from tests.support.kubeapi import Database, put_secret
 from tests.support.kubectl import install_hubsettings_crd
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.pgserver import PgServer

@@ -6,7 +6,6 @@ These guard the test environment rather than the operator: if one fails, every o
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.kubeenv import KubeTestEnv
+from tests.support.waits import retry
 
 T = TypeVar("T")
 
@@ -26,14 +26,7 @@ CRD_NAME = f"{CRD_PLURAL}.{CRD_GROUP}"
 
 def _eventually(fn: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
     """Retry `fn` until it stops raising: RBAC and CRD changes reach the server's caches asynchronously."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except (ApiException, AssertionError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(interval)
+    return retry(fn, timeout=timeout, interval=interval, retry_on=(ApiException, AssertionError))
 
 
 def _new_namespace(api: k8s_client.ApiClient, prefix: str) -> str:

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from tests.e2e.helpers import (
+from tests.support.kubeapi import (
     Database,
     condition,
     create,
+    delete_pod,
     events,
     eventually,
     get,
@@ -55,20 +56,6 @@ def make_hub_pod(api: k8s.ApiClient, namespace: str, name: str, ip: str) -> str:
         name, namespace, {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}}
     )
     return str(created.metadata.uid)
-
-
-def delete_pod(api: k8s.ApiClient, namespace: str, name: str) -> None:
-    core = k8s.CoreV1Api(api)
-    core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
-
-    def gone() -> bool:
-        try:
-            core.read_namespaced_pod(name, namespace)
-        except k8s.ApiException as exc:
-            return exc.status == 404
-        return False
-
-    eventually(gone, 20, what=f"pod {name} deleted")
 
 
 ns = module_namespace("converge")

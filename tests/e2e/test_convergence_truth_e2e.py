@@ -19,7 +19,8 @@ import psycopg
 import pytest
 from kubernetes import client as k8s
 
-from tests.e2e.helpers import (
+from tests.e2e.test_convergence_e2e import make_hub_pod
+from tests.support.kubeapi import (
     Database,
     condition,
     create,
@@ -31,7 +32,6 @@ from tests.e2e.helpers import (
     put_secret,
     wait_condition,
 )
-from tests.e2e.test_convergence_e2e import make_hub_pod
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
 from tests.support.pgserver import PgServer, free_port

@@ -13,9 +13,10 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from tests.e2e.helpers import (
+from tests.support.kubeapi import (
     condition,
     create,
+    delete_pod,
     events,
     eventually,
     get,
@@ -55,17 +56,7 @@ def make_pod(
 
 
 def recreate_pod(api: k8s.ApiClient, namespace: str, name: str, env: dict[str, str], **kw: Any) -> None:
-    core = k8s.CoreV1Api(api)
-    core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
-
-    def gone() -> bool:
-        try:
-            core.read_namespaced_pod(name, namespace)
-        except k8s.ApiException as exc:
-            return exc.status == 404
-        return False
-
-    eventually(gone, 20, what=f"pod {name} deleted")
+    delete_pod(api, namespace, name)
     make_pod(api, namespace, name, env, **kw)
 
 

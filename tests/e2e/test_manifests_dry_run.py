@@ -16,8 +16,8 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
-from tests.e2e.helpers import make_namespace
 from tests.support.chart import REPO_ROOT, find, render_chart
+from tests.support.kubeapi import make_namespace
 from tests.support.kubectl import apply_objects, kubectl, wait_established
 from tests.support.kubeenv import KubeTestEnv
 

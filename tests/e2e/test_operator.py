@@ -10,7 +10,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from tests.e2e.helpers import (
+from tests.support.kubeapi import (
     Database,
     condition,
     create,
@@ -87,14 +87,22 @@ def test_apply_example_writes_rows_notifies_once_per_section_and_is_ready(
     assert any(e.reason == "Applied" for e in events(kube_api, ns, "apply"))
 
 
+def _ready_and_quiet(
+    kube_api: k8s.ApiClient, ns: str, db: Database, name: str, body_spec: dict[str, Any]
+) -> dict[str, Any]:
+    """Create a HubSettings, wait until Ready, drain the NOTIFYs it sent: the table's rows from then on."""
+    create(kube_api, ns, hubsettings(name, body_spec))
+    wait_condition(kube_api, ns, name, "Ready", "True")
+    db.drain(1.0)
+    rows: dict[str, Any] = db.rows()
+    return rows
+
+
 def test_edit_one_key_changes_one_row_and_labels_change_nothing(
     kube_api: k8s.ApiClient, ns: str, operator: OperatorProcess, database: tuple[Database, str]
 ) -> None:
     db, secret = database
-    create(kube_api, ns, hubsettings("edit", spec(secret)))
-    wait_condition(kube_api, ns, "edit", "Ready", "True")
-    db.drain(1.0)
-    before = db.rows()
+    before = _ready_and_quiet(kube_api, ns, db, "edit", spec(secret))
     patch(kube_api, ns, "edit", {"spec": {"settings": {"maintenance": {"admin_mode": True}}}})
     eventually(lambda: db.rows()["maintenance"]["revision"] == 2, 20, what="maintenance row updated")
     obj = get(kube_api, ns, "edit")
@@ -124,10 +132,7 @@ def test_restart_is_a_noop(
     tmp_path: Path,
 ) -> None:
     db, secret = database
-    create(kube_api, ns, hubsettings("restart", spec(secret)))
-    wait_condition(kube_api, ns, "restart", "Ready", "True")
-    db.drain(1.0)
-    before = db.rows()
+    before = _ready_and_quiet(kube_api, ns, db, "restart", spec(secret))
     status_before = get(kube_api, ns, "restart")["status"]
     operator.stop()
     operator.start()
@@ -141,10 +146,7 @@ def test_spec_only_the_operator_rejects_is_stalled_and_writes_nothing(
     kube_api: k8s.ApiClient, ns: str, operator: OperatorProcess, database: tuple[Database, str]
 ) -> None:
     db, secret = database
-    create(kube_api, ns, hubsettings("invalid", spec(secret)))
-    wait_condition(kube_api, ns, "invalid", "Ready", "True")
-    db.drain(1.0)
-    before = db.rows()
+    before = _ready_and_quiet(kube_api, ns, db, "invalid", spec(secret))
     # The API server accepts `_meta` in extraSettings (CEL cannot check those keys); pydantic refuses it.
     patch(kube_api, ns, "invalid", {"spec": {"extraSettings": {"_meta": {"x": 1}}}})
     obj = wait_condition(kube_api, ns, "invalid", "Stalled", "True", "InvalidSpec")

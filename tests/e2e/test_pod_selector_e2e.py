@@ -8,7 +8,7 @@ import re
 
 from kubernetes import client as k8s
 
-from tests.e2e.helpers import (
+from tests.support.kubeapi import (
     condition,
     create,
     eventually,

@@ -6,6 +6,8 @@ are applied as admin. The operator then runs as that ServiceAccount: a real toke
 in a kubeconfig, with peering and the very arguments of the chart's Deployment, so a missing verb fails the
 scenario (or shows as a 403 in its log). The API server runs with RBAC on and the ServiceAccount admission
 plugin off (no controller-manager creates tokens; TokenRequest needs none).
+
+Over 400 lines: every RBAC scenario shares one API server and the ServiceAccount set-up above.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from tests.e2e.helpers import (
+from tests.support.chart import find, render_chart
+from tests.support.kubeapi import (
     Database,
     condition,
     create,
@@ -37,7 +40,6 @@ from tests.e2e.helpers import (
     unique,
     wait_condition,
 )
-from tests.support.chart import find, render_chart
 from tests.support.kubectl import apply_objects, wait_established
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess

@@ -4,6 +4,9 @@ Faults injected here: SIGKILL of the operator in the middle of a multi-key apply
 the death of the active replica of two peered operators. Hostile input: a secretRef that tries to name another
 namespace. Secret hygiene: after all of the above, neither the DSN password nor a secret env value read for
 drift appears in logs, Events, statuses or metrics. Listed, with what each shows, in docs/reliability.md.
+
+Over 400 lines: the failure scenarios share one operator, API server and database, and docs/reliability.md
+lists them from this one file.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import pytest
 from kubernetes import client as k8s
 
 from hubsettings_operator.runtime.runner import PEERING_LIFETIME_S
-from tests.e2e.helpers import (
+from tests.support.kubeapi import (
     Database,
     condition,
     create,

@@ -16,7 +16,8 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes import watch
 
-from tests.e2e.helpers import (
+from tests.support.gitops import argocd_health, kstatus
+from tests.support.kubeapi import (
     GROUP,
     PLURAL,
     VERSION,
@@ -34,7 +35,6 @@ from tests.e2e.helpers import (
     put_secret,
     wait_condition,
 )
-from tests.support.gitops import argocd_health, kstatus
 from tests.support.operator_proc import OperatorProcess
 from tests.support.pgserver import PgServer, free_port
 

@@ -12,7 +12,9 @@ from kubernetes import client as k8s
 
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
 from hubsettings_operator.spec.size import MAX_SPEC_BYTES
-from tests.e2e.helpers import (
+from tests.support.bigspec import spec_of
+from tests.support.gitops import argocd_health, kstatus
+from tests.support.kubeapi import (
     Database,
     condition,
     create,
@@ -24,8 +26,6 @@ from tests.e2e.helpers import (
     patch,
     wait_condition,
 )
-from tests.support.bigspec import spec_of
-from tests.support.gitops import argocd_health, kstatus
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from tests.integration.helpers import apply, make_spec
 from tests.support.hubdb import SCION_DDL, execute
 from tests.support.pgserver import PgServer, free_port
 from tests.support.standin import StandInProcess, allow_loopback_clients
+from tests.support.waits import poll
 
 TOKEN = "scion_pat_" + base64.b32encode(os.urandom(10)).decode().lower()
 FORBIDDEN = "scion_pat_" + base64.b32encode(os.urandom(10)).decode().lower()
@@ -31,13 +31,7 @@ T = TypeVar("T")
 
 
 def eventually(probe: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return poll(probe, timeout=timeout, interval=0.1, what=what)
 
 
 def role_dsn(pg: PgServer, db: str, role: str, password: str) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hubsettings_operator.runtime.reconciler import Reconciler
+from hubsettings_operator.runtime.services import build_services
 from hubsettings_operator.table.store import ApplyResult, PoolRegistry, SettingsStore
 from tests.support.fakekube import FakeKube
 from tests.support.hubdb import PROPOSAL_DDL, execute, rows
@@ -65,7 +66,9 @@ async def test_reconcile_reports_the_generation_it_applied_and_catches_up_with_a
                 await release.wait()  # committed; the body changes before the status is written
             return result
 
-    reconciler = Reconciler(kube, registry, store_factory=lambda dsn, owner: HeldStore(dsn, registry))
+    reconciler = Reconciler(
+        build_services(kube, pools=registry, store_factory=lambda dsn, owner: HeldStore(dsn, registry))
+    )
     try:
         kube.objects[KEY] = body(1, "one-" + secrets.token_hex(2))
         first_value = kube.objects[KEY]["spec"]["extraSettings"]["gen.value"]

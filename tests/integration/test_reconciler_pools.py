@@ -11,6 +11,7 @@ import psycopg
 
 from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.reconciler import Reconciler
+from hubsettings_operator.runtime.services import build_services
 from hubsettings_operator.table.pool import PoolRegistry, StoreOptions
 from tests.support.fakekube import FakeKube
 from tests.support.pgserver import PgServer
@@ -39,7 +40,7 @@ async def test_200_hubsettings_on_200_dsns_stay_under_the_cap_and_close_everythi
 ) -> None:
     kube = FakeKube()
     registry = PoolRegistry(StoreOptions(application_name=APP, pool_timeout=120.0), max_connections=CAP)
-    reconciler = Reconciler(kube, registry, config=OperatorConfig(max_db_connections=CAP))
+    reconciler = Reconciler(build_services(kube, OperatorConfig(max_db_connections=CAP), pools=registry))
     admin = await psycopg.AsyncConnection.connect(pg.superuser_dsn, autocommit=True)
     peak = 0
     sampling = True

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from hubsettings_operator.runtime.reconciler import Reconciler
-from hubsettings_operator.table.pool import PoolRegistry
+from hubsettings_operator.runtime.services import build_services
 from hubsettings_operator.table.proposal import CHANNEL
 from tests.support.fakekube import FakeKube
 from tests.support.hubdb import listening, rows
@@ -24,7 +24,7 @@ def _spec(table: str) -> dict[str, Any]:
 async def test_retarget_under_delete_removes_the_old_rows_and_says_so(db: str) -> None:
     kube = FakeKube(default_dsn=db)
     events: list[Any] = []
-    reconciler = Reconciler(kube, PoolRegistry(), emit=lambda body, event: events.append(event))
+    reconciler = Reconciler(build_services(kube, emit=lambda body, event: events.append(event)))
     try:
         first = await reconciler.reconcile(kube.put("scion", "hub", _spec("hs_old")))
         assert first.result == "applied"

@@ -9,17 +9,14 @@ from typing import Any
 import pytest
 
 from hubsettings_operator.runtime.reconciler import Reconciler
-from hubsettings_operator.table.pool import PoolRegistry
+from hubsettings_operator.runtime.services import build_services
 from hubsettings_operator.table.proposal import CHANNEL as PROPOSAL_CHANNEL
 from hubsettings_operator.table.scion import CHANNEL as SCION_CHANNEL
 from tests.support.fakekube import FakeKube
 from tests.support.hubdb import listening, rows
+from tests.support.waits import conditions as _conditions
 
 GOOD = {"quotas": {"enforce_broker_quotas": True}, "messaging": {"cross_project_messaging_enabled": False}}
-
-
-def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or []}
 
 
 @pytest.mark.parametrize(
@@ -39,7 +36,7 @@ async def test_a_section_the_hub_would_refuse_is_stalled_with_its_path_and_nothi
     profile, dsn = table
     kube = FakeKube(default_dsn=dsn)
     events: list[Any] = []
-    reconciler = Reconciler(kube, PoolRegistry(), emit=lambda body, event: events.append(event))
+    reconciler = Reconciler(build_services(kube, emit=lambda body, event: events.append(event)))
     spec = {"database": {"secretRef": {"name": "db"}, "profile": profile}, "settings": GOOD}
     try:
         good = await reconciler.reconcile(kube.put("scion", "hub", spec))

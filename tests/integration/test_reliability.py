@@ -4,6 +4,9 @@ Each test is named after the guarantee it proves. The operator side runs the rea
 `SettingsStore` with a fake Kubernetes API (`FakeKube`: Secrets and HubSettings objects in memory), so a fault
 can be injected precisely (a restarted server, a held lock, a terminated backend) and its effect on the table,
 the NOTIFY stream and the status conditions observed directly.
+
+Over 400 lines: the injected failures share one PostgreSQL server fixture, and docs/reliability.md lists
+them from this one file.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -26,10 +28,12 @@ from hypothesis import strategies as st
 from hubsettings_operator.drift import layer0 as drift
 from hubsettings_operator.errors import DatabaseUnavailable, SchemaMismatch
 from hubsettings_operator.redact import fingerprint
+from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.reconciler import Outcome, Reconciler
+from hubsettings_operator.runtime.services import build_services
 from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.spec.validation import validate_spec
-from hubsettings_operator.table.layout import desired_rows
+from hubsettings_operator.table.layouts import desired_rows
 from hubsettings_operator.table.listener import SettingsCache
 from hubsettings_operator.table.plan import owner_marker
 from hubsettings_operator.table.store import PoolRegistry, SettingsStore, StoreOptions, Target
@@ -37,13 +41,10 @@ from tests.integration.helpers import apply, make_spec
 from tests.support.fakekube import FakeKube
 from tests.support.hubdb import PROPOSAL_DDL, execute, listening, rows
 from tests.support.pgserver import PgServer
+from tests.support.waits import conditions
 from tests.unit.test_properties import json_values, specs
 
 CHANNEL = {"scion": "scion_ev_global", "proposal": "scion_settings_changed"}
-
-
-def conditions(obj: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or []}
 
 
 def raw_spec(extra: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
@@ -202,7 +203,9 @@ async def test_slow_database_times_out_cleanly_with_a_condition_and_recovers(
     kube = FakeKube()
     kube.secrets[("scion", "db", "url")] = db
     options = StoreOptions(lock_timeout_ms=400, statement_timeout_ms=3000, pool_timeout=0.5, pool_max_size=2)
-    reconciler = Reconciler(kube, PoolRegistry(options), max_backoff=5)
+    reconciler = Reconciler(
+        build_services(kube, OperatorConfig(max_backoff_seconds=5), pools=PoolRegistry(options))
+    )
     bodies = [kube.put("scion", f"hub{i}", raw_spec({f"slow.k{i}": i})) for i in range(10)]
     blocker = await psycopg.AsyncConnection.connect(db)
     try:
@@ -301,7 +304,7 @@ async def test_fuzzed_invalid_specs_never_raise_and_never_write(db: str) -> None
     await execute(db, PROPOSAL_DDL)
     kube = FakeKube()
     kube.secrets[("scion", "db", "url")] = db
-    reconciler = Reconciler(kube)
+    reconciler = Reconciler(build_services(kube))
     # A baseline owned by the very object being fuzzed: a write of any invalid spec would replace or prune it.
     baseline = await reconciler.reconcile(kube.put("scion", "hub", raw_spec({"fuzz.base": 1})))
     assert baseline.result == "applied"
@@ -374,7 +377,7 @@ async def test_hostile_keys_and_values_are_rejected_clearly_or_stored_verbatim(
     await execute(dsn, "CREATE TABLE canary (id int)")
     kube = FakeKube()
     kube.secrets[("scion", "db", "url")] = dsn
-    reconciler = Reconciler(kube)
+    reconciler = Reconciler(build_services(kube))
     try:
         async with listening(dsn, CHANNEL[profile]) as notes:
             outcome = await reconciler.reconcile(kube.put("scion", "hub", raw_spec(**fields)))
@@ -503,7 +506,7 @@ async def test_operator_reads_only_the_secret_named_in_the_objects_own_namespace
     kube = FakeKube()
     kube.secrets[("team-a", "db", "url")] = db
     kube.secrets[("team-b", "shared", "url")] = db
-    reconciler = Reconciler(kube)
+    reconciler = Reconciler(build_services(kube))
     try:
         ok = await reconciler.reconcile(kube.put("team-a", "hub", raw_spec({"ns.a": 1})))
         assert ok.result == "applied" and kube.reads == [("team-a", "db", "url")]

@@ -1,4 +1,4 @@
-"""The one in-memory stand-in for the Kubernetes calls the reconciler makes (`runtime.reconciler.KubeAPI`).
+"""The one in-memory stand-in for the Kubernetes calls the reconciler makes (`runtime.services.KubeAPI`).
 
 For fast tests of the reconcile service against a real PostgreSQL, and for the no-op benchmark: Secrets and
 HubSettings objects live in dicts, status patches are merged like a merge patch on `status` and recorded.

@@ -52,11 +52,12 @@ def kstatus(obj: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in result.items()}
 
 
-def _to_lua(lua: Any, value: Any) -> Any:
+def to_lua(lua: Any, value: Any) -> Any:
+    """Python -> Lua, recursively: dicts become tables, lists 1-based sequences (as Argo CD passes JSON)."""
     if isinstance(value, dict):
-        return lua.table_from({k: _to_lua(lua, v) for k, v in value.items()})
+        return lua.table_from({k: to_lua(lua, v) for k, v in value.items()})
     if isinstance(value, list):
-        return lua.table_from([_to_lua(lua, v) for v in value])
+        return lua.table_from([to_lua(lua, v) for v in value])
     return value
 
 
@@ -65,6 +66,6 @@ def argocd_health(obj: dict[str, Any]) -> dict[str, str]:
     from lupa import LuaRuntime
 
     lua = LuaRuntime(unpack_returned_tuples=True, register_eval=False)
-    lua.globals()["obj"] = _to_lua(lua, obj)
+    lua.globals()["obj"] = to_lua(lua, obj)
     result = lua.execute(LUA_FILE.read_text())
     return {"status": str(result["status"]), "message": str(result["message"] or "")}

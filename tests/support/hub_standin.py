@@ -55,7 +55,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from hubsettings_operator.redact import register_dsn, register_secret
 from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.spec.sections import SECTION_MODELS
-from hubsettings_operator.table.layout import layout_for
+from hubsettings_operator.table.layouts import layout_for
 from hubsettings_operator.table.listener import SettingsCache
 
 log = logging.getLogger("hub-standin")

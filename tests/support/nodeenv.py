@@ -30,6 +30,9 @@ Usage::
 
 `python -m tests.support.nodeenv up|down|status` is `make cluster-up` / `make cluster-down`: `up` starts a
 detached supervisor process and returns once the node is Ready; `down` stops it (full teardown).
+
+Over 400 lines: the one-node cluster's lifecycle (network, containerd, kubelet, control plane, teardown) is
+one supervisor.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 `helm lint --strict`, `helm template` with the default values, without the CRD, with a namespace list and
 cluster-wide, values rejected by values.schema.json, the Deployment's hardening, the exact RBAC verbs, and the
 chart's copy of the CRD kept identical to crds/hubsettings.yaml.
+
+Over 400 lines: every chart rule is checked against one `helm template` rendering per values set.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -119,3 +120,20 @@ def test_every_command_has_help_with_examples() -> None:
         result = CliRunner().invoke(main, [cmd, "--help"])
         assert result.exit_code == 0
         assert "Example" in result.output, cmd
+
+
+def test_run_periods_come_from_operator_config_and_their_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hubsettings_operator.runtime import runner
+    from hubsettings_operator.runtime.config import DEFAULTS, OperatorConfig
+
+    seen: list[OperatorConfig] = []
+    monkeypatch.setattr(runner, "run_operator", lambda config: seen.append(config) or 0)
+    assert CliRunner().invoke(main, ["run", "-n", "scion"]).exit_code == 0
+    assert (seen[0].convergence_seconds, seen[0].trim_seconds) == (
+        DEFAULTS.convergence_seconds,
+        DEFAULTS.trim_seconds,
+    )
+    monkeypatch.setenv("HUBSETTINGS_CONVERGENCE_SECONDS", "2")
+    monkeypatch.setenv("HUBSETTINGS_TRIM_SECONDS", "7")
+    assert CliRunner().invoke(main, ["run", "-n", "scion"]).exit_code == 0
+    assert (seen[1].convergence_seconds, seen[1].trim_seconds) == (2.0, 7.0)

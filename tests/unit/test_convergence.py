@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from hubsettings_operator import selectors
 from hubsettings_operator.conditions import CondType, Desired, Reason
-from hubsettings_operator.convergence.decide import PodProbe, Tracking, decide, gate_ready
+from hubsettings_operator.convergence.decide import PodProbe, Tracking, decide
 from hubsettings_operator.spec.validation import validate_spec
+from hubsettings_operator.status.ready import gate_reconcile
 
 WRITTEN = {"access": 4, "maintenance": 2}
 
@@ -90,28 +89,6 @@ def test_rejected_token_is_its_own_reason() -> None:
 def test_no_pods_is_unknown() -> None:
     d = run([])
     assert d.condition.status is None and d.status.summary == "0/0"
-
-
-def body(required: bool, converged: str | None) -> dict[str, Any]:
-    conds = [
-        {"type": "Converged", "status": converged, "reason": "ReplicasBehind", "message": "hub-1 behind"}
-    ]
-    return {
-        "spec": {"convergence": {"requiredForReady": required}},
-        "status": {"conditions": conds if converged else []},
-    }
-
-
-READY = ([Desired(CondType.READY, True, Reason.SYNCED, "ok")], [])
-
-
-def test_gate_ready() -> None:
-    assert gate_ready(READY, body(False, "False"), changed=True) == READY
-    assert gate_ready(READY, body(True, "True"), changed=False) == READY
-    [gated], _ = gate_ready(READY, body(True, "True"), changed=True)
-    assert gated.status is False and gated.reason is Reason.REPLICAS_BEHIND
-    [gated], _ = gate_ready(READY, body(True, "False"), changed=False)
-    assert gated.status is False and "hub-1 behind" in gated.message
 
 
 def test_convergence_spec_defaults_and_limits() -> None:
@@ -223,7 +200,9 @@ def test_a_section_the_replica_does_not_know_is_not_behind_and_says_what_to_do()
             ]
         },
     }
-    wanted, _ = gate_ready(([Desired(CondType.READY, True, Reason.SYNCED, "ok")], []), body, changed=False)
+    wanted, _ = gate_reconcile(
+        ([Desired(CondType.READY, True, Reason.SYNCED, "ok")], []), body, changed=False
+    )
     assert wanted[0].status is False and wanted[0].reason is Reason.SECTIONS_UNKNOWN_TO_REPLICA
     assert "Upgrade the replica" in wanted[0].message
 
@@ -264,7 +243,7 @@ def test_oldest_version() -> None:
 
 def test_server_config_answer_as_the_hub_sends_it() -> None:
     """Omitted empty fields (no revision for `default`/`file`), every registry section, the version."""
-    from hubsettings_operator.runtime.convergence_check import parse_server_config
+    from hubsettings_operator.convergence.probe import parse_server_config
 
     answer = parse_server_config(
         {
@@ -287,33 +266,6 @@ def test_server_config_answer_as_the_hub_sends_it() -> None:
     assert answer.loaded == {"maintenance": 7} and answer.error is None
     assert answer.known == {"access", "lifecycle", "maintenance"} and answer.version == "0.2.4"
     assert parse_server_config({"schema_version": "1"}).loaded is None
-
-
-def _status(ready: dict[str, Any], synced: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    conds = [{"type": "Ready", **ready}, {"type": "Synced", "observedGeneration": 3, **synced}]
-    conds += [{"type": t, **c} for t, c in extra.items()]
-    return {"observedGeneration": 3, "conditions": conds}
-
-
-def test_ready_released_as_soon_as_converged() -> None:
-    from hubsettings_operator.convergence.decide import READY_GATE_PREFIX, released_ready
-
-    gated = {"status": "False", "reason": "ReplicasBehind", "message": READY_GATE_PREFIX + "hub-0 behind"}
-    ok = {"status": "True", "reason": "Applied", "message": "2 of 2 rows owned (scion)"}
-    released = released_ready(_status(gated, ok), 3)
-    assert released is not None and released.status is True and released.reason is Reason.SYNCED
-    assert released.message == "2 of 2 rows owned (scion)"
-    conflicts = {"status": "False", "reason": "ConflictsReported", "message": "1 conflict"}
-    assert released_ready(_status(gated, conflicts), 3).reason is Reason.CONFLICTS_REPORTED  # type: ignore[union-attr]
-    # Not the gate's doing, another generation, a failure or a retry in progress: the reconciler decides.
-    assert (
-        released_ready(_status({"status": "False", "reason": "DatabaseUnavailable", "message": "x"}, ok), 3)
-        is None
-    )
-    assert released_ready(_status(gated, ok), 4) is None
-    assert released_ready(_status(gated, {"status": "False", "reason": "DatabaseUnavailable"}), 3) is None
-    assert released_ready(_status(gated, ok, Reconciling={"status": "True"}), 3) is None
-    assert released_ready(_status({"status": "True", "reason": "Synced"}, ok), 3) is None
 
 
 def test_a_replica_missing_a_section_does_not_count_as_loaded() -> None:

@@ -1,59 +1,23 @@
-"""Layer 0 drift (issue 7): the pure `drift.compute` and the `hubsettings drift` helpers. No I/O."""
+"""Layer 0 drift (issue 7): the pure `drift.compute`, its sources and rules. No I/O.
+
+Over 400 lines: one subject, the comparison rules of drift/ (env, envFrom, settings.yaml files, Secrets,
+consistency, Layer 1 overrides); the `drift` command is tests/unit/test_drift_cli.py.
+"""
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
 from typing import Any
 
 import pytest
 
-from hubsettings_operator.cli import drift_report as drift_cli
 from hubsettings_operator.drift import layer0 as drift
 from hubsettings_operator.drift.layer0 import Sources, compute, label_selector, normalize, referenced_sources
 from hubsettings_operator.redact import fingerprint
 from hubsettings_operator.spec import catalog
-from hubsettings_operator.spec.models import DriftStatus, HubSettings, LabelSelector, Profile
-
-DSN = "postgres://hub:s3cr3t-Passw0rd@postgres:5432/hub"
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def env(**values: str) -> list[dict[str, Any]]:
-    return [{"name": k, "value": v} for k, v in values.items()]
-
-
-def pod(
-    name: str,
-    env_list: list[dict[str, Any]] | None = None,
-    *,
-    container: str = "hub",
-    env_from: list[dict[str, Any]] | None = None,
-    mounts: list[dict[str, Any]] | None = None,
-    volumes: list[dict[str, Any]] | None = None,
-    phase: str = "Running",
-    extra_containers: list[dict[str, Any]] | None = None,
-    deleting: bool = False,
-) -> dict[str, Any]:
-    c: dict[str, Any] = {"name": container, "image": "scion-hub:1"}
-    if env_list is not None:
-        c["env"] = env_list
-    if env_from is not None:
-        c["envFrom"] = env_from
-    if mounts is not None:
-        c["volumeMounts"] = mounts
-    meta: dict[str, Any] = {"name": name, "namespace": "scion", "labels": {"app": "hub"}}
-    if deleting:
-        meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
-    return {
-        "metadata": meta,
-        "spec": {"containers": [c, *(extra_containers or [])], "volumes": volumes or []},
-        "status": {"phase": phase},
-    }
+from hubsettings_operator.spec.models import DriftStatus, LabelSelector, Profile
+from hubsettings_operator.table.layouts import layout_for
+from tests.support.pods import DSN, b64, env, pod, secret_env
 
 
 def reasons(status: DriftStatus) -> list[tuple[str, str, str]]:
@@ -105,18 +69,12 @@ def test_configmap_key_ref_is_resolved() -> None:
     assert compute([pod("a", ref)], {"server.auth.mode": "dev"}, sources=sources).items == []
 
 
-def _secret_env(secret: str = "hub-db", key: str = "url") -> list[dict[str, Any]]:
-    return [
-        {"name": "SCION_SERVER_DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
-    ]
-
-
 def test_secret_ref_is_compared_by_fingerprint_and_never_shown() -> None:
     other = "postgres://hub:other-Passw0rd@postgres:5432/hub"
     pods = [
-        pod("a", _secret_env("hub-db")),
-        pod("b", _secret_env("hub-db")),
-        pod("c", _secret_env("hub-db-old")),
+        pod("a", secret_env("hub-db")),
+        pod("b", secret_env("hub-db")),
+        pod("c", secret_env("hub-db-old")),
     ]
     sources = Sources(secrets={"hub-db": {"url": b64(DSN)}, "hub-db-old": {"url": b64(other)}})
     # Expected given in clear (discouraged but accepted): fingerprinted, never kept.
@@ -144,7 +102,7 @@ def test_secret_ref_is_compared_by_fingerprint_and_never_shown() -> None:
 
 def test_expected_secret_given_as_fingerprint_matches() -> None:
     sources = Sources(secrets={"hub-db": {"url": b64(DSN)}})
-    pods = [pod("a", _secret_env())]
+    pods = [pod("a", secret_env())]
     fp = fingerprint(DSN)
     assert compute(pods, {"server.database.url": fp}, sources=sources).items == []
     # The full digest and a (long enough) prefix name the same value; upper case too.
@@ -200,7 +158,7 @@ def test_non_secret_key_from_a_secret_is_fingerprinted_on_every_pod() -> None:
 
 def test_unreadable_secret_is_unresolved() -> None:
     status = compute(
-        [pod("a", _secret_env())],
+        [pod("a", secret_env())],
         {"server.database.url": "sha256:0123456789ab"},
         sources=Sources(secrets={"hub-db": None}),
     )
@@ -212,12 +170,12 @@ def test_unreadable_secret_is_unresolved() -> None:
         None,
     )
     # A Secret the caller did not read at all is unresolved too, never "empty".
-    [item2] = compute([pod("a", _secret_env())], {"server.database.url": "sha256:0123456789ab"}).items
+    [item2] = compute([pod("a", secret_env())], {"server.database.url": "sha256:0123456789ab"}).items
     assert item2.reason == "unresolved"
 
 
 def test_unresolved_values_take_no_part_in_the_vote() -> None:
-    pods = [pod("a", _secret_env("x")), pod("b", _secret_env("y")), pod("c", _secret_env("y"))]
+    pods = [pod("a", secret_env("x")), pod("b", secret_env("y")), pod("c", secret_env("y"))]
     status = compute(pods, {}, sources=Sources(secrets={"x": None, "y": {"url": b64(DSN)}}))
     assert status.items == []
 
@@ -252,7 +210,7 @@ def test_env_overrides_env_from() -> None:
     sources = Sources(configmaps={"hub-env": {"SCION_SERVER_LOGLEVEL": "debug"}})
     p = pod("a", env(SCION_SERVER_LOGLEVEL="info"), env_from=env_from)
     assert compute([p], {"server.log_level": "info"}, sources=sources).items == []
-    view = drift.container_view(p, p["spec"]["containers"][0], sources, Profile.SCION, [])
+    view = drift.container_view(p, p["spec"]["containers"][0], sources, False, [])
     assert view.values["server.log_level"].source == "env"
 
 
@@ -261,7 +219,7 @@ def test_env_wins_over_env_from_across_alias_names() -> None:
     env_from = [{"configMapRef": {"name": "hub-env"}}]
     sources = Sources(configmaps={"hub-env": {"SCION_SERVER_LOGLEVEL": "debug"}})
     p = pod("a", env(SCION_LOG_LEVEL="info"), env_from=env_from)
-    view = drift.container_view(p, p["spec"]["containers"][0], sources, Profile.SCION, [])
+    view = drift.container_view(p, p["spec"]["containers"][0], sources, False, [])
     assert (view.values["server.log_level"].text, view.values["server.log_level"].env) == (
         "info",
         "SCION_LOG_LEVEL",
@@ -314,7 +272,7 @@ def test_settings_yaml_from_configmap_counts_and_env_takes_precedence() -> None:
         "9999",
     )
     assert item.source == "settings.yaml (configMap/hub-settings)"
-    view = drift.container_view(p, p["spec"]["containers"][0], sources, Profile.SCION, [])
+    view = drift.container_view(p, p["spec"]["containers"][0], sources, False, [])
     assert view.values["server.log_level"].source == "env"
     assert view.values["server.auth.mode"].source == "settings.yaml (configMap/hub-settings)"
     # The secret in the file is a fingerprint like any other.
@@ -471,7 +429,9 @@ def test_unset_counts_as_the_default_in_the_vote() -> None:
 )
 def test_layer1_override_effect(env_name: str, profile: Profile, managed: list[str], effect: str) -> None:
     p = pod("a", [{"name": env_name, "value": "ops@example.com"}])
-    status = compute([p], {}, profile=profile, managed_sections=managed)
+    status = compute(
+        [p], {}, env_overrides_table=layout_for(profile).env_overrides_table, managed_sections=managed
+    )
     assert status.items == []
     [o] = status.overrides
     assert (o.pod, o.container, o.key, o.env, o.effect) == (
@@ -663,169 +623,6 @@ def test_referenced_sources() -> None:
 
 
 # ---- the CLI's pure parts and flow, with a fake cluster ----------------------------------------------------
-
-
-def _resource(bootstrap: dict[str, Any] | None, settings: dict[str, Any] | None = None) -> HubSettings:
-    spec: dict[str, Any] = {"database": {"secretRef": {"name": "hub-db"}}, "settings": settings or {}}
-    if bootstrap is not None:
-        spec["bootstrap"] = bootstrap
-    return HubSettings.model_validate(
-        {
-            "apiVersion": "scion.dev/v1alpha1",
-            "kind": "HubSettings",
-            "metadata": {"name": "hub", "namespace": "scion"},
-            "spec": spec,
-        }
-    )
-
-
-class FakeCluster:
-    def __init__(
-        self,
-        pods: list[dict[str, Any]],
-        configmaps: dict[str, Any] | None = None,
-        secrets: dict[str, Any] | None = None,
-    ) -> None:
-        self.pods = pods
-        self.configmaps = configmaps or {}
-        self.secrets = secrets or {}
-        self.calls: list[tuple[str, ...]] = []
-
-    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        self.calls.append(("list", namespace, selector))
-        return self.pods
-
-    def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
-        self.calls.append(("cm", namespace, name))
-        return self.configmaps.get(name)
-
-    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        self.calls.append(("secret", namespace, name))
-        return self.secrets.get(name)
-
-
-def _use(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster) -> list[str | None]:
-    seen: list[str | None] = []
-
-    def connect(kubeconfig: str | None) -> FakeCluster:
-        seen.append(kubeconfig)
-        return cluster
-
-    monkeypatch.setattr(drift_cli, "_connect", connect)
-    return seen
-
-
-def test_render_table() -> None:
-    pods = [pod("a", env(SCION_SERVER_LOGLEVEL="debug", SCION_SERVER_HUB_ADMINEMAILS="x"))]
-    text = drift_cli.render_table(compute(pods, {"server.log_level": "info"}))
-    lines = text.splitlines()
-    assert lines[0].split() == ["POD", "CONTAINER", "KEY", "ENV", "EXPECTED", "ACTUAL", "REASON"]
-    assert lines[1].split() == [
-        "a",
-        "hub",
-        "server.log_level",
-        "SCION_SERVER_LOGLEVEL",
-        "info",
-        "debug",
-        "mismatch",
-    ]
-    assert "EFFECT" in text and "bootstrapFallback" in text
-    assert "1 pod(s) checked, 1 drifted, 0 skipped" in text
-    clean = drift_cli.render_table(DriftStatus(checkedPods=2))
-    assert clean.startswith("No drift.")
-    assert "more drift item(s)" in drift_cli.render_table(DriftStatus(truncated=3))
-
-
-def test_run_drift_text_and_exit_codes(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    pods = [
-        pod("a", _secret_env() + env(SCION_SERVER_LOGLEVEL="info")),
-        pod("b", _secret_env() + env(SCION_SERVER_LOGLEVEL="debug")),
-    ]
-    cluster = FakeCluster(pods, secrets={"hub-db": {"url": b64(DSN)}})
-    seen = _use(monkeypatch, cluster)
-    res = _resource(
-        {"podSelector": {"matchLabels": {"app": "hub"}}, "expected": {"server.log_level": "info"}}
-    )
-    code = drift_cli.run_drift([res], "other-ns", "/tmp/kubeconfig", Profile.SCION, "text")
-    out = capsys.readouterr().out
-    assert code == drift_cli.EXIT_DRIFT
-    assert seen == ["/tmp/kubeconfig"]
-    assert ("list", "other-ns", "app=hub") in cluster.calls
-    assert ("secret", "other-ns", "hub-db") in cluster.calls
-    assert "mismatch" in out and DSN not in out
-    res_ok = _resource(
-        {
-            "podSelector": {"matchLabels": {"app": "hub"}},
-            "expected": {"server.log_level": "info"},
-            "requireConsistency": False,
-        }
-    )
-    cluster.pods = pods[:1]
-    assert drift_cli.run_drift([res_ok], None, None, Profile.SCION, "text") == drift_cli.EXIT_OK
-    assert cluster.calls[-2][1] == "scion"  # the resource's own namespace
-
-
-def test_run_drift_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    pods = [pod("a", _secret_env() + env(SCION_SERVER_HUB_ADMINEMAILS="x"))]
-    _use(monkeypatch, FakeCluster(pods, secrets={"hub-db": None}))  # 403/404: unresolved
-    res = _resource(
-        {"expected": {"server.database.url": "sha256:0123456789ab"}}, {"access": {"admin_emails": ["a@b.c"]}}
-    )
-    code = drift_cli.run_drift([res], None, None, Profile.SCION, "json")
-    data = json.loads(capsys.readouterr().out)
-    assert code == drift_cli.EXIT_DRIFT
-    assert DriftStatus.model_validate(data).items[0].reason == "unresolved"
-    assert data["overrides"][0]["effect"] == "ignoredManagedRow"
-    _use(monkeypatch, FakeCluster(pods, secrets={"hub-db": None}))
-    assert drift_cli.run_drift([res], None, None, Profile.PROPOSAL, "json") == drift_cli.EXIT_DRIFT
-    assert json.loads(capsys.readouterr().out)["overrides"][0]["effect"] == "overridesTable"
-
-
-def test_run_drift_without_bootstrap_is_an_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    seen = _use(monkeypatch, FakeCluster([]))
-    assert drift_cli.run_drift([_resource(None)], None, None, Profile.SCION, "text") == drift_cli.EXIT_ERROR
-    assert "no spec.bootstrap" in capsys.readouterr().err
-    assert seen == []  # never even connects
-    assert drift_cli.run_drift([], None, None, Profile.SCION, "text") == drift_cli.EXIT_ERROR
-
-
-def test_run_drift_reports_api_errors(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    class Broken(FakeCluster):
-        def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-            raise RuntimeError("connection refused")
-
-    _use(monkeypatch, Broken([]))
-    assert drift_cli.run_drift([_resource({})], None, None, Profile.SCION, "text") == drift_cli.EXIT_ERROR
-    assert "connection refused" in capsys.readouterr().err
-
-    def no_config(kubeconfig: str | None) -> FakeCluster:
-        raise OSError("no kubeconfig at /nowhere")
-
-    monkeypatch.setattr(drift_cli, "_connect", no_config)
-    assert (
-        drift_cli.run_drift([_resource({})], None, "/nowhere", Profile.SCION, "text") == drift_cli.EXIT_ERROR
-    )
-    assert "cannot load kubeconfig" in capsys.readouterr().err
-
-
-def test_run_drift_several_resources(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    _use(monkeypatch, FakeCluster([pod("a", env(SCION_SERVER_LOGLEVEL="info"))]))
-    resources = [_resource({"expected": {"server.log_level": "info"}}), _resource(None)]
-    code = drift_cli.run_drift(resources, None, None, Profile.SCION, "json")
-    captured = capsys.readouterr()
-    assert code == drift_cli.EXIT_ERROR  # one had no bootstrap: errors win
-    data = json.loads(captured.out)
-    assert data == [
-        {"name": "hub", "namespace": "scion", "drift": DriftStatus(checkedPods=1).model_dump(mode="json")}
-    ]
 
 
 def test_secret_looking_keys_the_catalog_does_not_know_are_fingerprinted() -> None:

@@ -6,7 +6,6 @@ import asyncio
 import base64
 from typing import Any
 
-from hubsettings_operator.cli.drift_report import AsyncCluster
 from hubsettings_operator.drift import sources
 from hubsettings_operator.spec.models import LabelSelector, Profile
 
@@ -26,20 +25,20 @@ def _pod(name: str, labels: dict[str, str], namespace: str = "ns") -> dict[str, 
     }
 
 
-class SyncCluster:
-    """The CLI's sync client shape (list_pods / read_configmap / read_secret)."""
+class FakeCluster:
+    """The CLI's one reader shape (cli/kube.Cluster: async list_pods / configmap_data / secret_data)."""
 
     def __init__(self) -> None:
         self.reads: list[str] = []
 
-    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+    async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         return [_pod("a", {"app": "hub"})]
 
-    def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
+    async def configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
         self.reads.append(f"cm/{name}")
         return {"SCION_SERVER_LOGLEVEL": "info"}
 
-    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
         self.reads.append(f"secret/{name}")
         return (
             None
@@ -49,8 +48,8 @@ class SyncCluster:
 
 
 def test_cli_cluster_through_the_async_reader() -> None:
-    cluster = SyncCluster()
-    got = asyncio.run(sources.read_sources(AsyncCluster(cluster), "ns", [_pod("a", {"app": "hub"})]))
+    cluster = FakeCluster()
+    got = asyncio.run(sources.read_sources(cluster, "ns", [_pod("a", {"app": "hub"})]))
     assert sorted(cluster.reads) == ["cm/cm", "secret/gone", "secret/sec"]
     assert got.configmaps == {"cm": {"SCION_SERVER_LOGLEVEL": "info"}}
     assert got.secrets["gone"] is None  # unreadable: unresolved, never a crash

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hubsettings_operator.spec import catalog
 from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.spec.validation import validate_spec
-from hubsettings_operator.table.layout import desired_rows
+from hubsettings_operator.table.layouts import desired_rows
 
 LAYER0 = [s for s in catalog.settings() if s.layer == 0]
 BASE: dict[str, Any] = {

@@ -13,25 +13,18 @@ import pytest
 import yaml
 from lupa import LuaRuntime
 
+from tests.support.gitops import to_lua
+
 ROOT = Path(__file__).resolve().parents[2]
 LUA_FILE = ROOT / "docs" / "argocd-health.lua"
 GITOPS_DOC = ROOT / "docs" / "gitops.md"
 ARGOCD_KEY = "resource.customizations.health.scion.dev_HubSettings"
 
 
-def _to_lua(lua: Any, value: Any) -> Any:
-    """Python -> Lua, recursively: dicts become tables, lists 1-based sequences (as Argo CD passes JSON)."""
-    if isinstance(value, dict):
-        return lua.table_from({k: _to_lua(lua, v) for k, v in value.items()})
-    if isinstance(value, list):
-        return lua.table_from([_to_lua(lua, v) for v in value])
-    return value
-
-
 def health(obj: dict[str, Any]) -> dict[str, str]:
     """Runs the health check as Argo CD does: the script body with the object in the global `obj`."""
     lua = LuaRuntime(unpack_returned_tuples=True, register_eval=False)
-    lua.globals()["obj"] = _to_lua(lua, obj)
+    lua.globals()["obj"] = to_lua(lua, obj)
     # Argo CD runs the script as a chunk and reads the table it returns.
     result = lua.execute(LUA_FILE.read_text())
     assert result is not None, "the script returned nothing"

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from hubsettings_operator.spec.models import HubSettingsSpec, Profile
 from hubsettings_operator.spec.validation import validate_spec
-from hubsettings_operator.table.layout import desired_rows
+from hubsettings_operator.table.layouts import desired_rows
 from hubsettings_operator.table.plan import make_plan
 
 emails = st.from_regex(r"[a-z]{1,8}@[a-z]{1,8}\.(com|org|dev)", fullmatch=True)

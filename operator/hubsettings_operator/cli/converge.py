@@ -1,6 +1,6 @@
 """`hubsettings converge`: has every Hub replica loaded what the HubSettings wrote? The operator's convergence
-round (`runtime/convergence_check.py` + the pure `convergence/decide.py`), run once or until done from a
-workstation or a CI job, with the user's kubeconfig.
+round (the probe `convergence/probe.py` + the pure `convergence/decide.py`, without the operator's runtime), run
+once or until done from a workstation or a CI job, with the user's kubeconfig (`cli/kube.py`).
 
 It lists the Hub pods of the manifest's `spec.bootstrap.podSelector` (default app.kubernetes.io/name=scion-hub),
 reads the revisions this HubSettings owns in the table (DSN from `spec.database.secretRef`, or --dsn-file), the
@@ -8,34 +8,34 @@ listener connections in pg_stat_activity, and asks each pod by its IP for the re
 from `spec.convergence.adminTokenSecretRef`). Pod IPs must be reachable from where it runs (e.g. a Job in the
 cluster, or a CI runner on the pod network).
 
-Exit codes: 0 every replica has loaded the written revisions; 1 not (yet) when the time is up, naming the pods
+Exit codes (`cli/exitcodes.ExitCode`): 0 every replica has loaded the written revisions; 1 not (yet) when the time is up, naming the pods
 behind, or an error; with --wait it keeps checking until --timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
 from hubsettings_operator import selectors
+from hubsettings_operator.cli.exitcodes import ExitCode
+from hubsettings_operator.cli.kube import Cluster, ClusterReader, dsn_from_secret
 from hubsettings_operator.convergence import decide as convergence
 from hubsettings_operator.convergence.decide import Tracking
+from hubsettings_operator.errors import SecretNotFound
 from hubsettings_operator.redact import register_dsn, scrub
 from hubsettings_operator.spec.manifests import validate_paths
 from hubsettings_operator.spec.models import BootstrapSpec, ConvergenceSpec, HubSettings, Profile
+from hubsettings_operator.table import layouts
 from hubsettings_operator.table.plan import owner_marker
 from hubsettings_operator.table.store import SettingsStore
 
-EXIT_OK = 0
-EXIT_NOT_CONVERGED = 1
 ROUND_PAUSE_S = 1.0
 
 
@@ -47,34 +47,23 @@ def parse_duration(text: str) -> float:
     return float(m.group(1) or 0) * 60 + float(m.group(2) or 0)
 
 
-class _Secrets:
-    """The CLI's Kubernetes reads (sync client in a thread) behind the async SecretReader protocol."""
-
-    def __init__(self, cluster: Any) -> None:
-        self.cluster = cluster
-
-    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
-        data: dict[str, str] | None = await asyncio.to_thread(self.cluster.read_secret, namespace, name)
-        return data
-
-
 async def _round(
-    cluster: Any,
+    cluster: Cluster,
     resource: HubSettings,
     namespace: str,
     store: SettingsStore,
     profile: Profile,
     tracking: Tracking,
 ) -> convergence.Decision:
-    # Imported here: the other commands need neither kopf nor aiohttp.
-    from hubsettings_operator.runtime import convergence_check as io
+    # Imported here: the other commands do not need aiohttp.
+    from hubsettings_operator.convergence import probe as io
 
     spec = resource.spec
     conv = spec.convergence or ConvergenceSpec()
     sel = (spec.bootstrap or BootstrapSpec()).podSelector
     query = selectors.to_query(selectors.from_label_selector(sel.matchLabels, sel.matchExpressions))
-    pods = io.hub_pods(await asyncio.to_thread(cluster.list_pods, namespace, query), spec, namespace)
-    token, problem = await io.read_token(_Secrets(cluster), namespace, conv)
+    pods = io.hub_pods(await cluster.list_pods(namespace, query), spec, namespace)
+    token, problem = await io.read_token(cluster, namespace, conv)
     written, probes, channel = await io.observe(
         store, spec, profile, owner_marker(namespace, resource.metadata.name), pods, token, problem
     )
@@ -84,14 +73,21 @@ async def _round(
 
 
 async def _converge(
-    cluster: Any,
+    cluster: Cluster,
     resource: HubSettings,
     namespace: str,
-    dsn: str,
+    dsn_given: str | None,
     profile: Profile,
     wait: bool,
     timeout: float,
 ) -> convergence.Decision:
+    if dsn_given is not None:
+        dsn = dsn_given
+    else:
+        try:
+            dsn = await dsn_from_secret(cluster, namespace, resource.spec.database.secretRef)
+        except SecretNotFound as exc:
+            raise click.ClickException(f"spec.database.secretRef: {exc}; pass --dsn-file") from None
     deadline = time.monotonic() + timeout
     tracking = Tracking()
     store = SettingsStore(dsn)
@@ -105,19 +101,6 @@ async def _converge(
         await store.close()
 
 
-def _dsn_from_secret(cluster: Any, resource: HubSettings, namespace: str) -> str:
-    ref = resource.spec.database.secretRef
-    data = cluster.read_secret(namespace, ref.name) or {}
-    if ref.key not in data:
-        raise click.ClickException(
-            f"spec.database.secretRef: Secret {namespace}/{ref.name} key {ref.key!r} cannot be read; "
-            "pass --dsn-file"
-        )
-    dsn = base64.b64decode(data[ref.key]).decode("utf-8", errors="replace").strip()
-    register_dsn(dsn)
-    return dsn
-
-
 @click.command("converge", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-f", "--filename", "files", multiple=True, required=True, help="Manifest file (one HubSettings)."
@@ -127,7 +110,7 @@ def _dsn_from_secret(cluster: Any, resource: HubSettings, namespace: str) -> str
 @click.option(
     "--dsn-file", default=None, type=click.Path(exists=True, dir_okay=False), help="Default: the Secret."
 )
-@click.option("--profile", type=click.Choice(["scion", "proposal"]), default="scion", show_default=True)
+@click.option("--profile", type=click.Choice(layouts.names()), default="scion", show_default=True)
 @click.option("--wait", is_flag=True, help="Check again every second until converged or --timeout.")
 @click.option("--timeout", default="90s", show_default=True, help="With --wait: give up after this long.")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -142,8 +125,6 @@ def converge(
     output: str,
 ) -> None:
     """Check that every Hub replica has loaded the revisions the HubSettings wrote (exit 0), else exit 1."""
-    from hubsettings_operator.cli.drift_report import KubeCluster
-
     seconds = parse_duration(timeout)
     reports, _skipped = validate_paths(files)
     if len(reports) != 1 or reports[0].resource is None:
@@ -154,9 +135,10 @@ def converge(
     resource = reports[0].resource
     ns = namespace or resource.metadata.namespace
     try:
-        cluster = KubeCluster(kubeconfig)
-        dsn = Path(dsn_file).read_text().strip() if dsn_file else _dsn_from_secret(cluster, resource, ns)
-        register_dsn(dsn)
+        dsn = Path(dsn_file).read_text().strip() if dsn_file else None
+        if dsn is not None:
+            register_dsn(dsn)
+        cluster = ClusterReader(kubeconfig)
         decision = asyncio.run(_converge(cluster, resource, ns, dsn, Profile(profile), wait, seconds))
     except click.ClickException:
         raise
@@ -179,5 +161,5 @@ def converge(
     if not decision.converged:
         behind = decision.behind or [r.name for r in decision.status.replicas if r.error]
         click.echo(f"not converged: {', '.join(behind) or 'no Hub pods'}", err=True)
-        sys.exit(EXIT_NOT_CONVERGED)
-    sys.exit(EXIT_OK)
+        sys.exit(ExitCode.ERROR)  # "could not do what you asked": the replicas did not all load in time
+    sys.exit(ExitCode.OK)

@@ -1,10 +1,11 @@
 """`hubsettings drift`: Layer 0 drift of the Hub's pods, checked from a workstation with the user's kubeconfig.
 
-The same pure `drift.compute` the operator's timer runs, fed by one list of the selected pods and the operator's
-async source reader (`drift/sources.py`) for the ConfigMaps and Secrets they refer to. A Secret or ConfigMap that cannot be read (403, 404, any API error) is
-reported as `unresolved`, never a crash. Secret values are only ever shown as `sha256:` fingerprints.
+The same pure `drift.compute` the operator's drift check runs, fed by the CLI's one Kubernetes reader
+(`cli/kube.py`): one list of the selected pods, then the operator's async source reader (`drift/sources.py`)
+for the ConfigMaps and Secrets they refer to. A Secret or ConfigMap that cannot be read (403, 404, any API
+error) is reported as `unresolved`, never a crash. Secret values are only ever shown as `sha256:` fingerprints.
 
-Exit codes (as the rest of the CLI): 0 no drift, 3 drift found, 1 error (e.g. no spec.bootstrap).
+Exit codes (`cli/exitcodes.ExitCode`): 0 no drift, 3 drift found, 1 error (e.g. no spec.bootstrap).
 """
 
 from __future__ import annotations
@@ -12,100 +13,25 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import click
 
+from hubsettings_operator.cli.exitcodes import ExitCode
+from hubsettings_operator.cli.kube import Cluster, ClusterReader
 from hubsettings_operator.drift import layer0 as drift
 from hubsettings_operator.drift import sources
-from hubsettings_operator.redact import register_secret, scrub
+from hubsettings_operator.redact import scrub
 from hubsettings_operator.spec.models import DriftStatus, HubSettings, Profile
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_DRIFT = 3
+from hubsettings_operator.table.layouts import layout_for
 
 DRIFT_COLUMNS = ("POD", "CONTAINER", "KEY", "ENV", "EXPECTED", "ACTUAL", "REASON")
 OVERRIDE_COLUMNS = ("POD", "CONTAINER", "KEY", "ENV", "EFFECT")
 _MAX_CELL = 60
 
 
-class Cluster(Protocol):
-    """What `drift` reads from the API server. Reads of a ConfigMap or Secret return None when not readable."""
-
-    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
-
-    def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None: ...
-
-    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None: ...
-
-
-class KubeCluster:
-    """`Cluster` over the official `kubernetes` client; objects as the API returns them (camelCase JSON)."""
-
-    def __init__(self, kubeconfig: str | None) -> None:
-        from kubernetes import client, config
-
-        # Typed as Any: the client's annotations vary between releases (and `_preload_content=False` returns
-        # the raw response, not the model its annotations promise).
-        cfg: Any = config
-        cfg.load_kube_config(config_file=kubeconfig)
-        self._core: Any = client.CoreV1Api()
-
-    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        pods: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"label_selector": selector, "limit": 500, "_preload_content": False}
-            if token:
-                kwargs["_continue"] = token
-            resp = self._core.list_namespaced_pod(namespace, **kwargs)
-            data = json.loads(resp.data)
-            pods += data.get("items") or []
-            token = (data.get("metadata") or {}).get("continue")
-            if not token:
-                return pods
-
-    def _read(self, method: str, namespace: str, name: str) -> dict[str, str] | None:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            resp = getattr(self._core, method)(name, namespace, _preload_content=False)
-        except ApiException:  # 403 (RBAC), 404, anything else: unresolved, never a crash
-            return None
-        data = json.loads(resp.data).get("data") or {}
-        return {str(k): str(v) for k, v in data.items()}
-
-    def read_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
-        return self._read("read_namespaced_config_map", namespace, name)
-
-    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        data = self._read("read_namespaced_secret", namespace, name)
-        for value in (data or {}).values():  # never printed, but scrubbed from any log line all the same
-            register_secret(value)
-            register_secret(drift.secret_text(value))
-        return data
-
-
 def _connect(kubeconfig: str | None) -> Cluster:
-    return KubeCluster(kubeconfig)
-
-
-class AsyncCluster:
-    """A `Cluster` behind the async `drift.sources.SourceReader` protocol (calls run in worker threads), so the
-    CLI gathers sources with the operator's reader."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-
-    async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self.cluster.list_pods, namespace, selector)
-
-    async def configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
-        return await asyncio.to_thread(self.cluster.read_configmap, namespace, name)
-
-    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
-        return await asyncio.to_thread(self.cluster.read_secret, namespace, name)
+    return ClusterReader(kubeconfig)
 
 
 async def check_resource(
@@ -115,15 +41,16 @@ async def check_resource(
     bootstrap = resource.spec.bootstrap
     if bootstrap is None:
         raise ValueError("no spec.bootstrap")
-    reader = AsyncCluster(cluster)
-    pods = await reader.list_pods(namespace, drift.label_selector(bootstrap.podSelector))
+    pods = await cluster.list_pods(namespace, drift.label_selector(bootstrap.podSelector))
     return drift.compute(
         pods,
         bootstrap.expected,
-        sources=await sources.read_sources(reader, namespace, pods),
+        sources=await sources.read_sources(cluster, namespace, pods),
         container=bootstrap.container,
         require_consistency=bootstrap.requireConsistency,
-        profile=sources.resolve_profile(profile, resource.spec.database.profile),
+        env_overrides_table=layout_for(
+            sources.resolve_profile(profile, resource.spec.database.profile)
+        ).env_overrides_table,
         managed_sections=sorted(resource.spec.settings.listed()),
     )
 
@@ -191,7 +118,7 @@ def run_drift(
     """
     if not resources:
         click.echo("error: no HubSettings documents found", err=True)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     missing = [r for r in resources if r.spec.bootstrap is None]
     for r in missing:
         click.echo(
@@ -201,13 +128,31 @@ def run_drift(
         )
     todo = [r for r in resources if r.spec.bootstrap is not None]
     if not todo:
-        return EXIT_ERROR
+        return ExitCode.ERROR
     try:
         cluster = _connect(kubeconfig)
     except Exception as exc:  # kubeconfig missing or invalid: a message, not a traceback
         click.echo(f"error: cannot load kubeconfig: {scrub(str(exc))}", err=True)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     return _run(cluster, todo, namespace, profile, output, failed=bool(missing), many=len(resources) > 1)
+
+
+async def _check_all(
+    cluster: Cluster, resources: list[HubSettings], namespace: str | None, profile: Profile
+) -> tuple[list[tuple[HubSettings, str, DriftStatus]], bool]:
+    """Each resource's report, in one event loop; an API error is printed and the others still run."""
+    out: list[tuple[HubSettings, str, DriftStatus]] = []
+    failed = False
+    for r in resources:
+        ns = namespace or r.metadata.namespace
+        try:
+            out.append((r, ns, await check_resource(cluster, r, ns, profile)))
+        except Exception as exc:  # API server unreachable, pods not listable: report, go on with the others
+            click.echo(
+                f"error: HubSettings {ns}/{r.metadata.name}: cannot list pods: {scrub(str(exc))}", err=True
+            )
+            failed = True
+    return out, failed
 
 
 def _run(
@@ -221,17 +166,10 @@ def _run(
     many: bool = False,
 ) -> int:
     many = many or len(resources) > 1
+    checked, failed_any = asyncio.run(_check_all(cluster, resources, namespace, profile))
+    failed = failed or failed_any
     results: list[tuple[HubSettings, str, DriftStatus]] = []
-    for r in resources:
-        ns = namespace or r.metadata.namespace
-        try:
-            status = asyncio.run(check_resource(cluster, r, ns, profile))
-        except Exception as exc:  # API server unreachable, pods not listable: report, go on with the others
-            click.echo(
-                f"error: HubSettings {ns}/{r.metadata.name}: cannot list pods: {scrub(str(exc))}", err=True
-            )
-            failed = True
-            continue
+    for r, ns, status in checked:
         if status.checkedPods == 0 and status.skippedPods == 0:
             bootstrap = r.spec.bootstrap
             selector = drift.label_selector(bootstrap.podSelector) if bootstrap else ""
@@ -252,5 +190,5 @@ def _run(
                 click.echo(("\n" if index else "") + f"== HubSettings {ns}/{r.metadata.name}")
             click.echo(render_table(status))
     if failed:
-        return EXIT_ERROR
-    return EXIT_DRIFT if any(s.items or s.truncated for _, _, s in results) else EXIT_OK
+        return ExitCode.ERROR
+    return ExitCode.DRIFT if any(s.items or s.truncated for _, _, s in results) else ExitCode.OK

@@ -32,6 +32,20 @@ from hubsettings_operator.runtime.config import OperatorConfig
 @click.option(
     "--drift-seconds", default=_D.drift_seconds, show_default=True, help="Layer 0 drift check period."
 )
+@click.option(
+    "--convergence-seconds",
+    default=_D.convergence_seconds,
+    show_default=True,
+    envvar="HUBSETTINGS_CONVERGENCE_SECONDS",
+    help="Convergence check period (1 s while a replica is behind).",
+)
+@click.option(
+    "--trim-seconds",
+    default=_D.trim_seconds,
+    show_default=True,
+    envvar="HUBSETTINGS_TRIM_SECONDS",
+    help="How often freed memory is given back to the OS.",
+)
 @click.option("--health-seconds", default=_D.health_seconds, show_default=True, help="Database probe period.")
 @click.option(
     "--probe-timeout-seconds",

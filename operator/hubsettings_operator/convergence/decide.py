@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from hubsettings_operator.conditions import CondType, Desired, Reason
 from hubsettings_operator.spec.models import ConvergenceStatus, ReplicaConvergence
@@ -34,16 +33,6 @@ from hubsettings_operator.spec.models import ConvergenceStatus, ReplicaConvergen
 # Errors a probe reports that are the token's fault, not the pod's (one rejection stops the round).
 TOKEN_REJECTED = "token rejected"  # HTTP 401: not a valid token for this Hub
 TOKEN_FORBIDDEN = "token forbidden"  # HTTP 403: a valid principal without hub.config.read
-GATE_REASONS = frozenset(
-    {
-        Reason.REPLICAS_BEHIND,
-        Reason.LISTENER_MISSING,
-        Reason.UNKNOWN,
-        Reason.TOKEN_REJECTED,
-        Reason.TOKEN_FORBIDDEN,
-        Reason.SECTIONS_UNKNOWN_TO_REPLICA,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -262,73 +251,3 @@ def decide(
         token_rejected=rejected,
         pending=pending is not None,
     )
-
-
-READY_GATE_PREFIX = "spec.convergence.requiredForReady: "
-
-
-def released_ready(status: Mapping[str, Any], generation: object) -> Desired | None:
-    """The Ready a convergence round gives when Converged has just turned True under requiredForReady: the
-    Ready the reconciler's last outcome gave (Synced / ConflictsReported), so Ready follows Converged at once
-    instead of at the next reconcile. None when Ready is not held by the gate, or the reconciler's outcome
-    for this generation is not a success (then the reconciler decides)."""
-    conds = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, Mapping)}
-    ready, synced = conds.get(CondType.READY.value) or {}, conds.get(CondType.SYNCED.value) or {}
-    gated = ready.get("status") == "False" and str(ready.get("message") or "").startswith(READY_GATE_PREFIX)
-    if not gated or ready.get("reason") not in {r.value for r in GATE_REASONS}:
-        return None
-    if (
-        CondType.STALLED.value in conds
-        or (conds.get(CondType.RECONCILING.value) or {}).get("status") == "True"
-    ):
-        return None
-    if status.get("observedGeneration") != generation or synced.get("observedGeneration") != generation:
-        return None
-    message = str(synced.get("message") or "")
-    if synced.get("status") == "True":
-        return Desired(CondType.READY, True, Reason.SYNCED, message)
-    if synced.get("reason") == Reason.CONFLICTS_REPORTED.value:
-        return Desired(CondType.READY, True, Reason.CONFLICTS_REPORTED, message)
-    return None
-
-
-def required_for_ready(spec: Mapping[str, Any] | None) -> bool:
-    return bool(((spec or {}).get("convergence") or {}).get("requiredForReady"))
-
-
-def gate_ready(
-    desired: tuple[list[Desired], list[CondType]], body: Mapping[str, Any], *, changed: bool
-) -> tuple[list[Desired], list[CondType]]:
-    """`spec.convergence.requiredForReady`: a Ready=True outcome stays Ready=False until the Converged condition
-    is True. `changed`: this reconcile just wrote rows, so whatever Converged says is about older revisions."""
-    if not required_for_ready(body.get("spec")):
-        return desired
-    wanted, remove = desired
-    ready = next((d for d in wanted if d.type is CondType.READY), None)
-    if ready is None or ready.status is not True:
-        return desired
-    current = next(
-        (
-            c
-            for c in (body.get("status") or {}).get("conditions") or []
-            if c.get("type") == CondType.CONVERGED.value
-        ),
-        None,
-    )
-    if not changed and current is not None and current.get("status") == "True":
-        return desired
-    if changed or current is None:
-        reason, detail = (
-            Reason.REPLICAS_BEHIND,
-            "waiting for the Hub replicas to load the revisions just written",
-        )
-    else:
-        reason = (
-            Reason(current.get("reason"))
-            if current.get("reason") in {r.value for r in GATE_REASONS}
-            else Reason.UNKNOWN
-        )
-        detail = str(current.get("message") or "")
-    message = f"{READY_GATE_PREFIX}{detail}"
-    gated = Desired(CondType.READY, False, reason, message)
-    return ([gated if d is ready else d for d in wanted], remove)

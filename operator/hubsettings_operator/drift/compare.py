@@ -21,7 +21,7 @@ from hubsettings_operator.drift.env import (
 )
 from hubsettings_operator.redact import fingerprint
 from hubsettings_operator.spec import catalog
-from hubsettings_operator.spec.models import DriftItem, DriftStatus, OverrideItem, Profile
+from hubsettings_operator.spec.models import DriftItem, DriftStatus, OverrideItem
 
 # ---- comparing --------------------------------------------------------------------------------------------
 
@@ -71,17 +71,17 @@ def _select_views(
     pod: Mapping[str, Any],
     container: str | None,
     sources: Sources,
-    profile: Profile,
+    env_overrides_table: bool,
     managed: list[str],
 ) -> list[ContainerView]:
     containers = list((pod.get("spec") or {}).get("containers") or [])
     if container:
         return [
-            container_view(pod, c, sources, profile, managed)
+            container_view(pod, c, sources, env_overrides_table, managed)
             for c in containers
             if c.get("name") == container
         ]
-    views = [container_view(pod, c, sources, profile, managed) for c in containers]
+    views = [container_view(pod, c, sources, env_overrides_table, managed) for c in containers]
     # Every container, except sidecars that carry no Hub configuration at all (they would report every
     # expected key as missing); a pod with none configured keeps its first (main) container.
     return [v for v in views if v.configured] or views[:1]
@@ -94,7 +94,7 @@ def compute(
     sources: Sources | None = None,
     container: str | None = None,
     require_consistency: bool = True,
-    profile: Profile = Profile.SCION,
+    env_overrides_table: bool = False,
     managed_sections: Iterable[str] = (),
     cap: int = DEFAULT_CAP,
 ) -> DriftStatus:
@@ -108,7 +108,7 @@ def compute(
         if _skip(pod):
             skipped += 1
             continue
-        pod_views = _select_views(pod, container, sources, profile, managed)
+        pod_views = _select_views(pod, container, sources, env_overrides_table, managed)
         if not pod_views:
             skipped += 1
             continue

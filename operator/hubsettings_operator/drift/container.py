@@ -13,7 +13,7 @@ from typing import Any
 from hubsettings_operator.drift.env import _RANK_FILE, Sources, Value, _raw_env, normalize
 from hubsettings_operator.drift.settings_yaml import _settings_file_values
 from hubsettings_operator.spec import catalog
-from hubsettings_operator.spec.models import DriftItem, OverrideItem, Profile
+from hubsettings_operator.spec.models import DriftItem, OverrideItem
 
 
 @dataclass
@@ -54,10 +54,13 @@ def container_view(
     pod: Mapping[str, Any],
     container: Mapping[str, Any],
     sources: Sources,
-    profile: Profile,
+    env_overrides_table: bool,
     managed_sections: Iterable[str],
 ) -> ContainerView:
-    """The effective Layer 0 values, Layer 1 overrides and ineffective env vars of one container."""
+    """The effective Layer 0 values, Layer 1 overrides and ineffective env vars of one container.
+
+    `env_overrides_table`: the table layout's answer (`TableLayout.env_overrides_table`): whether a Layer 1
+    env var wins over the table's row or is only the fallback of a section the table does not hold."""
     pod_name = str((pod.get("metadata") or {}).get("name", ""))
     cname = str(container.get("name", ""))
     managed = set(managed_sections)
@@ -100,7 +103,7 @@ def container_view(
         if setting.layer == 1:
             if env_name.startswith("SCION_SEED_"):
                 effect = "seedOnly"
-            elif profile is Profile.PROPOSAL:
+            elif env_overrides_table:
                 effect = "overridesTable"
             elif setting.section in managed:
                 effect = "ignoredManagedRow"

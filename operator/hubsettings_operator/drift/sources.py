@@ -1,9 +1,8 @@
 """What drift compares, gathered once for the operator and the CLI: the Hub pods a podSelector picks, and the
 ConfigMaps and Secrets they refer to, read through one small async protocol (`SourceReader`).
 
-The operator's `runtime/kube.Kube` satisfies it directly; the CLI's sync `KubeCluster` through
-`cli/drift_report.AsyncCluster` (its calls run in worker threads, the CLI enters with `asyncio.run`). The
-profile rule is shared too (`resolve_profile`).
+The operator's `runtime/kube.Kube` and the CLI's one reader `cli/kube.ClusterReader` both satisfy it. The
+profile rule (`resolve_profile`) and the pod watch rule (`outside_watch`) are shared too.
 """
 
 from __future__ import annotations
@@ -55,8 +54,21 @@ def resolve_profile(known: str | Profile | None, declared: Profile) -> Profile:
     """The table profile drift reports overrides under: the one in use when known (the operator's
     status.profile, the CLI's --profile), else the spec's when concrete, else the shipped Hub's."""
     for candidate in (known, declared):
-        if candidate in (Profile.SCION, Profile.SCION.value):
-            return Profile.SCION
-        if candidate in (Profile.PROPOSAL, Profile.PROPOSAL.value):
-            return Profile.PROPOSAL
+        profile = Profile(candidate) if candidate in set(Profile) else None
+        if profile is not None and profile is not Profile.AUTO:
+            return profile
     return Profile.SCION
+
+
+def outside_watch(selector: LabelSelector, watch_selector: str) -> str | None:
+    """A warning when `selector` may pick pods the operator's pod watch (--pod-selector) never delivers."""
+    if not watch_selector:
+        return None
+    wanted = selectors.from_label_selector(selector.matchLabels, selector.matchExpressions)
+    if selectors.implies(wanted, selectors.parse(watch_selector)):
+        return None
+    return (
+        f"spec.bootstrap.podSelector ({selectors.to_query(wanted) or 'every pod'}) is not within the operator's "
+        f"--pod-selector ({watch_selector}): pods outside it are never watched and are not checked; narrow "
+        "the podSelector or widen --pod-selector"
+    )

@@ -40,6 +40,14 @@ class OperatorConfig:
     drift_seconds: float = 60.0
     """Layer 0 drift check period (only for objects with `spec.bootstrap`)."""
 
+    convergence_seconds: float = 30.0
+    """Convergence check period (only for objects with `spec.convergence`); 1 s while a replica is behind, and a
+    check right after every apply that changed rows. `--convergence-seconds` or $HUBSETTINGS_CONVERGENCE_SECONDS."""
+
+    trim_seconds: float = 30.0
+    """How often freed heap is given back to the OS (glibc malloc_trim). `--trim-seconds` or
+    $HUBSETTINGS_TRIM_SECONDS."""
+
     health_seconds: float = 10.0
     """Database probe period: an outage shows as DatabaseUnavailable within about one period."""
 
@@ -70,7 +78,14 @@ class OperatorConfig:
     """Peering priority; None draws a random one per process (avoids kopf's equal-priority pause)."""
 
     def __post_init__(self) -> None:
-        for name in ("resync_seconds", "drift_seconds", "health_seconds", "max_backoff_seconds"):
+        for name in (
+            "resync_seconds",
+            "drift_seconds",
+            "convergence_seconds",
+            "trim_seconds",
+            "health_seconds",
+            "max_backoff_seconds",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if self.progress_deadline_seconds <= 0:

@@ -1,4 +1,4 @@
-"""kopf handlers: thin adapters from kopf's events to the reconcile and drift services.
+"""kopf handlers: thin adapters from kopf's events to the three checks (reconcile, drift, convergence).
 
 Handler ids (stable, they name kopf's progress annotations):
 - `hubsettings.reconcile.{create,update,resume}`: reconcile on spec changes and at operator start;
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, cast
 
 import kopf
@@ -25,9 +24,8 @@ from kubernetes.client.exceptions import ApiException
 from hubsettings_operator import selectors
 from hubsettings_operator.redact import scrub
 from hubsettings_operator.runtime import convergence_check, drift_check, metrics
-from hubsettings_operator.runtime.config import OperatorConfig
-from hubsettings_operator.runtime.kube import Kube
 from hubsettings_operator.runtime.reconciler import Reconciler, backoff
+from hubsettings_operator.runtime.services import Services
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
 from hubsettings_operator.status.rules import Event
 
@@ -38,12 +36,6 @@ FINALIZER = f"{ANNOTATION_PREFIX}/finalizer"
 # The Kubernetes API unreachable or failing (e.g. kube-apiserver restarting) while the reconciler reads a Secret
 # or patches status: retried with the reconciler's capped backoff, not kopf's fixed 60 s for unknown errors.
 KUBE_API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
-
-
-@dataclass
-class State:
-    reconciler: Reconciler
-    kube: Kube
 
 
 def emit(body: Mapping[str, Any], event: Event) -> None:
@@ -96,9 +88,10 @@ def _slim_container(container: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def register(registry: kopf.OperatorRegistry, config: OperatorConfig, state: State) -> None:
+def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     """Register every handler on `registry` (kept explicit so tests can build an operator in-process)."""
-    reconciler = state.reconciler
+    config = services.config
+    reconciler = Reconciler(services)
     resource = (GROUP, VERSION, PLURAL)
 
     async def reconcile(body: kopf.Body, retry: int, **_: Any) -> None:
@@ -115,7 +108,7 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig, state: Sta
             raise kopf.TemporaryError(outcome.error or outcome.result, delay=outcome.retry_in)
 
     watch_selector = config.pod_watch_selector
-    converge = convergence_check.register(registry, resource, state, emit, watch_selector=watch_selector)
+    converge = convergence_check.register(registry, resource, services, watch_selector=watch_selector)
     kopf.on.create(*resource, id="hubsettings.reconcile.create", registry=registry, timeout=None)(reconcile)
     kopf.on.update(*resource, id="hubsettings.reconcile.update", field="spec", registry=registry)(reconcile)
     kopf.on.resume(*resource, id="hubsettings.reconcile.resume", registry=registry)(reconcile)
@@ -175,7 +168,7 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig, state: Sta
         index: kopf.Index[str | None, dict[str, Any]] = kwargs["hubsettings_pods"]
         pods = list(index.get(namespace, []))
         metrics.INDEXED_PODS.set(sum(len(v) for v in index.values()))
-        await drift_check.check(reconciler, state.kube, body, pods, watch_selector=watch_selector)
+        await drift_check.check(services, body, pods, watch_selector=watch_selector)
 
     @kopf.on.delete(
         *resource,

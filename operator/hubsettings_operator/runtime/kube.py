@@ -16,7 +16,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from hubsettings_operator.errors import SecretNotFound
-from hubsettings_operator.redact import register_dsn, register_secret
+from hubsettings_operator.redact import register_secret
+from hubsettings_operator.secretdata import dsn_from_data
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
 
 
@@ -48,16 +49,7 @@ class Kube:
                     f"Secret {namespace}/{name} {what}; create it with the Hub's DSN under key {key!r}"
                 ) from None
             raise SecretNotFound(f"cannot read Secret {namespace}/{name}: HTTP {exc.status}") from None
-        data: Mapping[str, str] = cast(Mapping[str, str], secret.data or {})
-        if key not in data:
-            raise SecretNotFound(
-                f"Secret {namespace}/{name} has no key {key!r} (keys: {', '.join(sorted(data)) or 'none'})"
-            )
-        value = base64.b64decode(data[key]).decode("utf-8", errors="replace").strip()
-        register_dsn(value)
-        if not value:
-            raise SecretNotFound(f"Secret {namespace}/{name} key {key!r} is empty")
-        return value
+        return dsn_from_data(cast(Mapping[str, str], secret.data or {}), namespace, name, key)
 
     async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
         """Base64 data of a Secret, or None when it is absent or unreadable (reported as unresolved)."""

@@ -19,17 +19,16 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from hubsettings_operator.conditions import EventReason, EventType, Reason
 from hubsettings_operator.errors import DatabaseUnavailable, HubSettingsError
 from hubsettings_operator.redact import describe_dsn, fingerprint, scrub
 from hubsettings_operator.runtime import metrics
-from hubsettings_operator.runtime.config import OperatorConfig
-from hubsettings_operator.runtime.status_writer import StatusWriter, Written, uid
+from hubsettings_operator.runtime.services import Services, generation_of, snapshot
+from hubsettings_operator.runtime.status_writer import Written, uid
 from hubsettings_operator.spec.models import (
     DatabaseSpec,
     DeletionPolicy,
@@ -39,6 +38,7 @@ from hubsettings_operator.spec.models import (
 )
 from hubsettings_operator.spec.validation import unvalidated_sections, validate_spec
 from hubsettings_operator.status import rules
+from hubsettings_operator.status.checks import drop_disabled_checks
 from hubsettings_operator.status.rules import (
     DELETE_ATTEMPTS_BEFORE_RELEASE,
     FORCE_RELEASE_ANNOTATION,
@@ -49,7 +49,7 @@ from hubsettings_operator.status.rules import (
 )
 from hubsettings_operator.table.apply import apply_spec
 from hubsettings_operator.table.plan import OWNER_PREFIX, Action, WrittenRecord, owner_marker
-from hubsettings_operator.table.store import ApplyResult, PoolRegistry, SettingsStore, Target
+from hubsettings_operator.table.store import ApplyResult, Target
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,6 @@ __all__ = [
     "FORCE_RELEASE_ANNOTATION",
     "MAX_CONFLICTS_IN_STATUS",
     "Event",
-    "KubeAPI",
     "Outcome",
     "Reconciler",
     "backoff",
@@ -67,16 +66,6 @@ __all__ = [
 
 # Reconciles of a newer generation found while writing status, run back to back before giving up the lock.
 MAX_CATCH_UP = 3
-
-
-class KubeAPI(Protocol):
-    async def dsn_from_secret(self, namespace: str, name: str, key: str) -> str: ...
-    async def get_hubsettings(self, namespace: str, name: str) -> dict[str, Any] | None: ...
-    async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None: ...
-
-
-# (dsn, owner uid) -> a store on that database. The table layer's store is the default; tests inject others.
-StoreFactory = Callable[[str, str], SettingsStore]
 
 
 @dataclass
@@ -95,13 +84,6 @@ class Outcome:
 def backoff(attempt: int, base: float = 2.0, cap: float = 60.0) -> float:
     """Capped exponential backoff with jitter: 2, 4, 8, ... up to `cap` seconds."""
     return float(min(cap, base * 2 ** max(0, attempt)) * random.uniform(0.8, 1.0))
-
-
-def snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The object as it is now. kopf hands timers a live body whose source mapping is *replaced* by every
-    watch event (never mutated in place), so a shallow copy keeps the spec, metadata and status of one
-    moment together. (No deepcopy: a hostile spec may nest thousands of levels.)"""
-    return dict(body)
 
 
 def database_fingerprint(dsn: str) -> str:
@@ -127,11 +109,6 @@ def written_status(result: ApplyResult) -> dict[str, dict[str, Any]]:
     }
 
 
-def _generation(body: Mapping[str, Any]) -> int | None:
-    gen = (body.get("metadata") or {}).get("generation")
-    return gen if isinstance(gen, int) else None
-
-
 def _ident(body: Mapping[str, Any]) -> tuple[str, str]:
     meta = body.get("metadata", {})
     return str(meta.get("namespace")), str(meta.get("name"))
@@ -140,28 +117,16 @@ def _ident(body: Mapping[str, Any]) -> tuple[str, str]:
 class Reconciler:
     """Reconciles HubSettings objects; one instance per operator process."""
 
-    def __init__(
-        self,
-        kube: KubeAPI,
-        registry: PoolRegistry | None = None,
-        *,
-        config: OperatorConfig | None = None,
-        max_backoff: float | None = None,
-        emit: Callable[[Mapping[str, Any], Event], None] | None = None,
-        store_factory: StoreFactory | None = None,
-        writer: StatusWriter | None = None,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        self.kube = kube
-        self.config = config or OperatorConfig()
-        self.registry = registry or PoolRegistry()
-        self.max_backoff = max_backoff if max_backoff is not None else self.config.max_backoff_seconds
-        self.emit = emit or (lambda body, event: None)
-        self.clock = clock or (lambda: datetime.now(UTC))
-        self.writer = writer or StatusWriter(kube, self.clock)
-        self.store_factory: StoreFactory = store_factory or (
-            lambda dsn, owner: SettingsStore(dsn, self.registry, owner=owner)
-        )
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.kube = services.kube
+        self.config = services.config
+        self.registry = services.pools
+        self.max_backoff = services.config.max_backoff_seconds
+        self.emit = services.emit
+        self.clock = services.clock
+        self.writer = services.writer
+        self.store_factory = services.store_factory
         # Fingerprint of the DSN each object's last reconcile used (the health probe compares it).
         self._dsn_seen: dict[str, str] = {}
         # Highest generation whose spec was applied, per object: an older body (a timer's) is never applied
@@ -204,7 +169,7 @@ class Reconciler:
             for _ in range(MAX_CATCH_UP):
                 outcome, written = await self._reconcile_once(current, attempt)
                 newer = written.fresh if written is not None else None
-                gen, newer_gen = _generation(current), _generation(newer or {})
+                gen, newer_gen = generation_of(current), generation_of(newer or {})
                 if newer is None or gen is None or newer_gen is None or newer_gen <= gen:
                     break
                 # The spec changed while this (e.g. timer) reconcile waited on the database: apply the newer
@@ -217,7 +182,7 @@ class Reconciler:
 
     async def _reconcile_once(self, body: Mapping[str, Any], attempt: int) -> tuple[Outcome, Written | None]:
         key = uid(body)
-        generation = _generation(body)
+        generation = generation_of(body)
         if generation is not None and generation < self._applied_generation.get(key, 0):
             return Outcome("stale"), None  # a newer spec is already applied: never apply an older one
         if (body.get("metadata") or {}).get("deletionTimestamp"):
@@ -236,8 +201,7 @@ class Reconciler:
             self._record_apply(body, outcome)
         written: Written | None = None
         if outcome.update is not None:
-            rules.drift_cleanup(body.get("spec") or {}, status, outcome.update)
-            rules.convergence_cleanup(body.get("spec") or {}, status, outcome.update)
+            drop_disabled_checks(body.get("spec") or {}, status, outcome.update)
             rules.gate_on_convergence(body, outcome.update, changed=outcome.result == "applied")
             written = await self.writer.write(body, outcome.update)
             outcome.status = {**outcome.update.fields, **written.patch}
@@ -249,7 +213,7 @@ class Reconciler:
 
     async def _decide(self, body: Mapping[str, Any], attempt: int) -> Outcome:
         namespace, name = _ident(body)
-        generation = _generation(body)
+        generation = generation_of(body)
         status = body.get("status") or {}
         spec, errors = validate_spec(body.get("spec"))
         if spec is None:
@@ -382,7 +346,7 @@ class Reconciler:
             exc.reason.value,
             error=message,
             retry_in=backoff(attempt, cap=self.max_backoff),
-            update=StatusUpdate(verdict=verdict, generation=_generation(body)),
+            update=StatusUpdate(verdict=verdict, generation=generation_of(body)),
             events=rules.transition_events(status, verdict),
         )
 
@@ -516,7 +480,7 @@ class Reconciler:
         except HubSettingsError as exc:
             message = scrub(exc.message)
             decision = rules.finalize_failed(
-                message, attempt, meta.get("annotations") or {}, _generation(body)
+                message, attempt, meta.get("annotations") or {}, generation_of(body)
             )
             return Outcome("delete-failed", error=message), decision
         removed = [c.key for c in result.plan.by_action(Action.DELETE)]

@@ -12,7 +12,6 @@ import asyncio
 import ctypes
 import gc
 import logging
-import os
 import random
 from typing import Any
 
@@ -23,8 +22,7 @@ from hubsettings_operator.runtime import handlers, metrics
 from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.diffbase import CompactStatusDiffBaseStorage
 from hubsettings_operator.runtime.kube import Kube
-from hubsettings_operator.runtime.reconciler import Reconciler
-from hubsettings_operator.table.store import PoolRegistry
+from hubsettings_operator.runtime.services import Services, build_services
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +41,11 @@ def configure_logging(config: OperatorConfig) -> None:
     install_log_scrubber()
 
 
-def build_registry(config: OperatorConfig, state: handlers.State) -> kopf.OperatorRegistry:
+def build_registry(services: Services) -> kopf.OperatorRegistry:
+    config = services.config
     registry = kopf.OperatorRegistry()
     config.pod_watch_selector  # noqa: B018 - a bad --pod-selector fails here, before kopf starts
-    handlers.register(registry, config, state)
+    handlers.register(registry, services)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -84,12 +83,13 @@ def build_registry(config: OperatorConfig, state: handlers.State) -> kopf.Operat
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
-        await state.reconciler.close()
+        await services.pools.close()
 
     @kopf.on.startup(registry=registry)
     async def start_trimmer(memo: kopf.Memo, **_: Any) -> None:
-        period = float(os.environ.get("HUBSETTINGS_TRIM_SECONDS", "30"))
-        memo["trimmer"] = asyncio.create_task(_trim_memory_forever(period), name="hubsettings-trim-memory")
+        memo["trimmer"] = asyncio.create_task(
+            _trim_memory_forever(config.trim_seconds), name="hubsettings-trim-memory"
+        )
 
     return registry
 
@@ -111,12 +111,10 @@ async def _trim_memory_forever(period: float) -> None:
 def run_operator(config: OperatorConfig) -> int:
     configure_logging(config)
     metrics.serve(config.metrics_port)
-    kube = Kube()
-    pools = PoolRegistry(max_connections=config.max_db_connections)
-    reconciler = Reconciler(kube, pools, config=config, emit=handlers.emit)
+    services = build_services(Kube(), config, emit=handlers.emit)
+    pools = services.pools
     metrics.DB_CONNECTIONS_OPEN.set_function(lambda: float(pools.open_connections()))
-    state = handlers.State(reconciler=reconciler, kube=kube)
-    registry = build_registry(config, state)
+    registry = build_registry(services)
     priority = config.priority if config.priority is not None else random.randint(1, 1_000_000)
     log.info(
         "starting hubsettings-operator: %s, peering %s (priority %d)",

@@ -1,7 +1,7 @@
-"""Every kstatus rule of the operator, as pure functions: outcome + spec + old status -> status, conditions, events.
+"""The reconcile's kstatus rules as pure functions: outcome + spec + old status -> status, conditions, events.
 
 Nothing here does I/O or reads the clock (callers pass `now`), so each rule is unit-tested directly
-(tests/unit/test_conditions_redact.py). The rules:
+(tests/unit/test_status_rules.py). The rules:
 
 - success: Ready=True, Synced=True; Reconciling and Stalled removed (abnormal-true conditions are present
   only while true, as kstatus recommends);
@@ -20,8 +20,9 @@ Nothing here does I/O or reads the clock (callers pass `now`), so each rule is u
 `lastTransitionTime` changes only when a condition's status changes, so an unchanged outcome produces an
 identical list and the status patch is skipped.
 
-Over 400 lines on purpose: every kstatus rule in one place, so the conditions Flux and Argo CD read are
-decided by one module (as the architecture asks).
+Over 400 lines on purpose: every rule of the reconcile in one place (with the merging every check's write goes
+through), so the conditions Flux and Argo CD read are decided here; the drift and convergence verdicts and the
+Ready gate are its siblings (status/drift.py, status/convergence.py, status/ready.py).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from hubsettings_operator.conditions import (
     EventType,
     Reason,
 )
-from hubsettings_operator.convergence import decide as convergence
 from hubsettings_operator.spec.models import ConflictItem
+from hubsettings_operator.status import ready
 from hubsettings_operator.table.plan import Action, Change, settings_hash
 from hubsettings_operator.table.store import summarize
 
@@ -316,31 +317,12 @@ def transition_events(old_status: Mapping[str, Any], verdict: Verdict) -> list[E
     return []
 
 
-def drift_cleanup(spec: Mapping[str, Any], old_status: Mapping[str, Any], update: StatusUpdate) -> None:
-    """Without spec.bootstrap there is no drift check any more: drop a report and a Drifted condition left from
-    an earlier spec."""
-    if spec.get("bootstrap") or update.verdict is None:
-        return
-    update.verdict = update.verdict.also_remove(CondType.DRIFTED)
-    if old_status.get("drift") is not None:
-        update.fields["drift"] = None
-
-
-def convergence_cleanup(spec: Mapping[str, Any], old_status: Mapping[str, Any], update: StatusUpdate) -> None:
-    """Without spec.convergence there is no convergence check any more: drop its report and condition."""
-    if spec.get("convergence") or update.verdict is None:
-        return
-    update.verdict = update.verdict.also_remove(CondType.CONVERGED)
-    if old_status.get("convergence") is not None:
-        update.fields["convergence"] = None
-
-
 def gate_on_convergence(body: Mapping[str, Any], update: StatusUpdate, *, changed: bool) -> None:
-    """`spec.convergence.requiredForReady`: Ready stays False until every replica has loaded (the rule is
-    convergence/decide.py's `gate_ready`)."""
+    """`spec.convergence.requiredForReady`: Ready stays False until every replica has loaded (the one gate:
+    status/ready.py)."""
     if update.verdict is None:
         return
-    wanted, remove = convergence.gate_ready(
+    wanted, remove = ready.gate_reconcile(
         (list(update.verdict.set), list(update.verdict.remove)), body, changed=changed
     )
     update.verdict = Verdict(tuple(wanted), tuple(remove))

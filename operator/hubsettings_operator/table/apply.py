@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from hubsettings_operator.spec.models import ConflictMode, HubSettingsSpec, Profile
 from hubsettings_operator.spec.policy import section_policy
-from hubsettings_operator.table.layout import desired_rows, layout_for
+from hubsettings_operator.table.layouts import desired_rows, layout_for
 from hubsettings_operator.table.plan import ModeOf, WrittenRecord
 from hubsettings_operator.table.store import ApplyResult, ModesFn, SettingsStore, Target
 

@@ -1,22 +1,23 @@
 """Table layouts: everything that differs between the two shapes of the Hub's settings table, behind one protocol.
 
 A `TableLayout` owns its columns, DDL, SQL statements, NOTIFY channel and payloads, the rows a spec turns
-into, and how stored values parse. The store, the listener and the CLI call the layout; they never branch on
-the profile themselves. Implementations: `table/scion.py` (the shipped Hub) and `table/proposal.py` (seed 000).
+into, how stored values parse, and the layout questions other layers ask (can replicas be asked what they
+loaded, how a Layer 1 env var shows). The store, the listener, the checks and the CLI call the layout; they
+never branch on the profile themselves. Implementations: `table/scion.py` (the shipped Hub) and
+`table/proposal.py` (seed 000); the registry that finds them is `table/layouts.py`.
 
-`detect` tells the layout from a table's columns (the one place a profile is chosen from the database).
+This module holds the protocol and the helpers the layouts share, and imports no layout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
 
-from hubsettings_operator.errors import SchemaMismatch
 from hubsettings_operator.spec.models import HubSettingsSpec, Profile
 from hubsettings_operator.table.plan import JSONValue, Plan, WrittenRecord
 
@@ -52,6 +53,8 @@ class TableLayout(Protocol):
     key_column: str  # the row key; must carry a unique index
     revisioned: bool  # replicas apply a row only when its revision moves
     creatable: bool  # the operator may create the table (spec.database.createTable)
+    replica_endpoint: bool  # each Hub replica reports the revisions it loaded (convergence can ask it)
+    env_overrides_table: bool  # a Layer 1 env var wins over the table's row (else it is only a fallback)
 
     def desired_rows(self, spec: HubSettingsSpec) -> dict[str, JSONValue]:
         """The rows the spec wants, keyed by row key, values as JSON-able data."""
@@ -111,76 +114,3 @@ async def execute_writes(
     else:
         tail = sql.SQL("SELECT 0")
     await conn.execute(head + tail, params)
-
-
-def all_layouts() -> tuple[TableLayout, ...]:
-    """Every supported layout, in detection order."""
-    from hubsettings_operator.table.proposal import ProposalLayout
-    from hubsettings_operator.table.scion import ScionLayout
-
-    return (ScionLayout(), ProposalLayout())
-
-
-def layout_for(profile: Profile) -> TableLayout:
-    """The layout of a concrete profile."""
-    for layout in all_layouts():
-        if layout.profile is profile:
-            return layout
-    raise ValueError("a concrete profile is needed (scion or proposal); detect() the table's first")
-
-
-def creatable_layout() -> TableLayout:
-    """The layout the operator creates a missing table with (spec.database.createTable)."""
-    return next(layout for layout in all_layouts() if layout.creatable)
-
-
-def desired_rows(spec: HubSettingsSpec, profile: Profile) -> dict[str, JSONValue]:
-    """Rows the spec wants under a concrete profile."""
-    return layout_for(profile).desired_rows(spec)
-
-
-def detect(columns: Iterable[str] | None, *, create_table: bool, table: str) -> TableLayout:
-    """The layout a table's columns say; `None` columns means the table does not exist."""
-    if columns is None:
-        if create_table:
-            return creatable_layout()
-        raise SchemaMismatch(
-            f"table {table} does not exist: the shipped Hub creates it through its migrations (start the Hub "
-            "once), or set spec.database.createTable: true with profile proposal"
-        )
-    cols = set(columns)
-    layouts = all_layouts()
-    for layout in layouts:
-        if cols >= layout.columns:
-            return layout
-    expected = " nor ".join(f"{lay.profile.value}'s {sorted(lay.columns)}" for lay in layouts)
-    raise SchemaMismatch(
-        f"table {table} has columns {sorted(cols)}, which match neither {expected}; is this an older fork's "
-        "table? Point spec.database.table at the Hub's settings table"
-    )
-
-
-def resolve(profile: Profile, info: TableInfo | None, *, create_table: bool, table: str) -> TableLayout:
-    """The layout for a target: detected under `auto`, checked against the table's columns when forced, and
-    refused when the row key has no unique index (concurrent inserts would then duplicate rows)."""
-    columns = info.columns if info is not None else None
-    if profile is Profile.AUTO:
-        layout = detect(columns, create_table=create_table, table=table)
-    else:
-        layout = layout_for(profile)
-        if info is None and not (create_table and layout.creatable):
-            raise SchemaMismatch(f"table {table} does not exist: {layout.missing_table_hint()}")
-        missing = layout.columns - set(columns or layout.columns)
-        if missing:
-            raise SchemaMismatch(
-                f"table {table} lacks columns {sorted(missing)} required by profile {profile.value}; "
-                "use profile auto or point spec.database.table at the Hub's settings table"
-            )
-    if info is not None and layout.key_column not in info.unique_columns:
-        index = f"{info.qualified.rsplit('.', 1)[-1]}_{layout.key_column}_key"
-        raise SchemaMismatch(
-            f"table {table} has no unique index on {layout.key_column}: concurrent writers could duplicate rows. "
-            f"Add it (the Hub's migration creates it): CREATE UNIQUE INDEX {index} ON {info.qualified} "
-            f"({layout.key_column})"
-        )
-    return layout

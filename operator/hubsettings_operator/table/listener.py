@@ -24,7 +24,7 @@ from psycopg import sql
 
 from hubsettings_operator.redact import describe_dsn, register_dsn
 from hubsettings_operator.spec.models import Profile
-from hubsettings_operator.table.layout import layout_for
+from hubsettings_operator.table.layouts import layout_for
 
 log = logging.getLogger(__name__)
 

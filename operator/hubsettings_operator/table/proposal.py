@@ -66,6 +66,8 @@ class ProposalLayout:
     key_column = "key"
     revisioned = False
     creatable = True
+    replica_endpoint = False
+    env_overrides_table = True
 
     def desired_rows(self, spec: HubSettingsSpec) -> dict[str, JSONValue]:
         rows: dict[str, JSONValue] = dict(catalog.proposal_values(spec.settings))
@@ -154,3 +156,6 @@ class ProposalLayout:
             out.notifications.append(payload(plan, desired, plan.owner))
         await execute_writes(conn, writes, channel, out.notifications)
         return out
+
+
+LAYOUT = ProposalLayout()

@@ -1,6 +1,6 @@
 """What the database can tell about the Hub replicas: the revisions written, and who is listening.
 
-Read by the convergence check (runtime/convergence_check.py) through `SettingsStore.replica_view`, on the
+Read by the convergence probe (convergence/probe.py) through `SettingsStore.replica_view`, on the
 operator's bounded pool like every other read.
 """
 

@@ -54,6 +54,8 @@ class ScionLayout:
     key_column = "section"
     revisioned = True
     creatable = False
+    replica_endpoint = True
+    env_overrides_table = False
 
     def desired_rows(self, spec: HubSettingsSpec) -> dict[str, JSONValue]:
         rows: dict[str, JSONValue] = dict(catalog.section_documents(spec.settings))
@@ -153,3 +155,6 @@ class ScionLayout:
         out.notifications = [envelope(section, revision) for section, revision in notify]
         await execute_writes(conn, writes, channel, out.notifications)
         return out
+
+
+LAYOUT = ScionLayout()

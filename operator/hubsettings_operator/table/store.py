@@ -38,7 +38,8 @@ from hubsettings_operator.redact import describe_dsn, register_dsn
 from hubsettings_operator.spec.models import IDENTIFIER_PATTERN, TABLE_PATTERN, ConflictMode, Profile
 from hubsettings_operator.table import replicas
 from hubsettings_operator.table.dberrors import PoolTimeout, database_errors, map_error
-from hubsettings_operator.table.layout import TableInfo, TableLayout, creatable_layout, layout_for, resolve
+from hubsettings_operator.table.layout import TableInfo, TableLayout
+from hubsettings_operator.table.layouts import creatable_layout, layout_for, resolve
 from hubsettings_operator.table.plan import (
     Action,
     Change,

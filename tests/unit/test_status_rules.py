@@ -1,22 +1,12 @@
-"""The pure status rules (kstatus transitions, progress deadline, generations, finalizer) and secret redaction."""
+"""The pure status rules of the reconcile (status/rules.py): kstatus transitions, progress deadline, generations,
+finalizer, events. The Ready gate: test_status_ready.py; drift and convergence verdicts: test_status_checks.py."""
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from hubsettings_operator.conditions import Condition, CondType, Desired, EventReason, EventType, Reason
-from hubsettings_operator.redact import (
-    REDACTED,
-    describe_dsn,
-    fingerprint,
-    install_log_scrubber,
-    register_dsn,
-    scrub,
-)
 from hubsettings_operator.status import rules as status
 
 
@@ -188,46 +178,6 @@ def test_health_probe_decision() -> None:
     owned = _status_of(status.stalled(Reason.KEY_OWNED_BY_OTHER, "x"), 1, "t")
     assert status.should_probe(owned) and status.should_probe({})
     assert status.is_ready(_status_of(status.success("ok"), 1, "t")) and not status.is_ready(owned)
-
-
-@pytest.mark.parametrize(
-    "dsn",
-    [
-        "postgresql://hub:pa55-w0rd-xyz@db.example:5432/hub?sslmode=require",
-        "host=db.example port=5432 user=hub password=pa55-w0rd-xyz dbname=hub",
-        "postgres://hub:pa55%2Dw0rd%2Dxyz@db.example/hub",
-    ],
-)
-def test_registered_dsn_and_password_are_scrubbed(dsn: str) -> None:
-    register_dsn(dsn)
-    text = scrub(f"connect to {dsn} failed; password pa55-w0rd-xyz rejected")
-    assert "pa55-w0rd-xyz" not in text and "pa55%2Dw0rd%2Dxyz" not in text and REDACTED in text
-
-
-def test_unregistered_url_password_is_scrubbed_too() -> None:
-    assert "s3cret-never-seen" not in scrub("postgresql://u:s3cret-never-seen@h/db")
-
-
-def test_describe_dsn_shows_no_credentials() -> None:
-    assert describe_dsn("postgresql://hub:pw-123456@db.example:6543/hub") == "db.example:6543/hub"
-
-
-def test_fingerprint_is_short_and_stable() -> None:
-    assert fingerprint("abc") == fingerprint("abc") and fingerprint("abc").startswith("sha256:")
-    assert len(fingerprint("abc")) == len("sha256:") + 12
-
-
-def test_log_scrubber_covers_args_and_exceptions(caplog: pytest.LogCaptureFixture) -> None:
-    register_dsn("postgresql://hub:logged-secret-42@db/hub")
-    logger = logging.getLogger("scrub-test")
-    install_log_scrubber(logger)
-    with caplog.at_level(logging.INFO, logger="scrub-test"):
-        logger.info("dsn is %s", "postgresql://hub:logged-secret-42@db/hub")
-        try:
-            raise RuntimeError("boom logged-secret-42")
-        except RuntimeError:
-            logger.exception("failed")
-    assert "logged-secret-42" not in caplog.text
 
 
 def test_out_of_band_edits_are_named_by_key_never_by_value_and_once_under_report() -> None:

@@ -1,11 +1,10 @@
-"""Helpers of the e2e tier: namespaces, Secrets, HubSettings objects, waiting on conditions, events."""
+"""Helpers of the e2e tier and the benchmarks: namespaces, Secrets, HubSettings objects, waiting on conditions, events."""
 
 from __future__ import annotations
 
 import base64
 import json
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -17,8 +16,10 @@ from tests.support.hubdb import PROPOSAL_DDL, SCION_DDL
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
 from tests.support.pgserver import PgServer
+from tests.support.waits import condition, poll
 
 GROUP, VERSION, PLURAL = "scion.dev", "v1alpha1", "hubsettings"
+
 T = TypeVar("T")
 
 
@@ -80,27 +81,16 @@ def delete(api: k8s.ApiClient, namespace: str, name: str) -> None:
     k8s.CustomObjectsApi(api).delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 
 
-def condition(obj: dict[str, Any], ctype: str) -> dict[str, Any]:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == ctype:
-            return dict(cond)
-    return {}
-
-
 def eventually(
     fn: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.25, what: str = ""
 ) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except (AssertionError, k8s.ApiException) as exc:
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or fn}: last={last!r}")
+    return poll(
+        fn,
+        timeout=timeout,
+        interval=interval,
+        what=what or str(fn),
+        retry_on=(AssertionError, k8s.ApiException),
+    )
 
 
 def wait_condition(
@@ -120,6 +110,21 @@ def wait_condition(
         return None
 
     return eventually(check, timeout, what=f"{ctype}={status} {reason or ''} on {namespace}/{name}")
+
+
+def delete_pod(api: k8s.ApiClient, namespace: str, name: str) -> None:
+    """Delete a pod at once (no grace period) and wait until the API server no longer has it."""
+    core = k8s.CoreV1Api(api)
+    core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+
+    def gone() -> bool:
+        try:
+            core.read_namespaced_pod(name, namespace)
+        except k8s.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    eventually(gone, 20, what=f"pod {name} deleted")
 
 
 def events(api: k8s.ApiClient, namespace: str, name: str) -> list[k8s.CoreV1Event]:
