@@ -82,3 +82,16 @@ def test_cli_validate_refuses_a_spec_over_the_limit(tmp_path: Path) -> None:
     assert CliRunner().invoke(main, ["validate", "-f", str(manifest(MAX_SPEC_BYTES))]).exit_code == 0
     over = CliRunner().invoke(main, ["validate", "-f", str(manifest(MAX_SPEC_BYTES + 1))])
     assert over.exit_code == 1 and f"{MAX_SPEC_BYTES + 1} bytes" in over.output
+
+
+def test_a_spec_nested_too_deep_to_measure_is_refused_not_raised() -> None:
+    """Measuring the size serialises the spec; one nested thousands of levels deep gets the depth error."""
+    deep: dict[str, object] = {}
+    node = deep
+    for _ in range(5000):
+        node["a"] = {}
+        node = node["a"]  # type: ignore[assignment]
+    spec, errors = validate_spec(
+        {"database": {"secretRef": {"name": "db"}}, "extraSettings": {"x.deep": deep}}
+    )
+    assert spec is None and [e.path for e in errors] == ["spec"] and "nested" in errors[0].reason

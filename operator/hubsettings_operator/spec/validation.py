@@ -395,10 +395,12 @@ def validate_spec_uncached(raw: Any) -> tuple[HubSettingsSpec | None, list[Field
     """validate_spec without the cache (benchmarks, and callers that need a fresh model)."""
     if not isinstance(raw, Mapping):
         return None, [FieldError("spec", "must be an object")]
-    if (too_large := size_problem(raw)) is not None:  # first: nothing else matters if it cannot be stored
-        return None, [FieldError("spec", *too_large)]
     errors: list[FieldError] = []
     try:
+        # First: nothing else matters if it cannot be stored. Inside the try: measuring it serialises it, which
+        # recurses like the checks below.
+        if (too_large := size_problem(raw)) is not None:
+            return None, [FieldError("spec", *too_large)]
         settings_errors, handled = _check_settings(raw.get("settings"))
         errors += settings_errors
         errors += _check_extra(raw.get("extraSettings"))
