@@ -28,6 +28,7 @@ from tests.support.kubeapi import (
     get,
     hubsettings,
     module_namespace,
+    module_operator,
     patch,
     put_secret,
     wait_condition,
@@ -89,20 +90,8 @@ def replicas(
             proc.stop()
 
 
-@pytest.fixture(scope="module")
-def operator(
-    kube_env: KubeTestEnv, ns: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    old = os.environ.get("HUBSETTINGS_CONVERGENCE_SECONDS")
-    os.environ["HUBSETTINGS_CONVERGENCE_SECONDS"] = "3600"
-    try:
-        with OperatorProcess(kube_env.kubeconfig, [ns], tmp_path_factory.mktemp("truth-logs")) as proc:
-            yield proc
-    finally:
-        if old is None:
-            os.environ.pop("HUBSETTINGS_CONVERGENCE_SECONDS", None)
-        else:
-            os.environ["HUBSETTINGS_CONVERGENCE_SECONDS"] = old
+# Rounds only from an apply, the token check or a replica behind: the period never fires in these tests.
+operator = module_operator("truth-logs", ["--convergence-seconds", "3600"])
 
 
 @pytest.fixture(scope="module")
