@@ -1,7 +1,8 @@
-"""The reconcile service: orchestrates one HubSettings at a time; kopf handlers only call this.
+"""The reconcile check: orchestrates one HubSettings at a time; kopf handlers only call this.
 
-It decides nothing about status itself (`status/rules.py` holds every rule) and writes status only through
-`runtime/status_writer.py`. Steps of a reconcile, under the object's lock:
+It takes the process's `Services` (runtime/services.py) and imports neither the drift nor the convergence
+check. It decides nothing about status itself (`status/rules.py` holds the rules, `status/checks.py` and
+`status/ready.py` what concerns the other checks) and writes status only through the services' status writer. Steps of a reconcile, under the object's lock:
 
 1. snapshot the body (kopf hands timers a *live* body that changes under a running reconcile: the spec and
    the generation written to status must come from the same snapshot);

@@ -1,9 +1,9 @@
 """The one way status is written: per-object lock, re-read, merge, patch only what changed.
 
-The reconciler, the health probe, the drift timer and the finalizer each own different parts of status
-(conditions by type, fields by name). All of them write through `StatusWriter.write`, which re-reads the
+The reconciler, the health probe, the drift and convergence checks and the finalizer each own different parts
+of status (conditions by type, fields by name). All of them write through `StatusWriter.write`, which re-reads the
 object and merges over its latest status, so they never undo each other's writes, and which refuses to
-put an older generation over a newer one (`status.render`).
+put an older generation over a newer one (`status/rules.render`).
 """
 
 from __future__ import annotations
