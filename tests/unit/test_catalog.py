@@ -110,7 +110,15 @@ def test_facts_carry_the_hubs_section_schemas_with_their_source() -> None:
     assert len(layer1["source"]["commit"]) == 40
     assert layer1["library"]["asserts_format"] is False
     schemas = {s["name"]: s["schema"] for s in layer1["sections"]}
-    assert len(schemas) == 19
+    assert len(schemas) == 21  # the newest generation: the 19 of 591e24c plus gcp_iam and profiling
+    older, newest = catalog.facts()["generations"]
+    assert [len(older["sections"]), len(newest["sections"])] == [19, 21]
+    assert {"gcp_iam", "profiling"} == {s["name"] for s in newest["sections"]} - {
+        s["name"] for s in older["sections"]
+    }
+    assert newest["source"]["commit"].startswith("1f1ac1d1") and older["source"]["commit"].startswith(
+        "591e24c"
+    )
     # Self-contained, as the Hub serves them: no $ref left to resolve.
     assert "$ref" not in str(schemas)
     assert schemas["quotas"]["additionalProperties"] is False
@@ -165,3 +173,22 @@ def test_gen_hub_facts_applies_the_registry_rules(tmp_path: Path) -> None:
         check=False,
     )
     assert out.returncode == 1 and "no property" in out.stderr  # the real rules need the real schema
+
+
+def test_layer0_prefixes_of_the_facts_and_the_catalog_agree() -> None:
+    """koanf.go's layer0Prefixes (generated into the facts) are exactly the catalog's, every one is a Layer 0
+    key for the catalog, and none belongs to a Layer 1 section."""
+    newest = catalog.facts()["generations"][-1]
+    assert tuple(newest["layer0_prefixes"]) == catalog.LAYER0_PREFIXES
+    assert len(catalog.LAYER0_PREFIXES) == 34
+    assert {"server.shared_dir_storage", "server.hub.conduit", "server.hub.perf_trace"} <= set(
+        catalog.LAYER0_PREFIXES
+    )
+    layer1_paths = {p for s in newest["sections"] for p in s["koanf_paths"]}
+    for prefix in catalog.LAYER0_PREFIXES:
+        assert catalog.is_layer0_path(prefix)
+        assert catalog.is_layer0_path(prefix + ".child")
+        assert not any(p == prefix or p.startswith(prefix + ".") for p in layer1_paths), prefix
+        assert any(
+            s.key == prefix or s.key.startswith(prefix + ".") for s in catalog.settings() if s.layer == 0
+        )

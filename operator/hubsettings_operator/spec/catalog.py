@@ -14,204 +14,40 @@ Over 400 lines: the one table of truth of the Hub's settings and the derivations
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel
 
 from hubsettings_operator.spec import versions
-from hubsettings_operator.spec.sections import MAP_SECTIONS, SECTION_MODELS, MapSection, Section, Settings
+from hubsettings_operator.spec.facts import facts, newest
+from hubsettings_operator.spec.section_registry import REGISTRY
+from hubsettings_operator.spec.sections import MAP_SECTIONS, SECTION_MODELS, Section, Settings
 
-# pkg/config/opsettings/koanf.go: layer0Prefixes. A key equal to or nested under one of these is Layer 0.
-LAYER0_PREFIXES: tuple[str, ...] = (
-    "server.database",
-    "server.hub.port",
-    "server.hub.host",
-    "server.hub.read_timeout",
-    "server.hub.write_timeout",
-    "server.broker",
-    "server.auth.mode",
-    "server.auth.dev_mode",
-    "server.auth.dev_token",
-    "server.auth.dev_token_file",
-    "server.auth.proxy",
-    "server.auth.transport",
-    "server.oauth",
-    "server.secrets",
-    "server.storage",
-    "server.workspace_storage",
-    "server.mode",
-    "server.env",
-    "server.hub.hub_id",
-    "server.hub.gcp_project_id",
-    "server.log_level",
-    "server.log_format",
-    "server.hub.cors",
-    "server.message_broker",
-    "server.plugins",
-)
+# pkg/config/opsettings/koanf.go: layer0Prefixes of the newest Hub generation (from the facts). A key equal to
+# or nested under one of these is Layer 0.
+LAYER0_PREFIXES: tuple[str, ...] = tuple(newest()["layer0_prefixes"])
 # Layer 0 keys the proposal called operational: the shipped Hub reads them only at startup.
 STARTUP_ONLY_FORMERLY_LAYER1 = ("server.hub.cors", "server.message_broker")
 
-# pkg/config/opsettings/registry.go: koanf path of each Layer 1 section field (None: database only).
+# Per-section tables, all derived from the section registry (spec/section_registry.py): the koanf path of each
+# Layer 1 field (None: database only), of each map section, and the Hub's defaults.
 SECTION_KOANF: dict[str, dict[str, str | None]] = {
-    "access": {
-        "admin_emails": "server.hub.admin_emails",
-        "user_access_mode": "server.auth.user_access_mode",
-        "authorized_domains": "server.auth.authorized_domains",
-        "default_user_role": "server.auth.default_user_role",
-    },
-    "lifecycle": {
-        "auto_suspend_stalled": "server.hub.auto_suspend_stalled",
-        "soft_delete_retention": "server.hub.soft_delete_retention",
-        "soft_delete_retain_files": "server.hub.soft_delete_retain_files",
-        "stalled_threshold": "server.hub.stalled_threshold",
-        "start_claim_lease_ttl": "server.hub.start_claim_lease_ttl",
-        "start_max_duration": "server.hub.start_max_duration",
-        "start_unconfirmed_hold": "server.hub.start_unconfirmed_hold",
-        "start_create_unconfirmed_hold": "server.hub.start_create_unconfirmed_hold",
-    },
-    "maintenance": {"admin_mode": None, "maintenance_message": None},
-    "messaging": {
-        "conversation_envelope_switch": None,
-        "cross_project_messaging_enabled": None,
-        "offload_threshold_runes": None,
-    },
-    "auto_expose_ports": {"enabled": "auto_expose_ports.enabled"},
-    "quotas": {"enforce_broker_quotas": "quotas.enforce_broker_quotas"},
-    "agent_secrets": {"user_scope_only": "agent_secrets.user_scope_only"},
-    "federation": {
-        name: f"server.federation.{name}"
-        for name in ("enabled", "trusted_issuers", "algorithms", "refresh_interval", "debounce_interval")
-    },
-    "experiments": {"overrides": None},
-    "artifacts": {
-        name: None
-        for name in (
-            "enabled",
-            "max_file_bytes",
-            "max_bundle_bytes",
-            "max_files",
-            "default_retention_days",
-            "link_default_ttl_hours",
-            "link_max_ttl_hours",
-        )
-    },
-    "telemetry": {
-        name: f"telemetry.{name}" for name in ("enabled", "cloud", "hub", "local", "filter", "resource")
-    },
-    "agent_defaults": {
-        name: name
-        for name in (
-            "default_template",
-            "default_harness_config",
-            "default_max_turns",
-            "default_max_model_calls",
-            "default_max_duration",
-            "default_resources",
-            "default_model",
-            "default_thinking_level",
-            "default_max_agent_role",
-            "default_agent_role",
-            "default_runtime_broker",
-            "default_timezone",
-            "default_gcp_identity_mode",
-            "default_gcp_identity_service_account_id",
-        )
-    },
-    "endpoints": {
-        "public_url": "server.hub.public_url",
-        "image_registry": "image_registry",
-        "hub_name": "server.hub.hub_name",
-    },
-    "github_app": {
-        name: f"server.github_app.{name}"
-        for name in ("app_id", "api_base_url", "webhooks_enabled", "installation_url", "private_key_path")
-    },
-    "notifications": {"notification_channels": "server.notification_channels"},
-    "project_defaults": {"default_scratchpad": "project_defaults.default_scratchpad"},
+    name: {field: e.koanf(field) for field in e.fields} for name, e in REGISTRY.items() if not e.is_map
 }
 # Sections whose document is a map of named entries: the koanf path of the whole map (registry.go gives a
 # prefix-only path, so every key below it belongs to the section).
-MAP_SECTION_KOANF: dict[str, str] = {name: name for name in sorted(MAP_SECTIONS)}
+MAP_SECTION_KOANF: dict[str, str] = {name: REGISTRY[name].koanf_paths[0] for name in sorted(MAP_SECTIONS)}
+HUB_DEFAULTS: dict[str, dict[str, Any]] = {name: dict(e.hub_defaults) for name, e in REGISTRY.items()}
 
-# The proposal layout's row keys (the two-tier settings proposal for the Hub); fields not listed keep their own name.
+# The proposal layout's row keys (the two-tier settings proposal for the Hub); fields not listed keep their own
+# name. Sections written whole (one row per section) are the registry's `proposal_row`.
 PROPOSAL_KEYS: dict[tuple[str, str], str] = {
     ("endpoints", "public_url"): "hub.public_url",
     ("telemetry", "enabled"): "telemetry_enabled",
-}
-# In the proposal a few sections are one row holding an object (telemetry: all but `enabled`).
-# Sections seed 000 did not know are written whole, one row per section, under the section's name (their
-# field names, such as `enabled`, would otherwise collide between sections).
-PROPOSAL_WHOLE_SECTIONS = {
-    "github_app": "github_app",
-    "telemetry": "telemetry",
-    **{
-        name: name
-        for name in (
-            "messaging",
-            "auto_expose_ports",
-            "quotas",
-            "agent_secrets",
-            "federation",
-            "runtimes",
-            "profiles",
-            "harness_configs",
-            "experiments",
-            "artifacts",
-        )
-    },
-}
-
-# The Hub's defaults for Layer 1 fields (hub_config.go DefaultGlobalConfig, the section schemas' `default`s,
-# and the zero values the Hub reads for absent fields). Fields absent here have no default the Hub would
-# accept (e.g. default_max_turns, minimum 1): they are left out of a section document, which the Hub reads
-# as "unset", exactly as it does for its own rows.
-HUB_DEFAULTS: dict[str, dict[str, Any]] = {
-    "access": {"admin_emails": [], "user_access_mode": "open", "authorized_domains": []},
-    "lifecycle": {"auto_suspend_stalled": False, "soft_delete_retain_files": False},
-    "maintenance": {"admin_mode": False, "maintenance_message": ""},
-    "telemetry": {
-        "enabled": True,
-        "cloud": {
-            "enabled": True,
-            "protocol": "grpc",
-            "tls": {"enabled": True, "insecure_skip_verify": False},
-            "batch": {"max_size": 512, "timeout": "5s"},
-        },
-        "hub": {"enabled": True, "report_interval": "30s"},
-        "local": {"enabled": False, "console": False},
-        "filter": {"enabled": True, "respect_debug_mode": True, "sampling": {"default": 1.0}},
-    },
-    "agent_defaults": {},
-    "endpoints": {},
-    "github_app": {"webhooks_enabled": False},
-    "notifications": {"notification_channels": []},
-    "project_defaults": {"default_scratchpad": True},
-    "messaging": {"conversation_envelope_switch": False, "cross_project_messaging_enabled": False},
-    "auto_expose_ports": {},
-    "quotas": {"enforce_broker_quotas": True},
-    "agent_secrets": {"user_scope_only": False},
-    "federation": {},
-    "runtimes": {},
-    "profiles": {},
-    "harness_configs": {},
-    "experiments": {},
-    # ArtifactsSettings.Resolve's defaults (DefaultArtifactsConfig).
-    "artifacts": {
-        "enabled": True,
-        "max_file_bytes": 32 << 20,
-        "max_bundle_bytes": 256 << 20,
-        "max_files": 200,
-        "default_retention_days": 0,
-        "link_default_ttl_hours": 168,
-        "link_max_ttl_hours": 720,
-    },
 }
 
 # Secret-valued Layer 0 keys (compared by fingerprint only) besides those the schema marks.
@@ -322,16 +158,8 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(low))
 
 
-@cache
-def facts() -> dict[str, Any]:
-    """The generated facts table (see hack/gen_hub_facts.py)."""
-    text = resources.files("hubsettings_operator").joinpath("data/hub_facts.json").read_text()
-    data: dict[str, Any] = json.loads(text)
-    return data
-
-
 def _facts_by_path() -> dict[str, dict[str, Any]]:
-    return {p["path"]: p for p in facts().get("properties", [])}
+    return {p["path"]: p for p in facts()["properties"]}
 
 
 def _env_names(prop: Mapping[str, Any] | None, key: str) -> tuple[str, ...]:
@@ -378,7 +206,7 @@ def _layer1_settings() -> list[Setting]:
                 description=SECTION_MODELS[section].__doc__ or "",
                 section=section,
                 field=None,
-                proposal_key=PROPOSAL_WHOLE_SECTIONS.get(section, section),
+                proposal_key=REGISTRY[section].proposal_row or section,
                 default={},
                 env=(),
                 seed_env=(seed_env_name(koanf_root),),
@@ -390,11 +218,11 @@ def _layer1_settings() -> list[Setting]:
             continue
         schema = model.model_json_schema()
         for name, info in model.model_fields.items():
-            koanf = SECTION_KOANF.get(section, {}).get(name)
+            koanf = SECTION_KOANF[section][name]
             key = koanf or f"{section}.{name}"
             prop = by_path.get(key, {})
             fschema = schema["properties"][name]
-            proposal_key = PROPOSAL_KEYS.get((section, name)) or PROPOSAL_WHOLE_SECTIONS.get(section) or name
+            proposal_key = PROPOSAL_KEYS.get((section, name)) or REGISTRY[section].proposal_row or name
             out.append(
                 Setting(
                     key=key,
@@ -405,7 +233,7 @@ def _layer1_settings() -> list[Setting]:
                     section=section,
                     field=name,
                     proposal_key=proposal_key,
-                    default=HUB_DEFAULTS.get(section, {}).get(name),
+                    default=HUB_DEFAULTS[section].get(name),
                     enum=tuple(prop["enum"]) if prop.get("enum") else None,
                     env=_layer1_env_names(by_path, key) if koanf else (),
                     seed_env=(seed_env_name(key),) if koanf else (),
@@ -616,17 +444,17 @@ def _explicit(model: BaseModel) -> dict[str, Any]:
 
 def section_document(section: str, model: Section) -> dict[str, Any]:
     """The complete section document the shipped Hub stores: the CR's fields over the Hub's defaults."""
-    return _merge_defaults(HUB_DEFAULTS.get(section, {}), _explicit(model))
+    return _merge_defaults(HUB_DEFAULTS[section], _explicit(model))
 
 
 def unset_fields(section: str, document: Mapping[str, Any]) -> list[str]:
     """Fields of a section the document leaves out: the Hub reads them as unset (their zero value). Only
     fields without a default the Hub's schema accepts (e.g. default_max_turns, minimum 1) or of newer Hub
     versions are ever left out."""
-    model = SECTION_MODELS.get(section)
-    if model is None or issubclass(model, MapSection):
+    found = REGISTRY.get(section)
+    if found is None:  # an extraSettings row: the operator does not know its fields
         return []
-    return [f for f in model.model_fields if f not in document]
+    return [f for f in found.fields if f not in document]
 
 
 def section_documents(spec_settings: Settings) -> dict[str, dict[str, Any]]:
@@ -638,7 +466,7 @@ def proposal_values(spec_settings: Settings) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     for section, model in spec_settings.listed().items():
         explicit = _explicit(model)
-        whole = PROPOSAL_WHOLE_SECTIONS.get(section)
+        whole = REGISTRY[section].proposal_row
         grouped: dict[str, Any] = {}
         for name, value in explicit.items():
             key = PROPOSAL_KEYS.get((section, name))
