@@ -440,7 +440,14 @@ def validate_spec_uncached(
         if suspect["settings"]:
             for path, text, _key in _walk_text(raw.get("settings"), "spec.settings"):
                 if "\x00" in text:
-                    errors.append(FieldError(path, "contains a NUL character, which PostgreSQL cannot store"))
+                    errors.append(
+                        FieldError(
+                            path,
+                            operator_rules.message(
+                                "storage", "contains a NUL character, which PostgreSQL cannot store"
+                            ),
+                        )
+                    )
         for where in ("settings", "extraSettings"):
             if not suspect[where]:
                 continue
@@ -448,7 +455,11 @@ def validate_spec_uncached(
                 if _lone_surrogate(text):
                     errors.append(
                         FieldError(
-                            path, "contains a lone surrogate (not valid Unicode), which cannot be stored"
+                            path,
+                            operator_rules.message(
+                                "storage",
+                                "contains a lone surrogate (not valid Unicode), which cannot be stored",
+                            ),
                         )
                     )
     except RecursionError:  # far deeper than MAX_JSON_DEPTH: the checks above recurse
