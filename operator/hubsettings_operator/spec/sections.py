@@ -24,7 +24,7 @@ Over 400 lines: 21 sections, one model each, field by field as the Hub's schemas
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -33,6 +33,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictStr,
+    create_model,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -74,7 +75,14 @@ def _dashboard_url(value: str) -> str:
 
 # Go integers as json.Unmarshal fills them (int and int64 are 64-bit on the Hub's builds): a wider value makes
 # the Hub's read path fail on the whole section.
-GoInt = Annotated[int, Field(strict=True, ge=-(2**63), le=2**63 - 1)]
+def _go_int(value: int) -> int:
+    # Checked here rather than as schema bounds: the CRD's minimum/maximum are float64 (2^63-1 would round).
+    if not -(2**63) <= value <= 2**63 - 1:
+        raise PydanticCustomError("go_int", "does not fit the Hub's Go int64 field (-2^63 to 2^63-1)")
+    return value
+
+
+GoInt = Annotated[int, Field(strict=True), AfterValidator(_go_int)]
 Duration = Annotated[str, Field(strict=True), AfterValidator(_duration)]
 Email = Annotated[str, Field(strict=True), _format(EMAIL, "an email address")]
 HttpURL = Annotated[str, Field(strict=True), _format(URL, "an absolute http(s) URL")]
@@ -1142,43 +1150,29 @@ SECTION_MODELS: dict[str, type[Section]] = {
 MAP_SECTIONS = frozenset(name for name, model in SECTION_MODELS.items() if issubclass(model, MapSection))
 
 
-class Settings(BaseModel):
+class SettingsBase(BaseModel):
     """Layer 1 settings by section. A listed section is owned whole by this HubSettings."""
 
     model_config = ConfigDict(extra="forbid")
 
-    access: AccessSettings | None = Field(default=None, description=AccessSettings.__doc__)
-    lifecycle: LifecycleSettings | None = Field(default=None, description=LifecycleSettings.__doc__)
-    maintenance: MaintenanceSettings | None = Field(default=None, description=MaintenanceSettings.__doc__)
-    telemetry: TelemetrySettings | None = Field(default=None, description=TelemetrySettings.__doc__)
-    agent_defaults: AgentDefaultsSettings | None = Field(
-        default=None, description=AgentDefaultsSettings.__doc__
-    )
-    endpoints: EndpointsSettings | None = Field(default=None, description=EndpointsSettings.__doc__)
-    github_app: GitHubAppSettings | None = Field(default=None, description=GitHubAppSettings.__doc__)
-    notifications: NotificationsSettings | None = Field(
-        default=None, description=NotificationsSettings.__doc__
-    )
-    project_defaults: ProjectDefaultsSettings | None = Field(
-        default=None, description=ProjectDefaultsSettings.__doc__
-    )
-    messaging: MessagingSettings | None = Field(default=None, description=MessagingSettings.__doc__)
-    auto_expose_ports: AutoExposePortsSettings | None = Field(
-        default=None, description=AutoExposePortsSettings.__doc__
-    )
-    quotas: QuotaSettings | None = Field(default=None, description=QuotaSettings.__doc__)
-    agent_secrets: AgentSecretsSettings | None = Field(default=None, description=AgentSecretsSettings.__doc__)
-    federation: FederationSettings | None = Field(default=None, description=FederationSettings.__doc__)
-    runtimes: RuntimesSettings | None = Field(default=None, description=RuntimesSettings.__doc__)
-    profiles: ProfilesSettings | None = Field(default=None, description=ProfilesSettings.__doc__)
-    harness_configs: HarnessConfigsSettings | None = Field(
-        default=None, description=HarnessConfigsSettings.__doc__
-    )
-    experiments: ExperimentsSettings | None = Field(default=None, description=ExperimentsSettings.__doc__)
-    artifacts: ArtifactsSettings | None = Field(default=None, description=ArtifactsSettings.__doc__)
-    gcp_iam: GCPIAMSettings | None = Field(default=None, description=GCPIAMSettings.__doc__)
-    profiling: ProfilingSettings | None = Field(default=None, description=ProfilingSettings.__doc__)
-
     def listed(self) -> dict[str, Section]:
         """Sections the HubSettings lists (present, even if empty), in SECTION_MODELS order."""
         return {name: getattr(self, name) for name in SECTION_MODELS if getattr(self, name) is not None}
+
+
+def _settings_model() -> type[SettingsBase]:
+    """spec.settings: one optional field per section of SECTION_MODELS (so a new section is one line there)."""
+    fields: dict[str, Any] = {
+        name: (model | None, Field(default=None, description=model.__doc__))
+        for name, model in SECTION_MODELS.items()
+    }
+    built: type[SettingsBase] = create_model(
+        "Settings", __base__=SettingsBase, __module__=__name__, __doc__=SettingsBase.__doc__, **fields
+    )
+    return built
+
+
+if TYPE_CHECKING:
+    Settings = SettingsBase
+else:
+    Settings = _settings_model()
