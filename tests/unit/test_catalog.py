@@ -192,3 +192,46 @@ def test_layer0_prefixes_of_the_facts_and_the_catalog_agree() -> None:
         assert any(
             s.key == prefix or s.key.startswith(prefix + ".") for s in catalog.settings() if s.layer == 0
         )
+
+
+def test_gen_hub_generations_reads_the_go_sources(tmp_path: Path) -> None:
+    """The generator parses registry.go, sections.go and koanf.go (copies under <commit>/<path>) and rebuilds
+    the committed facts exactly from the previous run's facts and those copies' content."""
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "hack/gen_hub_generations.py"
+    sys.path.insert(0, str(script.parent))
+    try:
+        import gen_hub_generations as gen
+    finally:
+        sys.path.remove(str(script.parent))
+    koanf = 'var layer0Prefixes = []string{\n\t// Database\n\t"server.database",\n\t"server.hub.conduit", // x\n}\n'
+    assert gen.parse_layer0(koanf) == ["server.database", "server.hub.conduit"]
+    registry = (
+        '{\n\tName: "gcp_iam",\n\tKoanfPaths: []string{\n\t\t"server.hub.gcp_iam_check_mode",\n\t},\n'
+        "\tNew: func() any { return &GCPIAMSettings{} },\n},\n"
+        '{\n\tName:       "profiling",\n\tKoanfPaths: nil,\n\tNew:        func() any { return &ProfilingSettings{} },\n},'
+    )
+    assert gen.parse_registry(registry) == [
+        ("gcp_iam", ["server.hub.gcp_iam_check_mode"], "GCPIAMSettings"),
+        ("profiling", [], "ProfilingSettings"),
+    ]
+    structs = gen.parse_structs(
+        'type GitHubAppSettings struct {\n\tAppID int64 `json:"app_id,omitempty"`\n'
+        '\tEnabled *bool `json:"enabled,omitempty"`\n}\n'
+    )
+    assert structs == {"GitHubAppSettings": {"app_id": "int64", "enabled": "bool"}}
+    with pytest.raises(gen.SourceError):
+        gen.parse_layer0("nothing here")
+    # The committed generations record where each part came from.
+    older, newest = catalog.facts()["generations"]
+    assert older["source"]["commits"]["layer0"].startswith("b508ce57")
+    assert newest["source"]["commits"]["layer0"].startswith("27d000d6")
+    assert (
+        newest["sections"][[s["name"] for s in newest["sections"]].index("github_app")]["go_types"]["app_id"]
+        == "int64"
+    )
+    assert set(newest["not_applied_from_table"]) == {
+        "agent_defaults.default_max_agent_role",
+        "agent_defaults.default_agent_role",
+    }

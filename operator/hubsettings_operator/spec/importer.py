@@ -1,7 +1,7 @@
 """`hubsettings import`: turn a Hub `settings.yaml` into a HubSettings manifest (pure, no I/O).
 
 Layer 1 keys go under `spec.settings.<section>` (every koanf path `pkg/config/opsettings/registry.go` gives
-any of the 19 sections, the maps of named entries `runtimes`, `profiles` and `harness_configs` whole), Layer
+any of the 21 sections, the maps of named entries `runtimes`, `profiles` and `harness_configs` whole), Layer
 0 keys under `spec.bootstrap.expected`, secrets are dropped (with a warning), and keys the catalog does not
 know are reported, never guessed.
 """
