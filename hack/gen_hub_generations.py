@@ -46,14 +46,16 @@ NEWEST_ID = "1f1ac1d1"
 # (0.2.22, as spec/versions.py has it), 1f1ac1d1 as the one after. Correct these once the releases are tagged.
 GENERATION_SINCE = {OLDER_ID: "0.2.4", NEWEST_ID: "0.2.23"}
 
-# Fields the Hub decodes but never applies from a table row (pkg/hub/admin_settings_db_unpersisted.go): a value
-# written there is silently without effect. Where each goes instead, for the refusal message.
-NOT_APPLIED_FROM_TABLE = {
-    "agent_defaults.default_max_agent_role": "a project's own max agent role (set per project in the Hub), or "
-    "the Hub's settings.yaml / SCION_SEED_DEFAULTMAXAGENTROLE at its first boot",
-    "agent_defaults.default_agent_role": "the agent create request or the project, or the Hub's settings.yaml "
-    "/ SCION_SEED_DEFAULTAGENTROLE at its first boot",
+UNPERSISTED = "pkg/hub/admin_settings_db_unpersisted.go"
+# Where a field the Hub never applies from a table row (dbUnwrittenLayer1Paths, parsed below) can be set
+# instead, for the refusal message. A parsed field without an entry here gets the generic text.
+NOT_APPLIED_HINTS = {
+    "agent_defaults.default_max_agent_role": "each project's own max agent role (a database-backed Hub neither "
+    "writes, reports nor applies the hub-wide default; its admin API refuses it too)",
+    "agent_defaults.default_agent_role": "the agent create request or the project (a database-backed Hub "
+    "neither writes, reports nor applies the hub-wide default; its admin API refuses it too)",
 }
+NOT_APPLIED_GENERIC = "nothing: a database-backed Hub does not apply it (its admin API refuses it too)"
 
 # pkg/hub/gcp_iam_settings.go: the values each key may take, which value is the less strict one, and the audit
 # row a replica needs before it applies a loosening change read from the table.
@@ -132,6 +134,21 @@ def parse_constants(text: str) -> dict[str, Any]:
     return out
 
 
+def parse_unwritten(text: str, registry: list[tuple[str, list[str], str]]) -> list[str]:
+    """admin_settings_db_unpersisted.go: the section fields of `dbUnwrittenLayer1Paths` (a one-segment path is
+    a top-level koanf key; longer ones are request shapes, not section fields)."""
+    match = re.search(r"var dbUnwrittenLayer1Paths = \[\]\[\]string\{(.*?)\n\}", text, re.S)
+    if match is None:
+        raise SourceError("no dbUnwrittenLayer1Paths in admin_settings_db_unpersisted.go")
+    owner = {path: name for name, paths, _struct in registry for path in paths}
+    out = []
+    for body in re.findall(r"\{([^{}]*)\}", match[1]):
+        parts = re.findall(r'"([^"]+)"', body)
+        if len(parts) == 1 and parts[0] in owner:
+            out.append(f"{owner[parts[0]]}.{parts[0]}")
+    return out
+
+
 def go_types(registry: list[tuple[str, list[str], str]], structs: dict[str, dict[str, str]]) -> JSONObj:
     """section -> {field: Go type} for the sections whose struct is declared in sections.go (map sections and
     embedded config structs have none here: their values follow the schema's JSON types)."""
@@ -192,6 +209,7 @@ def generation_block(
     types: JSONObj,
     layer0: list[str],
     base: JSONObj,
+    not_applied: list[str],
 ) -> JSONObj:
     return {
         "id": gen_id,
@@ -204,7 +222,9 @@ def generation_block(
             for name, paths in sections
         ],
         "layer0_prefixes": layer0,
-        "not_applied_from_table": NOT_APPLIED_FROM_TABLE if gen_id == NEWEST_ID else {},
+        "not_applied_from_table": {
+            key: NOT_APPLIED_HINTS.get(key, NOT_APPLIED_GENERIC) for key in not_applied
+        },
         "gcp_iam": GCP_IAM_RULE if any(n == "gcp_iam" for n, _ in sections) else None,
     }
 
@@ -237,16 +257,23 @@ def build(args: argparse.Namespace) -> JSONObj:
         older_types,
         parse_layer0(read_src(args.src, args.older_koanf_commit, KOANF)),
         older_layer1,
+        [],  # admin_settings_db_unpersisted.go is newer than this generation
     )
     newest = generation_block(
         NEWEST_ID,
         args.repo,
-        {"sections": args.registry_commit, "layer0": args.koanf_commit, "go_types": args.registry_commit},
+        {
+            "sections": args.registry_commit,
+            "layer0": args.koanf_commit,
+            "go_types": args.registry_commit,
+            "not_applied": args.koanf_commit,
+        },
         [(name, paths) for name, paths, _struct in registry],
         newest_schemas(older_schemas, properties, consts),
         types,
         parse_layer0(read_src(args.src, args.koanf_commit, KOANF)),
         older_layer1,
+        parse_unwritten(read_src(args.src, args.koanf_commit, UNPERSISTED), registry),
     )
     return {
         "source": previous["source"],
@@ -262,7 +289,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--src", required=True, type=Path, help="directory of <commit>/<path> Go file copies")
     parser.add_argument("--repo", required=True)
     parser.add_argument("--registry-commit", required=True, help="commit of registry.go and sections.go")
-    parser.add_argument("--koanf-commit", required=True, help="commit of the newest koanf.go")
+    parser.add_argument(
+        "--koanf-commit",
+        required=True,
+        help="commit of the newest koanf.go and admin_settings_db_unpersisted.go",
+    )
     parser.add_argument("--older-koanf-commit", required=True, help="commit of the older koanf.go")
     return parser.parse_args(argv)
 

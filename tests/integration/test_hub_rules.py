@@ -91,7 +91,7 @@ async def test_fields_the_hub_never_applies_from_the_table_are_refused_before_wr
         assert outcome.result == "invalid"
         stalled = _conditions(kube.objects[("scion", "hub")])["Stalled"]
         assert "spec.settings.agent_defaults.default_max_agent_role" in stalled["message"]
-        assert "not-applied" in stalled["message"] and "per project" in stalled["message"]
+        assert "not-applied" in stalled["message"] and "each project's own" in stalled["message"]
         assert await rows(db, "scion") == {}
     finally:
         await reconciler.close()

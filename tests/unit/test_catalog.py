@@ -221,6 +221,9 @@ def test_gen_hub_generations_reads_the_go_sources(tmp_path: Path) -> None:
         '\tEnabled *bool `json:"enabled,omitempty"`\n}\n'
     )
     assert structs == {"GitHubAppSettings": {"app_id": "int64", "enabled": "bool"}}
+    unwritten = 'var dbUnwrittenLayer1Paths = [][]string{\n\t{"default_agent_role"},\n\t{"server", "federation"},\n}\n'
+    registry_rows = [("agent_defaults", ["default_agent_role"], "AgentDefaultsSettings")]
+    assert gen.parse_unwritten(unwritten, registry_rows) == ["agent_defaults.default_agent_role"]
     with pytest.raises(gen.SourceError):
         gen.parse_layer0("nothing here")
     # The committed generations record where each part came from.

@@ -136,7 +136,7 @@ def test_refusals_beyond_the_hub_name_their_operator_rule() -> None:
 def test_fields_the_hub_never_applies_from_the_table_are_refused_saying_where_they_go() -> None:
     (msg,) = errors({"agent_defaults": {"default_max_agent_role": "full"}})
     assert "this operator's rule 'not-applied'" in msg
-    assert "per project" in msg
+    assert "each project's own max agent role" in msg
     (msg,) = errors({"agent_defaults": {"default_agent_role": "baseline"}})
     assert "agent create request" in msg
 
