@@ -1,17 +1,20 @@
-"""Which Hub version introduced each Layer 1 section and field, and what a spec therefore needs. Pure.
+"""Which Hub version introduced each Layer 1 section and field, which Hub generation's rules apply to a Hub
+version, and which version governs while replicas differ. Pure.
 
 How the versions were found (docs/sections.md says the same): the Hub's tagged releases v0.2.4 to v0.2.21
 (the newest tag in the history available to us) were compared with its development source at the commit
 recorded in `data/hub_facts.json`. `pkg/config/opsettings/registry.go` first appears in v0.2.4 with 8
 sections; `endpoints.hub_name` appears in v0.2.6; everything else (11 sections and the newer fields of the
 first 8) is present in the development source only, so it is recorded as `NEXT_RELEASE` (the first release
-after v0.2.21; correct it here once that release is tagged). The Hub's own `x-since` annotations are schema
-versions ("1"), not Hub versions, so they cannot be used.
+after v0.2.21; correct it here once that release is tagged). What the newest generation in the facts adds
+(gcp_iam, profiling, newer fields) takes that generation's `since` (hack/gen_hub_generations.py). The Hub's
+own `x-since` annotations are schema versions ("1"), not Hub versions, so they cannot be used.
 
 A Hub older than a field's version rejects a section document holding it on its write path and, on its read
 path, silently drops it; a section it does not know is ignored. So: with `spec.hubVersion`, a section or
-field the declared Hub does not know is refused before anything is written; without it, newer fields are
-written only when set, and `plan` lists what each needs (`requirements`).
+field the declared Hub does not know is refused before anything is written; without it, the running Hub's
+version (the oldest replica's, `effective_hub_version`) governs when the caller knows it; otherwise newer
+fields are written only when set, and `plan` lists what each needs (`requirements`).
 """
 
 from __future__ import annotations
