@@ -35,6 +35,7 @@ from pydantic import (
     StrictStr,
     create_model,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -75,14 +76,7 @@ def _dashboard_url(value: str) -> str:
 
 # Go integers as json.Unmarshal fills them (int and int64 are 64-bit on the Hub's builds): a wider value makes
 # the Hub's read path fail on the whole section.
-def _go_int(value: int) -> int:
-    # Checked here rather than as schema bounds: the CRD's minimum/maximum are float64 (2^63-1 would round).
-    if not -(2**63) <= value <= 2**63 - 1:
-        raise PydanticCustomError("go_int", "does not fit the Hub's Go int64 field (-2^63 to 2^63-1)")
-    return value
-
-
-GoInt = Annotated[int, Field(strict=True), AfterValidator(_go_int)]
+GoInt = Annotated[int, Field(strict=True)]  # its int64 range: Section._go_ints
 Duration = Annotated[str, Field(strict=True), AfterValidator(_duration)]
 Email = Annotated[str, Field(strict=True), _format(EMAIL, "an email address")]
 HttpURL = Annotated[str, Field(strict=True), _format(URL, "an absolute http(s) URL")]
@@ -121,6 +115,20 @@ class Section(BaseModel):
     and fails at import for a section model without one."""
 
     hub_defaults: ClassVar[dict[str, Any]]
+
+    @model_validator(mode="after")
+    def _go_ints(self) -> Section:
+        # Go integers as json.Unmarshal fills them (int and int64 are 64-bit on the Hub's builds): a wider value
+        # fails the Hub's read path on the whole section. Checked here, not as schema bounds: the CRD's
+        # minimum/maximum are float64, and 2^63-1 would round to 2^63.
+        for name, value in self:
+            if type(value) is int and not -(2**63) <= value <= 2**63 - 1:
+                raise PydanticCustomError(
+                    "go_int",
+                    "{field} does not fit the Hub's Go int64 field (-2^63 to 2^63-1)",
+                    {"field": name},
+                )
+        return self
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
