@@ -14,6 +14,7 @@ import pytest
 from hubsettings_operator.spec import operator_rules, versions
 from hubsettings_operator.spec.goduration import parse_duration
 from hubsettings_operator.spec.live_schema import LiveSchemaError, parse_schema_response
+from hubsettings_operator.spec.section_registry import REGISTRY
 from hubsettings_operator.spec.validation import validate_spec
 
 OLDER, NEWEST = "0.2.22", "0.2.23"
@@ -311,3 +312,42 @@ def test_cli_validate_against_the_live_hub_and_falls_back_saying_so(tmp_path: Pa
     finally:
         server.shutdown()
         server.server_close()
+
+
+# apiextensions.k8s.io/v1 JSONSchemaProps fields: the API server refuses a CRD whose schema has any other key.
+_OPENAPI_KEYS = {
+    "$ref", "$schema", "additionalItems", "additionalProperties", "allOf", "anyOf", "default", "definitions",
+    "dependencies", "description", "enum", "example", "exclusiveMaximum", "exclusiveMinimum", "externalDocs",
+    "format", "id", "items", "maxItems", "maxLength", "maxProperties", "maximum", "minItems", "minLength",
+    "minProperties", "minimum", "multipleOf", "not", "nullable", "oneOf", "pattern", "patternProperties",
+    "properties", "required", "title", "type", "uniqueItems", "x-kubernetes-embedded-resource",
+    "x-kubernetes-int-or-string", "x-kubernetes-list-map-keys", "x-kubernetes-list-type",
+    "x-kubernetes-map-type", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-validations",
+}  # fmt: skip
+
+
+def test_the_crd_schema_uses_only_openapi_keywords_and_exact_bounds() -> None:
+    import yaml
+
+    crd = yaml.safe_load((Path(__file__).resolve().parents[2] / "crds/hubsettings.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+    def walk(node: Any, path: str) -> None:
+        if not isinstance(node, dict):
+            return
+        assert set(node) <= _OPENAPI_KEYS, f"{path}: {sorted(set(node) - _OPENAPI_KEYS)}"
+        for bound in ("minimum", "maximum"):
+            # float64 in the API server: only bounds it represents exactly (not the int64 limits).
+            assert bound not in node or abs(node[bound]) < 2**53, f"{path}.{bound}"
+        for key in ("properties", "patternProperties", "definitions"):
+            for name, sub in (node.get(key) or {}).items():
+                walk(sub, f"{path}.{name}")
+        for key in ("items", "additionalProperties", "not"):
+            walk(node.get(key), f"{path}.{key}")
+        for key in ("allOf", "anyOf", "oneOf"):
+            for i, sub in enumerate(node.get(key) or []):
+                walk(sub, f"{path}.{key}[{i}]")
+
+    walk(schema, "openAPIV3Schema")
+    settings = schema["properties"]["spec"]["properties"]["settings"]["properties"]
+    assert {"gcp_iam", "profiling"} <= set(settings) and len([s for s in settings if s in REGISTRY]) == 21
