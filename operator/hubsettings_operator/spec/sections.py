@@ -90,7 +90,7 @@ DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?
 SHARED_DIR_NAME = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
 GSA_EMAIL = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+gserviceaccount\.com$"
 # The federation intervals' string branch in the Hub's section schema (empty means the Hub's default).
-FEDERATION_DURATION = r"^(|[-+]?0|[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)$"
+FEDERATION_DURATION = r"^(|[-+]?0|[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$"
 # pkg/experiments NamePattern.
 EXPERIMENT_NAME = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
 NEWER = (
