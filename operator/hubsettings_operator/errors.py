@@ -53,3 +53,11 @@ class SecretNotFound(HubSettingsError):
     """The referenced Secret (or key) does not exist or may not be read."""
 
     reason = Reason.SECRET_NOT_FOUND
+
+
+class HubRuleRefused(HubSettingsError):
+    """A change the Hub's replicas would refuse to apply (e.g. loosening gcp_iam without the Hub's audit row):
+    nothing is written, and retrying cannot help until the spec or the Hub changes."""
+
+    reason = Reason.INVALID_SPEC
+    transient = False

@@ -110,7 +110,15 @@ def test_facts_carry_the_hubs_section_schemas_with_their_source() -> None:
     assert len(layer1["source"]["commit"]) == 40
     assert layer1["library"]["asserts_format"] is False
     schemas = {s["name"]: s["schema"] for s in layer1["sections"]}
-    assert len(schemas) == 19
+    assert len(schemas) == 21  # the newest generation: the 19 of 591e24c plus gcp_iam and profiling
+    older, newest = catalog.facts()["generations"]
+    assert [len(older["sections"]), len(newest["sections"])] == [19, 21]
+    assert {"gcp_iam", "profiling"} == {s["name"] for s in newest["sections"]} - {
+        s["name"] for s in older["sections"]
+    }
+    assert newest["source"]["commit"].startswith("1f1ac1d1") and older["source"]["commit"].startswith(
+        "591e24c"
+    )
     # Self-contained, as the Hub serves them: no $ref left to resolve.
     assert "$ref" not in str(schemas)
     assert schemas["quotas"]["additionalProperties"] is False
@@ -165,3 +173,68 @@ def test_gen_hub_facts_applies_the_registry_rules(tmp_path: Path) -> None:
         check=False,
     )
     assert out.returncode == 1 and "no property" in out.stderr  # the real rules need the real schema
+
+
+def test_layer0_prefixes_of_the_facts_and_the_catalog_agree() -> None:
+    """koanf.go's layer0Prefixes (generated into the facts) are exactly the catalog's, every one is a Layer 0
+    key for the catalog, and none belongs to a Layer 1 section."""
+    newest = catalog.facts()["generations"][-1]
+    assert tuple(newest["layer0_prefixes"]) == catalog.LAYER0_PREFIXES
+    assert len(catalog.LAYER0_PREFIXES) == 34
+    assert {"server.shared_dir_storage", "server.hub.conduit", "server.hub.perf_trace"} <= set(
+        catalog.LAYER0_PREFIXES
+    )
+    layer1_paths = {p for s in newest["sections"] for p in s["koanf_paths"]}
+    for prefix in catalog.LAYER0_PREFIXES:
+        assert catalog.is_layer0_path(prefix)
+        assert catalog.is_layer0_path(prefix + ".child")
+        assert not any(p == prefix or p.startswith(prefix + ".") for p in layer1_paths), prefix
+        assert any(
+            s.key == prefix or s.key.startswith(prefix + ".") for s in catalog.settings() if s.layer == 0
+        )
+
+
+def test_gen_hub_generations_reads_the_go_sources(tmp_path: Path) -> None:
+    """The generator parses registry.go, sections.go and koanf.go (copies under <commit>/<path>) and rebuilds
+    the committed facts exactly from the previous run's facts and those copies' content."""
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "hack/gen_hub_generations.py"
+    sys.path.insert(0, str(script.parent))
+    try:
+        import gen_hub_generations as gen
+    finally:
+        sys.path.remove(str(script.parent))
+    koanf = 'var layer0Prefixes = []string{\n\t// Database\n\t"server.database",\n\t"server.hub.conduit", // x\n}\n'
+    assert gen.parse_layer0(koanf) == ["server.database", "server.hub.conduit"]
+    registry = (
+        '{\n\tName: "gcp_iam",\n\tKoanfPaths: []string{\n\t\t"server.hub.gcp_iam_check_mode",\n\t},\n'
+        "\tNew: func() any { return &GCPIAMSettings{} },\n},\n"
+        '{\n\tName:       "profiling",\n\tKoanfPaths: nil,\n\tNew:        func() any { return &ProfilingSettings{} },\n},'
+    )
+    assert gen.parse_registry(registry) == [
+        ("gcp_iam", ["server.hub.gcp_iam_check_mode"], "GCPIAMSettings"),
+        ("profiling", [], "ProfilingSettings"),
+    ]
+    structs = gen.parse_structs(
+        'type GitHubAppSettings struct {\n\tAppID int64 `json:"app_id,omitempty"`\n'
+        '\tEnabled *bool `json:"enabled,omitempty"`\n}\n'
+    )
+    assert structs == {"GitHubAppSettings": {"app_id": "int64", "enabled": "bool"}}
+    unwritten = 'var dbUnwrittenLayer1Paths = [][]string{\n\t{"default_agent_role"},\n\t{"server", "federation"},\n}\n'
+    registry_rows = [("agent_defaults", ["default_agent_role"], "AgentDefaultsSettings")]
+    assert gen.parse_unwritten(unwritten, registry_rows) == ["agent_defaults.default_agent_role"]
+    with pytest.raises(gen.SourceError):
+        gen.parse_layer0("nothing here")
+    # The committed generations record where each part came from.
+    older, newest = catalog.facts()["generations"]
+    assert older["source"]["commits"]["layer0"].startswith("b508ce57")
+    assert newest["source"]["commits"]["layer0"].startswith("27d000d6")
+    assert (
+        newest["sections"][[s["name"] for s in newest["sections"]].index("github_app")]["go_types"]["app_id"]
+        == "int64"
+    )
+    assert set(newest["not_applied_from_table"]) == {
+        "agent_defaults.default_max_agent_role",
+        "agent_defaults.default_agent_role",
+    }

@@ -61,6 +61,9 @@ server:
     admin_emails: Ops@Example.com, dev@example.com
     public_url: https://hub.example.com
     hub_name: hub-a
+    monitoring_dashboard_url: https://dash.example.com/d/hub
+    gcp_iam_check_mode: enforce
+    gcp_iam_deny_unknown_policy: fail-closed
     auto_suspend_stalled: true
     stalled_threshold: 10m
     soft_delete_retention: 72h
@@ -125,6 +128,12 @@ def test_import_maps_all_sections_and_the_result_validates() -> None:
     assert settings["federation"]["refresh_interval"] == "0"
     assert settings["lifecycle"]["start_max_duration"] == "12m"
     assert settings["agent_defaults"]["default_timezone"] == "UTC"
+    assert "default_agent_role" not in settings["agent_defaults"]  # never applied from the table
+    assert any(w.startswith("default_agent_role: left out") for w in result.warnings)
+    assert settings["gcp_iam"] == {
+        "gcp_iam_check_mode": "enforce",
+        "gcp_iam_deny_unknown_policy": "fail-closed",
+    }
     assert result.manifest["spec"]["bootstrap"]["expected"] == {"server.hub.port": 9810}
     report = validate_object(result.manifest)
     assert report.ok, report.summary()

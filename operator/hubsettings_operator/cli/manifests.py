@@ -19,8 +19,20 @@ from hubsettings_operator.spec.manifests import validate_paths
     "-f", "--filename", "files", multiple=True, required=True, help="Manifest file(s); '-' is stdin."
 )
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--hub-url", default=None, help="Validate against this running Hub's version and section schemas."
+)
+@click.option(
+    "--token-file", default=None, type=click.Path(dir_okay=False), help="File holding a Hub admin token."
+)
 @click.argument("more_files", nargs=-1, type=click.Path())
-def validate(files: tuple[str, ...], output: str, more_files: tuple[str, ...]) -> None:
+def validate(
+    files: tuple[str, ...],
+    output: str,
+    hub_url: str | None,
+    token_file: str | None,
+    more_files: tuple[str, ...],
+) -> None:
     """Validate HubSettings manifests offline (multi-document YAML).
 
     Exits 0 when every HubSettings document is valid, 1 otherwise, listing every error with its field path.
@@ -29,9 +41,20 @@ def validate(files: tuple[str, ...], output: str, more_files: tuple[str, ...]) -
     Examples:
       hubsettings validate -f examples/minimal.yaml -f examples/full.yaml
       kustomize build overlays/prod | hubsettings validate -f - -o json
+      hubsettings validate -f hub.yaml --hub-url https://hub.example.com --token-file ~/.scion/admin-token
+
+    With --hub-url, sections are checked against the schemas that Hub serves (and its version's rules); without
+    a token, or when it cannot be reached, against the generated facts. stderr says which was used.
     """
+    hub_version = live = None
+    if hub_url:
+        from hubsettings_operator.cli.live_hub import fetch
+
+        found = fetch(hub_url, token_file)
+        hub_version, live = found.version, found.live
+        click.echo(found.note, err=True)
     # `-f examples/*.yaml` expands to one -f and more paths: take them all.
-    reports, skipped = validate_paths((*files, *more_files))
+    reports, skipped = validate_paths((*files, *more_files), hub_version=hub_version, live=live)
     if not reports:
         click.echo("no HubSettings documents found", err=True)
         sys.exit(ExitCode.ERROR)

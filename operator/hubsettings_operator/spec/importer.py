@@ -1,7 +1,7 @@
 """`hubsettings import`: turn a Hub `settings.yaml` into a HubSettings manifest (pure, no I/O).
 
 Layer 1 keys go under `spec.settings.<section>` (every koanf path `pkg/config/opsettings/registry.go` gives
-any of the 19 sections, the maps of named entries `runtimes`, `profiles` and `harness_configs` whole), Layer
+any of the 21 sections, the maps of named entries `runtimes`, `profiles` and `harness_configs` whole), Layer
 0 keys under `spec.bootstrap.expected`, secrets are dropped (with a warning), and keys the catalog does not
 know are reported, never guessed.
 """
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hubsettings_operator.spec import catalog
+from hubsettings_operator.spec import catalog, facts
 from hubsettings_operator.spec.models import API_VERSION, KIND
 
 # Federation intervals: the settings file takes an unquoted 0, the section document only strings.
@@ -88,6 +88,12 @@ def import_settings_yaml(doc: Any, name: str, namespace: str, secret_name: str =
         leaf = path.rsplit(".", 1)[-1]
         if owner is not None:
             section, fname, rest = owner
+            goes = facts.newest()["not_applied_from_table"].get(f"{section}.{fname}")
+            if goes is not None:
+                warnings.append(
+                    f"{path}: left out: the Hub never applies it from its table (set it through {goes})"
+                )
+                continue
             if section == "access" and fname == "admin_emails" and isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]
             if section == "federation" and fname in _STRING_INTERVALS and isinstance(value, int):

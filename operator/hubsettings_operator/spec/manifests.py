@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from hubsettings_operator.spec.live_schema import LiveSchemas
 from hubsettings_operator.spec.models import GROUP
 from hubsettings_operator.spec.validation import FieldError, Report, validate_object
 
@@ -63,13 +64,16 @@ def is_hubsettings(body: Any) -> bool:
     return isinstance(body, dict) and str(body.get("apiVersion", "")).startswith(GROUP + "/")
 
 
-def validate_paths(paths: Iterable[str]) -> tuple[list[Report], int]:
-    """Validate every HubSettings document in the files. -> (reports, documents skipped as other kinds)."""
+def validate_paths(
+    paths: Iterable[str], *, hub_version: str | None = None, live: LiveSchemas | None = None
+) -> tuple[list[Report], int]:
+    """Validate every HubSettings document in the files (against the running Hub's version and schemas when
+    given). -> (reports, documents skipped as other kinds)."""
     docs, reports = load_documents(paths)
     skipped = 0
     for doc in docs:
         if not is_hubsettings(doc.body):
             skipped += 1
             continue
-        reports.append(validate_object(doc.body, doc.source))
+        reports.append(validate_object(doc.body, doc.source, hub_version=hub_version, live=live))
     return reports, skipped

@@ -11,6 +11,7 @@ from typing import Any
 
 from hubsettings_operator.spec import catalog, versions
 from hubsettings_operator.spec.crd import spec_schema, status_schema
+from hubsettings_operator.spec.facts import facts
 from hubsettings_operator.spec.models import MAX_EXTRA_KEYS, MAX_JSON_DEPTH, MAX_VALUE_BYTES
 from hubsettings_operator.spec.sections import MAP_SECTIONS, SECTION_MODELS
 
@@ -60,7 +61,7 @@ def _fields_table(schema: dict[str, Any], root: str) -> list[str]:
 
 
 def _sections_table() -> list[str]:
-    layer1 = catalog.facts().get("layer1", {})
+    layer1 = facts().get("layer1", {})
     source = layer1.get("source", {})
     library = layer1.get("library", {})
     lines = [
@@ -125,8 +126,8 @@ def render() -> str:
         "## Settings catalog",
         "",
         f"Generated from the Hub's `settings-v1.schema.json` at "
-        f"`{catalog.facts().get('source', {}).get('repo', '?')}@"
-        f"{str(catalog.facts().get('source', {}).get('commit', '?'))[:12]}` and the section registry.",
+        f"`{facts().get('source', {}).get('repo', '?')}@"
+        f"{str(facts().get('source', {}).get('commit', '?'))[:12]}` and the section registry.",
         "",
         *_sections_table(),
         "",

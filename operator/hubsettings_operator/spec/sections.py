@@ -1,4 +1,4 @@
-"""The Hub's 19 Layer 1 sections as pydantic models, typed like the Hub's own section schemas.
+"""The Hub's 21 Layer 1 sections as pydantic models, typed like the Hub's own section schemas.
 
 The shipped Hub validates a section document against a JSON Schema (`additionalProperties: false`) only on
 its own write path, built in `pkg/config/opsettings/registry.go` from `pkg/config/schemas/settings-v1.schema.json`.
@@ -18,32 +18,71 @@ Every field defaults to `None`, meaning "not set in the HubSettings": the catalo
 when a complete section document is written (scion profile), and the proposal profile writes only the
 fields that are set. The Hub's defaults live in `catalog.py`, not here.
 
-Over 400 lines: 19 sections, one model each, field by field as the Hub's schemas (declarative).
+Over 400 lines: 21 sections, one model each, field by field as the Hub's schemas (declarative).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import re
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     StrictStr,
+    create_model,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-# Go's time.ParseDuration grammar (what the Hub parses these strings with).
-GO_DURATION = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$"
+from hubsettings_operator.spec.goduration import is_go_duration
+from hubsettings_operator.spec.hub_urls import dashboard_url_problem
+
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-URL = r"^https?://[^\s]+$"
+URL = r"^https?://[^\s/]+[^\s]*$"
 
-Duration = Annotated[str, Field(pattern=GO_DURATION, max_length=64, strict=True)]
-Email = Annotated[str, Field(pattern=EMAIL, max_length=254, strict=True)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
+
+def _duration(value: str) -> str:
+    # Operator rule go-duration: exactly what Go's time.ParseDuration takes; "" is the Hub's "unset".
+    if value and not is_go_duration(value):
+        raise PydanticCustomError(
+            "go_duration", "not a Go duration (time.ParseDuration: e.g. 90s, 1h30m, -1h, .5s)"
+        )
+    return value
+
+
+def _format(pattern: str, what: str) -> AfterValidator:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        # Operator rule format: the Hub's schema names the format, its schema library does not check it.
+        if value and not compiled.search(value):
+            raise PydanticCustomError("format", f"not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _dashboard_url(value: str) -> str:
+    problem = dashboard_url_problem(value)
+    if problem:
+        raise PydanticCustomError("format", problem)
+    return value
+
+
+# Go integers as json.Unmarshal fills them (int and int64 are 64-bit on the Hub's builds): a wider value makes
+# the Hub's read path fail on the whole section.
+GoInt = Annotated[int, Field(strict=True)]  # its int64 range: Section._go_ints
+Duration = Annotated[str, Field(strict=True), AfterValidator(_duration)]
+Email = Annotated[str, Field(strict=True), _format(EMAIL, "an email address")]
+HttpURL = Annotated[str, Field(strict=True), _format(URL, "an absolute http(s) URL")]
+DashboardURL = Annotated[str, Field(strict=True), AfterValidator(_dashboard_url)]
+# A float64 as the Hub decodes it: a JSON number, never a string or a boolean (no coercion).
+Fraction = Annotated[float, Field(strict=True, ge=0, le=1)]
 # registry.go dns1123LabelOrEmptyPattern / dns1123SubdomainOrEmptyPattern, config.SharedDirNamePattern.
 DNS_LABEL_OR_EMPTY = r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_OR_EMPTY = r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -67,7 +106,29 @@ StrMap = dict[str, StrictStr]
 
 
 class Section(BaseModel):
-    """Base of every section: unknown fields rejected, as the Hub's schemas do."""
+    """Base of every section: unknown fields rejected, as the Hub's schemas do.
+
+    A section model (one listed in SECTION_MODELS) also says `hub_defaults`: the Hub's defaults for its fields
+    (hub_config.go DefaultGlobalConfig, the schemas' `default`s, the zero values the Hub reads for absent
+    fields). A field without a default the Hub would accept (e.g. default_max_turns, minimum 1) is left out,
+    so a written document leaves it unset, exactly as the Hub's own rows do. spec/section_registry.py reads it
+    and fails at import for a section model without one."""
+
+    hub_defaults: ClassVar[dict[str, Any]]
+
+    @model_validator(mode="after")
+    def _go_ints(self) -> Section:
+        # Go integers as json.Unmarshal fills them (int and int64 are 64-bit on the Hub's builds): a wider value
+        # fails the Hub's read path on the whole section. Checked here, not as schema bounds: the CRD's
+        # minimum/maximum are float64, and 2^63-1 would round to 2^63.
+        for name, value in self:
+            if type(value) is int and not -(2**63) <= value <= 2**63 - 1:
+                raise PydanticCustomError(
+                    "go_int",
+                    "{field} does not fit the Hub's Go int64 field (-2^63 to 2^63-1)",
+                    {"field": name},
+                )
+        return self
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -81,9 +142,14 @@ class MapSection(Section):
 class AccessSettings(Section):
     """Who may use the Hub (section `access`)."""
 
+    hub_defaults: ClassVar[dict[str, Any]] = {
+        "admin_emails": [],
+        "user_access_mode": "open",
+        "authorized_domains": [],
+    }
+
     admin_emails: list[Email] | None = Field(
         default=None,
-        max_length=1000,
         description="Email addresses promoted to the admin role at sign-in. The Hub lowercases and trims them; "
         "so does the operator, so the stored value is what the Hub compares.",
     )
@@ -93,8 +159,8 @@ class AccessSettings(Section):
         "domain_restricted (only authorized_domains). The Hub's schema says only 'string'; these are the values "
         "its login code knows (any other acts as open).",
     )
-    authorized_domains: list[Annotated[str, Field(max_length=253, strict=True)]] | None = Field(
-        default=None, max_length=1000, description="Email domains allowed to sign in."
+    authorized_domains: list[StrictStr] | None = Field(
+        default=None, description="Email domains allowed to sign in."
     )
     default_user_role: Literal["member", "viewer"] | None = Field(
         default=None,
@@ -112,6 +178,11 @@ class AccessSettings(Section):
 
 class LifecycleSettings(Section):
     """Agent lifecycle (section `lifecycle`)."""
+
+    hub_defaults: ClassVar[dict[str, Any]] = {
+        "auto_suspend_stalled": False,
+        "soft_delete_retain_files": False,
+    }
 
     auto_suspend_stalled: StrictBool | None = Field(
         default=None, description="Automatically suspend stalled agents."
@@ -152,16 +223,23 @@ class MaintenanceSettings(Section):
     """Maintenance mode (section `maintenance`; database only, no settings.yaml form). Runtime state admins
     usually toggle in the Hub's UI: see spec.policy.sections for Observe."""
 
+    hub_defaults: ClassVar[dict[str, Any]] = {"admin_mode": False, "maintenance_message": ""}
+
     admin_mode: StrictBool | None = Field(
         default=None, description="Admin-only mode: only admins may use the Hub while true."
     )
     maintenance_message: StrictStr | None = Field(
-        default=None, max_length=4096, description="Message shown to users while in maintenance."
+        default=None, description="Message shown to users while in maintenance."
     )
 
 
 class MessagingSettings(Section):
     """Agent messaging switches (section `messaging`; database only, absent row = both switches off)."""
+
+    hub_defaults: ClassVar[dict[str, Any]] = {
+        "conversation_envelope_switch": False,
+        "cross_project_messaging_enabled": False,
+    }
 
     conversation_envelope_switch: StrictBool | None = Field(
         default=None, description="Wrap agent conversations in the message envelope." + NEWER
@@ -169,7 +247,7 @@ class MessagingSettings(Section):
     cross_project_messaging_enabled: StrictBool | None = Field(
         default=None, description="Allow agents to message agents of other projects." + NEWER
     )
-    offload_threshold_runes: StrictInt | None = Field(
+    offload_threshold_runes: GoInt | None = Field(
         default=None,
         ge=0,
         description="Message size (in runes) above which a message body is offloaded instead of sent inline."
@@ -192,7 +270,7 @@ class TelemetryTLS(Section):
 class TelemetryBatch(Section):
     """Export batching."""
 
-    max_size: StrictInt | None = Field(default=None, ge=1, description="Maximum events per batch.")
+    max_size: GoInt | None = Field(default=None, description="Maximum events per batch.")
     timeout: Duration | None = Field(default=None, description="Maximum wait before a batch is sent.")
 
 
@@ -200,7 +278,7 @@ class TelemetryCloud(Section):
     """Export to an OpenTelemetry collector."""
 
     enabled: StrictBool | None = Field(default=None, description="Export to the collector.")
-    endpoint: StrictStr | None = Field(default=None, max_length=2048, description="Collector endpoint.")
+    endpoint: StrictStr | None = Field(default=None, description="Collector endpoint.")
     protocol: Literal["grpc", "http"] | None = Field(default=None, description="grpc or http.")
     headers: StrMap | None = Field(
         default=None,
@@ -273,6 +351,19 @@ class TelemetryFilter(Section):
 class TelemetrySettings(Section):
     """Telemetry and observability (section `telemetry`, the Hub's telemetryConfig)."""
 
+    hub_defaults: ClassVar[dict[str, Any]] = {
+        "enabled": True,
+        "cloud": {
+            "enabled": True,
+            "protocol": "grpc",
+            "tls": {"enabled": True, "insecure_skip_verify": False},
+            "batch": {"max_size": 512, "timeout": "5s"},
+        },
+        "hub": {"enabled": True, "report_interval": "30s"},
+        "local": {"enabled": False, "console": False},
+        "filter": {"enabled": True, "respect_debug_mode": True, "sampling": {"default": 1.0}},
+    }
+
     enabled: StrictBool | None = Field(default=None, description="Enable telemetry collection.")
     cloud: TelemetryCloud | None = Field(default=None, description="Export to an OpenTelemetry collector.")
     hub: TelemetryHub | None = Field(default=None, description="Reporting to the Hub.")
@@ -286,6 +377,8 @@ class TelemetrySettings(Section):
 class AutoExposePortsSettings(Section):
     """Hub-wide default for exposing agent container ports (section `auto_expose_ports`)."""
 
+    hub_defaults: ClassVar[dict[str, Any]] = {}
+
     enabled: StrictBool | None = Field(
         default=None,
         description="Expose ports in agent containers when no project or agent setting decides." + NEWER,
@@ -294,6 +387,8 @@ class AutoExposePortsSettings(Section):
 
 class QuotaSettings(Section):
     """Quota enforcement (section `quotas`)."""
+
+    hub_defaults: ClassVar[dict[str, Any]] = {"enforce_broker_quotas": True}
 
     enforce_broker_quotas: StrictBool | None = Field(
         default=None,
@@ -304,6 +399,8 @@ class QuotaSettings(Section):
 
 class AgentSecretsSettings(Section):
     """Policy for secrets written by agents (section `agent_secrets`)."""
+
+    hub_defaults: ClassVar[dict[str, Any]] = {"user_scope_only": False}
 
     user_scope_only: StrictBool | None = Field(
         default=None,
@@ -334,16 +431,14 @@ class ResourceSpec(Section):
 class AgentDefaultsSettings(Section):
     """Defaults for new agents (section `agent_defaults`)."""
 
-    default_template: StrictStr | None = Field(default=None, max_length=253, description="Default template.")
+    hub_defaults: ClassVar[dict[str, Any]] = {}
+
+    default_template: StrictStr | None = Field(default=None, description="Default template.")
     default_harness_config: StrictStr | None = Field(
-        default=None,
-        max_length=253,
-        description="Default harness-config name, the last resort of resolution.",
+        default=None, description="Default harness-config name, the last resort of resolution."
     )
-    default_max_turns: StrictInt | None = Field(
-        default=None, ge=1, description="Default max turns per agent."
-    )
-    default_max_model_calls: StrictInt | None = Field(
+    default_max_turns: GoInt | None = Field(default=None, ge=1, description="Default max turns per agent.")
+    default_max_model_calls: GoInt | None = Field(
         default=None, ge=1, description="Default max model calls per agent."
     )
     default_max_duration: Duration | None = Field(
@@ -354,21 +449,22 @@ class AgentDefaultsSettings(Section):
     )
     default_model: StrictStr | None = Field(
         default=None,
-        min_length=1,
-        max_length=253,
         description="Default model alias or ID for new agents (e.g. small, large)." + NEWER,
     )
-    default_thinking_level: StrictInt | None = Field(
+    default_thinking_level: GoInt | None = Field(
         default=None,
-        ge=1,
-        le=100,
-        description="Default thinking level for new agents (1-100; 0 is the Hub's clear sentinel)." + NEWER,
+        description="Default thinking level for new agents (newest Hubs: 1-100; the Hub that first had it takes "
+        "any integer)." + NEWER,
     )
     default_max_agent_role: AgentRole | None = Field(
-        default=None, description="Default maximum agent role for new projects." + NEWER
+        default=None,
+        description="Refused (operator rule not-applied): the Hub never applies it from a table row; set it per "
+        "project in the Hub.",
     )
     default_agent_role: AgentRole | None = Field(
-        default=None, description="Role given to new agents when none is specified." + NEWER
+        default=None,
+        description="Refused (operator rule not-applied): the Hub never applies it from a table row; set it on "
+        "the agent create request or the project.",
     )
     default_runtime_broker: StrictStr | None = Field(
         default=None, description="Default runtime broker for new agents." + NEWER
@@ -391,33 +487,39 @@ class AgentDefaultsSettings(Section):
 class EndpointsSettings(Section):
     """Where the Hub and its images are (section `endpoints`)."""
 
-    public_url: StrictStr | None = Field(
+    hub_defaults: ClassVar[dict[str, Any]] = {}
+
+    public_url: HttpURL | None = Field(
         default=None,
-        pattern=URL,
-        max_length=2048,
         description="Public URL of the Hub, passed to agents (http:// or https://; the Hub's schema says "
         "format uri).",
     )
     image_registry: StrictStr | None = Field(
-        default=None, max_length=512, description="Registry prefix replacing the registry of scion-* images."
+        default=None, description="Registry prefix replacing the registry of scion-* images."
     )
     hub_name: StrictStr | None = Field(
         default=None,
         pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$",
         description="Display name of the Hub, shared by all its nodes (default: the host name)." + NEWER,
     )
+    monitoring_dashboard_url: DashboardURL | None = Field(
+        default=None,
+        description="Link to an external monitoring dashboard on the Hub's Health page: an absolute http(s) URL "
+        "with a host and no user info, at most 2048 characters (empty: none)." + NEWER,
+    )
 
 
 class GitHubAppSettings(Section):
     """The GitHub App (section `github_app`). The private key and webhook secret stay in the secret backend."""
 
-    app_id: StrictInt | None = Field(default=None, ge=0, description="GitHub App ID.")
-    api_base_url: StrictStr | None = Field(default=None, max_length=2048, description="GitHub API base URL.")
+    hub_defaults: ClassVar[dict[str, Any]] = {"webhooks_enabled": False}
+
+    app_id: GoInt | None = Field(default=None, description="GitHub App ID.")
+    api_base_url: StrictStr | None = Field(default=None, description="GitHub API base URL.")
     webhooks_enabled: StrictBool | None = Field(default=None, description="Accept GitHub webhooks.")
-    installation_url: StrictStr | None = Field(default=None, max_length=2048, description="Installation URL.")
+    installation_url: StrictStr | None = Field(default=None, description="Installation URL.")
     private_key_path: StrictStr | None = Field(
         default=None,
-        max_length=4096,
         description="Path of the private key file inside the Hub container (the key itself is a secret).",
     )
 
@@ -425,7 +527,7 @@ class GitHubAppSettings(Section):
 class NotificationChannel(Section):
     """One notification channel."""
 
-    type: StrictStr = Field(min_length=1, max_length=64, description="Channel type, e.g. slack or webhook.")
+    type: StrictStr = Field(description="Channel type, e.g. slack or webhook.")
     params: StrMap | None = Field(
         default=None, description="Channel parameters. Webhook URLs with tokens are secrets: prefer a path."
     )
@@ -436,13 +538,17 @@ class NotificationChannel(Section):
 class NotificationsSettings(Section):
     """Notification channels (section `notifications`)."""
 
+    hub_defaults: ClassVar[dict[str, Any]] = {"notification_channels": []}
+
     notification_channels: list[NotificationChannel] | None = Field(
-        default=None, max_length=100, description="Channels notified of Hub events."
+        default=None, description="Channels notified of Hub events."
     )
 
 
 class ProjectDefaultsSettings(Section):
     """Defaults for new projects (section `project_defaults`)."""
+
+    hub_defaults: ClassVar[dict[str, Any]] = {"default_scratchpad": True}
 
     default_scratchpad: StrictBool | None = Field(
         default=None,
@@ -472,9 +578,11 @@ class TrustedIssuer(Section):
 class FederationSettings(Section):
     """Hub-to-hub federation authentication (section `federation`)."""
 
+    hub_defaults: ClassVar[dict[str, Any]] = {}
+
     enabled: StrictBool | None = Field(default=None, description="Accept federated tokens." + NEWER)
     trusted_issuers: list[TrustedIssuer] | None = Field(
-        default=None, max_length=100, description="Issuers whose tokens are accepted." + NEWER
+        default=None, description="Issuers whose tokens are accepted." + NEWER
     )
     algorithms: list[Literal["RS256", "ES256"]] | None = Field(
         default=None, description="Accepted signing algorithms." + NEWER
@@ -681,6 +789,9 @@ class ProfileEntry(StorageOverrides):
         default=None, description="Overrides by harness-config name."
     )
     secrets: list[RequiredSecret] | None = Field(default=None, description="Secrets agents need.")
+    clone_depth: GoInt | None = Field(
+        default=None, ge=0, description="Git clone depth of agent workspaces (0: full history)." + NEWER
+    )
 
 
 class CapabilityField(Section):
@@ -746,7 +857,7 @@ class HarnessProvisioner(Section):
     """Provisioning implementation metadata."""
 
     type: StrictStr | None = Field(default=None, description="Provisioner type.")
-    interface_version: StrictInt | None = Field(default=None, ge=1, description="Interface version.")
+    interface_version: GoInt | None = Field(default=None, ge=1, description="Interface version.")
     lib: Literal["vendored", "injected"] | None = Field(default=None, description="vendored or injected.")
     command: list[StrictStr] | None = Field(default=None, description="Command.")
     timeout: StrictStr | None = Field(default=None, description="Timeout (Go duration).")
@@ -836,7 +947,7 @@ class HarnessNoAuth(Section):
 class ThinkingLevel(Section):
     """One step of the thinking-level mapping."""
 
-    max: StrictInt = Field(ge=0, le=100, description="Inclusive upper bound of the level range.")
+    max: GoInt = Field(ge=0, le=100, description="Inclusive upper bound of the level range.")
     value: StrictStr = Field(min_length=1, description="Harness-native value (e.g. low, high).")
 
 
@@ -852,10 +963,8 @@ class HarnessThinking(Section):
 class HarnessConfigEntry(Section):
     """One named harness configuration."""
 
-    name: StrictStr | None = Field(
-        default=None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$", description="Override name of the config."
-    )
-    harness: StrictStr = Field(min_length=1, description="Harness type this config applies to (required).")
+    name: StrictStr | None = Field(default=None, description="Override name of the config.")
+    harness: StrictStr = Field(description="Harness type this config applies to (required).")
     image: StrictStr | None = Field(default=None, description="Container image.")
     image_pull_policy: PullPolicy | None = Field(default=None, description="Kubernetes image pull policy.")
     user: StrictStr | None = Field(default=None, description="Unix user inside the container.")
@@ -899,11 +1008,15 @@ class HarnessConfigEntry(Section):
 class RuntimesSettings(MapSection):
     """Named container runtimes (section `runtimes`: one row holds the whole map)."""
 
+    hub_defaults: ClassVar[dict[str, Any]] = {}
+
     __pydantic_extra__: dict[str, RuntimeEntry] = Field(init=False)
 
 
 class ProfilesSettings(MapSection):
     """Named environment profiles (section `profiles`: one row holds the whole map)."""
+
+    hub_defaults: ClassVar[dict[str, Any]] = {}
 
     __pydantic_extra__: dict[str, ProfileEntry] = Field(init=False)
 
@@ -911,11 +1024,15 @@ class ProfilesSettings(MapSection):
 class HarnessConfigsSettings(MapSection):
     """Named harness configurations (section `harness_configs`: one row holds the whole map)."""
 
+    hub_defaults: ClassVar[dict[str, Any]] = {}
+
     __pydantic_extra__: dict[str, HarnessConfigEntry] = Field(init=False)
 
 
 class ExperimentsSettings(Section):
     """Experiment (feature flag) overrides (section `experiments`; database only)."""
+
+    hub_defaults: ClassVar[dict[str, Any]] = {}
 
     overrides: dict[Annotated[str, Field(pattern=EXPERIMENT_NAME)], StrictBool] | None = Field(
         default=None,
@@ -924,57 +1041,93 @@ class ExperimentsSettings(Section):
     )
 
 
-# ArtifactsSettings.Resolve's defaults: the cross-field rules are checked against them, as the Hub does.
-ARTIFACTS_DEFAULTS = {
+# ArtifactsSettings.Resolve's defaults (DefaultArtifactsConfig).
+ARTIFACTS_HUB_DEFAULTS: dict[str, Any] = {
+    "enabled": True,
     "max_file_bytes": 32 << 20,
     "max_bundle_bytes": 256 << 20,
+    "max_files": 200,
+    "default_retention_days": 0,
     "link_default_ttl_hours": 168,
     "link_max_ttl_hours": 720,
 }
 
 
 class ArtifactsSettings(Section):
-    """The artifact service (section `artifacts`; database only)."""
+    """The artifact service (section `artifacts`; database only). The Hub's cross-field rules (file limit <=
+    bundle limit, default link TTL <= max TTL, remote image limits) are checked by spec/hub_model.py."""
+
+    hub_defaults: ClassVar[dict[str, Any]] = dict(ARTIFACTS_HUB_DEFAULTS)
 
     enabled: StrictBool | None = Field(default=None, description="Serve artifacts (default true)." + NEWER)
-    max_file_bytes: StrictInt | None = Field(
+    max_file_bytes: GoInt | None = Field(
         default=None, ge=1, description="Largest file, in bytes (default 32 MiB)." + NEWER
     )
-    max_bundle_bytes: StrictInt | None = Field(
+    max_bundle_bytes: GoInt | None = Field(
         default=None, ge=1, description="Largest bundle, in bytes (default 256 MiB)." + NEWER
     )
-    max_files: StrictInt | None = Field(
+    max_files: GoInt | None = Field(
         default=None, ge=1, description="Most files in a bundle (default 200)." + NEWER
     )
-    default_retention_days: StrictInt | None = Field(
+    default_retention_days: GoInt | None = Field(
         default=None, ge=0, description="Days artifacts are kept; 0 (default) keeps them." + NEWER
     )
-    link_default_ttl_hours: StrictInt | None = Field(
+    link_default_ttl_hours: GoInt | None = Field(
         default=None, ge=1, description="Default lifetime of a share link, in hours (default 168)." + NEWER
     )
-    link_max_ttl_hours: StrictInt | None = Field(
+    link_max_ttl_hours: GoInt | None = Field(
         default=None, ge=1, description="Longest lifetime of a share link, in hours (default 720)." + NEWER
     )
+    gc_grace_hours: GoInt | None = Field(
+        default=None,
+        description="Hours an unreferenced blob is kept before the sweep deletes it (default 168, "
+        "at least 24)." + NEWER,
+    )
+    remote_images_enabled: StrictBool | None = Field(
+        default=None,
+        description="Fetch the remote images a markdown artifact references (default true)." + NEWER,
+    )
+    remote_image_max_count: GoInt | None = Field(
+        default=None,
+        description="Most remote images fetched per version (default 32, at most max_files)." + NEWER,
+    )
+    remote_image_max_bytes: GoInt | None = Field(
+        default=None, description="Largest fetched image (default 5 MiB, at most max_file_bytes)." + NEWER
+    )
+    remote_image_fetch_timeout_s: GoInt | None = Field(
+        default=None, description="Timeout of one image fetch, in seconds (default 10, 1 to 60)." + NEWER
+    )
+    remote_image_total_budget_s: GoInt | None = Field(
+        default=None,
+        description="Time for all image fetches of a version, in seconds (default 30, from the "
+        "fetch timeout to 60)." + NEWER,
+    )
 
-    @model_validator(mode="after")
-    def _cross_field_rules(self) -> ArtifactsSettings:
-        # The Hub's Resolve fails closed on these (the whole section becomes malformed and artifacts are
-        # disabled): refuse them here instead, with the defaults an unset field resolves to.
-        def value(name: str) -> int:
-            got = getattr(self, name)
-            return int(got) if got is not None else ARTIFACTS_DEFAULTS[name]
 
-        if value("max_file_bytes") > value("max_bundle_bytes"):
-            raise ValueError(
-                f"max_file_bytes ({value('max_file_bytes')}) must not exceed max_bundle_bytes "
-                f"({value('max_bundle_bytes')}, the Hub's default when unset): the Hub would disable artifacts"
-            )
-        if value("link_default_ttl_hours") > value("link_max_ttl_hours"):
-            raise ValueError(
-                f"link_default_ttl_hours ({value('link_default_ttl_hours')}) must not exceed link_max_ttl_hours "
-                f"({value('link_max_ttl_hours')}, the Hub's default when unset): the Hub would disable artifacts"
-            )
-        return self
+class GCPIAMSettings(Section):
+    """GCP service-account permission checks (section `gcp_iam`). A change that makes either key less strict is
+    applied by the Hub only when its admin API made it (see docs/sections.md): write loosening changes there."""
+
+    hub_defaults: ClassVar[dict[str, Any]] = {}
+
+    gcp_iam_check_mode: Literal["off", "enforce"] | None = Field(
+        default=None,
+        description="Check the caller's permission on a service account it assigns: off or enforce." + NEWER,
+    )
+    gcp_iam_deny_unknown_policy: Literal["fail-open", "fail-closed"] | None = Field(
+        default=None,
+        description="When the permission cannot be determined: fail-open or fail-closed." + NEWER,
+    )
+
+
+class ProfilingSettings(Section):
+    """In-app profiling switches (section `profiling`; database only, absent row = everything off)."""
+
+    hub_defaults: ClassVar[dict[str, Any]] = {"readiness_marks": False}
+
+    readiness_marks: StrictBool | None = Field(
+        default=None, description="Turn on the web client's readiness marks (performance timings)." + NEWER
+    )
 
 
 # The first nine in the order of earlier releases of this operator (plans list sections in this order), then
@@ -999,45 +1152,35 @@ SECTION_MODELS: dict[str, type[Section]] = {
     "harness_configs": HarnessConfigsSettings,
     "experiments": ExperimentsSettings,
     "artifacts": ArtifactsSettings,
+    "gcp_iam": GCPIAMSettings,
+    "profiling": ProfilingSettings,
 }
 MAP_SECTIONS = frozenset(name for name, model in SECTION_MODELS.items() if issubclass(model, MapSection))
 
 
-class Settings(BaseModel):
+class SettingsBase(BaseModel):
     """Layer 1 settings by section. A listed section is owned whole by this HubSettings."""
 
     model_config = ConfigDict(extra="forbid")
 
-    access: AccessSettings | None = Field(default=None, description=AccessSettings.__doc__)
-    lifecycle: LifecycleSettings | None = Field(default=None, description=LifecycleSettings.__doc__)
-    maintenance: MaintenanceSettings | None = Field(default=None, description=MaintenanceSettings.__doc__)
-    telemetry: TelemetrySettings | None = Field(default=None, description=TelemetrySettings.__doc__)
-    agent_defaults: AgentDefaultsSettings | None = Field(
-        default=None, description=AgentDefaultsSettings.__doc__
-    )
-    endpoints: EndpointsSettings | None = Field(default=None, description=EndpointsSettings.__doc__)
-    github_app: GitHubAppSettings | None = Field(default=None, description=GitHubAppSettings.__doc__)
-    notifications: NotificationsSettings | None = Field(
-        default=None, description=NotificationsSettings.__doc__
-    )
-    project_defaults: ProjectDefaultsSettings | None = Field(
-        default=None, description=ProjectDefaultsSettings.__doc__
-    )
-    messaging: MessagingSettings | None = Field(default=None, description=MessagingSettings.__doc__)
-    auto_expose_ports: AutoExposePortsSettings | None = Field(
-        default=None, description=AutoExposePortsSettings.__doc__
-    )
-    quotas: QuotaSettings | None = Field(default=None, description=QuotaSettings.__doc__)
-    agent_secrets: AgentSecretsSettings | None = Field(default=None, description=AgentSecretsSettings.__doc__)
-    federation: FederationSettings | None = Field(default=None, description=FederationSettings.__doc__)
-    runtimes: RuntimesSettings | None = Field(default=None, description=RuntimesSettings.__doc__)
-    profiles: ProfilesSettings | None = Field(default=None, description=ProfilesSettings.__doc__)
-    harness_configs: HarnessConfigsSettings | None = Field(
-        default=None, description=HarnessConfigsSettings.__doc__
-    )
-    experiments: ExperimentsSettings | None = Field(default=None, description=ExperimentsSettings.__doc__)
-    artifacts: ArtifactsSettings | None = Field(default=None, description=ArtifactsSettings.__doc__)
-
     def listed(self) -> dict[str, Section]:
         """Sections the HubSettings lists (present, even if empty), in SECTION_MODELS order."""
         return {name: getattr(self, name) for name in SECTION_MODELS if getattr(self, name) is not None}
+
+
+def _settings_model() -> type[SettingsBase]:
+    """spec.settings: one optional field per section of SECTION_MODELS (so a new section is one line there)."""
+    fields: dict[str, Any] = {
+        name: (model | None, Field(default=None, description=model.__doc__))
+        for name, model in SECTION_MODELS.items()
+    }
+    built: type[SettingsBase] = create_model(
+        "Settings", __base__=SettingsBase, __module__=__name__, __doc__=SettingsBase.__doc__, **fields
+    )
+    return built
+
+
+if TYPE_CHECKING:
+    Settings = SettingsBase
+else:
+    Settings = _settings_model()

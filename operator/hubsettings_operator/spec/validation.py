@@ -22,7 +22,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hubsettings_operator.spec import catalog, versions
+from hubsettings_operator.spec import catalog, operator_rules, section_check, versions
+from hubsettings_operator.spec.live_schema import LiveSchemas
 from hubsettings_operator.spec.models import (
     API_VERSION,
     EXTRA_KEY_PATTERN,
@@ -204,12 +205,20 @@ def _check_settings(raw: Any) -> tuple[list[FieldError], set[tuple[str, ...]]]:
                 handled.add(("settings", section, str(name)))
         if _depth(doc) > MAX_JSON_DEPTH:
             errors.append(
-                FieldError(spath, f"nested deeper than {MAX_JSON_DEPTH} levels", "Flatten the value")
+                FieldError(
+                    spath,
+                    operator_rules.message("storage", f"nested deeper than {MAX_JSON_DEPTH} levels"),
+                    "Flatten the value",
+                )
             )
         elif sizes_needed and _json_size(doc) > MAX_VALUE_BYTES:
             errors.append(
                 FieldError(
-                    spath, f"section document larger than {MAX_VALUE_BYTES} bytes", "Shorten the values"
+                    spath,
+                    operator_rules.message(
+                        "storage", f"section document larger than {MAX_VALUE_BYTES} bytes"
+                    ),
+                    "Shorten the values",
                 )
             )
     return errors, handled
@@ -299,10 +308,11 @@ def _json_kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def unvalidated_sections(spec: HubSettingsSpec) -> list[str]:
-    """The rows a spec writes without checking them against a section schema: its extraSettings keys (for
-    `status.unvalidatedSections` and `plan`). Pure."""
-    return sorted(spec.extraSettings)
+def unvalidated_sections(spec: HubSettingsSpec, live: LiveSchemas | None = None) -> list[str]:
+    """The rows a spec writes without checking them against a section schema: its extraSettings keys, but for
+    those a live Hub's schema covers (for `status.unvalidatedSections` and `plan`). Pure."""
+    known = live.schemas if live is not None else {}
+    return sorted(k for k in spec.extraSettings if k not in known)
 
 
 def _check_bootstrap(raw: Any) -> list[FieldError]:
@@ -370,19 +380,27 @@ def _cache_key(raw: Any) -> str | None:
         return None
 
 
-def validate_spec(raw: Any) -> tuple[HubSettingsSpec | None, list[FieldError]]:
+def validate_spec(
+    raw: Any, *, hub_version: str | None = None, live: LiveSchemas | None = None
+) -> tuple[HubSettingsSpec | None, list[FieldError]]:
     """Validate a raw `spec` (parsed YAML/JSON). Never raises: every problem is a FieldError.
 
-    Results are cached by the spec's canonical JSON: equal specs get the same HubSettingsSpec instance, which
-    callers must treat as read-only."""
+    `hub_version` is the running Hub's version when `spec.hubVersion` is unset (the oldest replica's, see
+    versions.effective_hub_version); `live` the section schemas that Hub serves (spec/live_schema.py): sections
+    are then checked against them, and extraSettings rows that Hub knows as sections are checked too.
+
+    Results are cached by the spec's canonical JSON (and the Hub it is checked against): equal specs get the
+    same HubSettingsSpec instance, which callers must treat as read-only."""
     key = _cache_key(raw)
+    if key is not None and (hub_version or live is not None):
+        key = f"{hub_version}|{live.cache_key() if live else ''}|{key}"
     if key is not None:
         with _cache_lock:
             hit = _cache.get(key)
             if hit is not None:
                 _cache.move_to_end(key)
                 return hit[0], list(hit[1])
-    spec, errors = validate_spec_uncached(raw)
+    spec, errors = validate_spec_uncached(raw, hub_version=hub_version, live=live)
     if key is not None:
         with _cache_lock:
             _cache[key] = (spec, tuple(errors))
@@ -391,11 +409,19 @@ def validate_spec(raw: Any) -> tuple[HubSettingsSpec | None, list[FieldError]]:
     return spec, errors
 
 
-def validate_spec_uncached(raw: Any) -> tuple[HubSettingsSpec | None, list[FieldError]]:
+def validate_spec_uncached(
+    raw: Any, *, hub_version: str | None = None, live: LiveSchemas | None = None
+) -> tuple[HubSettingsSpec | None, list[FieldError]]:
     """validate_spec without the cache (benchmarks, and callers that need a fresh model)."""
     if not isinstance(raw, Mapping):
         return None, [FieldError("spec", "must be an object")]
     errors: list[FieldError] = []
+    declared = raw.get("hubVersion") if isinstance(raw.get("hubVersion"), str) else None
+    try:
+        view = section_check.HubView.for_version(declared or hub_version, live)
+    except ValueError:  # an unparsable spec.hubVersion: the model reports it below
+        view = section_check.HubView.for_version(None, live)
+    findings: list[section_check.Finding] = []
     try:
         # First: nothing else matters if it cannot be stored. Inside the try: measuring it serialises it, which
         # recurses like the checks below.
@@ -403,6 +429,15 @@ def validate_spec_uncached(raw: Any) -> tuple[HubSettingsSpec | None, list[Field
             return None, [FieldError("spec", *too_large)]
         settings_errors, handled = _check_settings(raw.get("settings"))
         errors += settings_errors
+        findings = [
+            f
+            for f in _hub_findings(raw.get("settings"), view)
+            if not any(
+                ("settings", f.section, *map(str, f.loc[:k])) in handled for k in range(len(f.loc) + 1)
+            )
+        ]
+        errors += [_finding_error(f) for f in findings]
+        errors += _check_extra_live(raw.get("extraSettings"), view)
         errors += _check_extra(raw.get("extraSettings"))
         errors += _check_bootstrap(raw.get("bootstrap"))
         # One serialisation finds the rare bad text; field paths are only built when there is one.
@@ -410,7 +445,14 @@ def validate_spec_uncached(raw: Any) -> tuple[HubSettingsSpec | None, list[Field
         if suspect["settings"]:
             for path, text, _key in _walk_text(raw.get("settings"), "spec.settings"):
                 if "\x00" in text:
-                    errors.append(FieldError(path, "contains a NUL character, which PostgreSQL cannot store"))
+                    errors.append(
+                        FieldError(
+                            path,
+                            operator_rules.message(
+                                "storage", "contains a NUL character, which PostgreSQL cannot store"
+                            ),
+                        )
+                    )
         for where in ("settings", "extraSettings"):
             if not suspect[where]:
                 continue
@@ -418,7 +460,11 @@ def validate_spec_uncached(raw: Any) -> tuple[HubSettingsSpec | None, list[Field
                 if _lone_surrogate(text):
                     errors.append(
                         FieldError(
-                            path, "contains a lone surrogate (not valid Unicode), which cannot be stored"
+                            path,
+                            operator_rules.message(
+                                "storage",
+                                "contains a lone surrogate (not valid Unicode), which cannot be stored",
+                            ),
                         )
                     )
     except RecursionError:  # far deeper than MAX_JSON_DEPTH: the checks above recurse
@@ -433,24 +479,68 @@ def validate_spec_uncached(raw: Any) -> tuple[HubSettingsSpec | None, list[Field
             loc = tuple(str(p) for p in err["loc"])
             if any(loc[: len(h)] == h for h in handled):
                 continue
-            errors.append(FieldError(_loc_to_path("spec", err["loc"]), _pydantic_reason(err), _hint(err)))
+            reason = _pydantic_reason(err)
+            raw_loc = tuple(err["loc"])
+            if len(raw_loc) >= 2 and raw_loc[0] == "settings" and isinstance(raw_loc[1], str):
+                section, inner = raw_loc[1], raw_loc[2:]
+                mine = [f for f in findings if f.section == section]
+                if section_check.covered(inner, mine) or (err.get("type") == "go_int" and mine):
+                    continue  # the Hub's own rule already reports it
+                reason = section_check.explain_model_error(section, inner, str(err.get("type", "")), reason)
+            errors.append(FieldError(_loc_to_path("spec", err["loc"]), reason, _hint(err)))
     except (ValueError, TypeError, RecursionError) as exc:
         errors.append(FieldError("spec", f"cannot be read: {type(exc).__name__}"))
     if spec is not None:
         errors += _check_policy_sections(spec)
-        if spec.hubVersion:
-            for need in versions.unknown_to_hub(spec.settings, spec.hubVersion):
+        governing = spec.hubVersion or hub_version
+        source = "spec.hubVersion is" if spec.hubVersion else "the oldest running replica runs"
+        if governing:
+            for need in versions.unknown_to_hub(spec.settings, governing):
                 errors.append(
                     FieldError(
                         need.path,
-                        f"needs Hub >= {need.version}, and spec.hubVersion is {spec.hubVersion}: that Hub would "
+                        f"needs Hub >= {need.version}, and {source} {governing}: that Hub would "
                         "refuse it on its write path and drop it on its read path",
-                        "Remove it, or upgrade the Hub first and then raise spec.hubVersion",
+                        "Remove it, or upgrade the Hub first (and then raise spec.hubVersion)",
                     )
                 )
     if errors:
         return None, errors
     return spec, []
+
+
+def _hub_findings(raw: Any, view: section_check.HubView) -> list[section_check.Finding]:
+    """The Hub's own rules and the not-applied rule over each known section of spec.settings."""
+    out: list[section_check.Finding] = []
+    if not isinstance(raw, Mapping):
+        return out
+    for section, doc in raw.items():
+        if section in SECTION_MODELS and isinstance(doc, Mapping):
+            out += section_check.hub_findings(str(section), doc, view)
+            out += section_check.not_applied_findings(str(section), doc)
+    return out
+
+
+def _finding_error(finding: section_check.Finding) -> FieldError:
+    return FieldError(
+        _loc_to_path(f"spec.settings.{finding.section}", finding.loc), finding.reason, finding.hint
+    )
+
+
+def _check_extra_live(raw: Any, view: section_check.HubView) -> list[FieldError]:
+    """extraSettings rows that the running Hub knows as sections: checked against its schema."""
+    if not isinstance(raw, Mapping) or view.live is None:
+        return []
+    out: list[FieldError] = []
+    for key, doc in raw.items():
+        if key in view.live.schemas and key not in SECTION_MODELS:
+            for finding in section_check.hub_findings(str(key), doc, view):
+                out.append(
+                    FieldError(
+                        _loc_to_path(f"spec.extraSettings[{json.dumps(key)}]", finding.loc), finding.reason
+                    )
+                )
+    return out
 
 
 def _check_policy_sections(spec: HubSettingsSpec) -> list[FieldError]:
@@ -514,8 +604,11 @@ def _hint(err: Mapping[str, Any]) -> str:
     return _HINTS.get(str(err.get("type", "")), "")
 
 
-def validate_object(obj: Any, source: str = "<input>") -> Report:
-    """Validate a whole manifest (apiVersion, kind, metadata, spec)."""
+def validate_object(
+    obj: Any, source: str = "<input>", *, hub_version: str | None = None, live: LiveSchemas | None = None
+) -> Report:
+    """Validate a whole manifest (apiVersion, kind, metadata, spec); `hub_version` and `live` as for
+    validate_spec."""
     report = Report(source=source)
     if not isinstance(obj, Mapping):
         report.errors.append(FieldError("(document)", "a HubSettings manifest must be a YAML/JSON object"))
@@ -532,10 +625,10 @@ def validate_object(obj: Any, source: str = "<input>") -> Report:
         report.errors.append(FieldError("kind", f"must be {KIND!r}, got {obj.get('kind')!r}"))
     if not report.name:
         report.errors.append(FieldError("metadata.name", "required field is missing"))
-    spec, errors = validate_spec(obj.get("spec"))
+    spec, errors = validate_spec(obj.get("spec"), hub_version=hub_version, live=live)
     report.errors += errors
     if not report.errors and spec is not None:
-        report.unvalidated_sections = unvalidated_sections(spec)
+        report.unvalidated_sections = unvalidated_sections(spec, live)
         try:
             # The spec is validated already: the envelope takes the model as it is (not revalidated).
             report.resource = HubSettings.model_validate({**obj, "spec": spec})

@@ -1,27 +1,32 @@
-"""Which Hub version introduced each Layer 1 section and field, and what a spec therefore needs. Pure.
+"""Which Hub version introduced each Layer 1 section and field, which Hub generation's rules apply to a Hub
+version, and which version governs while replicas differ. Pure.
 
 How the versions were found (docs/sections.md says the same): the Hub's tagged releases v0.2.4 to v0.2.21
 (the newest tag in the history available to us) were compared with its development source at the commit
 recorded in `data/hub_facts.json`. `pkg/config/opsettings/registry.go` first appears in v0.2.4 with 8
 sections; `endpoints.hub_name` appears in v0.2.6; everything else (11 sections and the newer fields of the
 first 8) is present in the development source only, so it is recorded as `NEXT_RELEASE` (the first release
-after v0.2.21; correct it here once that release is tagged). The Hub's own `x-since` annotations are schema
-versions ("1"), not Hub versions, so they cannot be used.
+after v0.2.21; correct it here once that release is tagged). What the newest generation in the facts adds
+(gcp_iam, profiling, newer fields) takes that generation's `since` (hack/gen_hub_generations.py). The Hub's
+own `x-since` annotations are schema versions ("1"), not Hub versions, so they cannot be used.
 
 A Hub older than a field's version rejects a section document holding it on its write path and, on its read
 path, silently drops it; a section it does not know is ignored. So: with `spec.hubVersion`, a section or
-field the declared Hub does not know is refused before anything is written; without it, newer fields are
-written only when set, and `plan` lists what each needs (`requirements`).
+field the declared Hub does not know is refused before anything is written; without it, the running Hub's
+version (the oldest replica's, `effective_hub_version`) governs when the caller knows it; otherwise newer
+fields are written only when set, and `plan` lists what each needs (`requirements`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hubsettings_operator.spec.sections import SECTION_MODELS, Settings
+from hubsettings_operator.spec import facts
+from hubsettings_operator.spec.section_registry import REGISTRY
+from hubsettings_operator.spec.sections import Settings
 
 BASE_VERSION = "0.2.4"  # first release with Layer 1 sections in the database
 NEXT_RELEASE = "0.2.22"  # first release after v0.2.21, the newest tag we could read
@@ -37,8 +42,23 @@ _BASE_SECTIONS = (
     "github_app",
     "notifications",
 )
+_GENERATIONS = facts.generations()
+OLDEST_GENERATION = _GENERATIONS[0]
+
+
+def _first_seen(section: str, field: str | None = None) -> str:
+    """The `since` of the first generation that knows the section (or the field of it); the oldest generation
+    is a development source after v0.2.21, so what it has beyond the base came with NEXT_RELEASE."""
+    for gen in _GENERATIONS:
+        found = facts.section_facts(gen).get(section)
+        if found is not None and (field is None or field in found["schema"].get("properties", {})):
+            return NEXT_RELEASE if gen is OLDEST_GENERATION else str(gen["since"])
+    return str(_GENERATIONS[-1]["since"])
+
+
+# From the section registry and the generations: a section of v0.2.4, or the first generation knowing it.
 SECTION_SINCE: dict[str, str] = {
-    name: (BASE_VERSION if name in _BASE_SECTIONS else NEXT_RELEASE) for name in SECTION_MODELS
+    name: (BASE_VERSION if name in _BASE_SECTIONS else _first_seen(name)) for name in REGISTRY
 }
 # Fields newer than their section (dotted path below spec.settings). Fields of a section not listed here
 # came with it.
@@ -66,6 +86,14 @@ FIELD_SINCE: dict[str, str] = {
             "default_gcp_identity_service_account_id",
         )
     },
+    # Fields a newer generation added to a section the older one knew (from the facts).
+    **{
+        f"{name}.{field}": _first_seen(name, field)
+        for name, entry in REGISTRY.items()
+        if name in facts.section_facts(OLDEST_GENERATION)
+        for field in entry.schema.get("properties", {})
+        if field not in facts.section_facts(OLDEST_GENERATION)[name]["schema"].get("properties", {})
+    },
 }
 
 
@@ -85,7 +113,7 @@ def since(section: str, path: str = "") -> str:
         found = FIELD_SINCE.get(".".join([section, *parts[:i]]))
         if found is not None:
             return found
-    return SECTION_SINCE.get(section, NEXT_RELEASE)
+    return SECTION_SINCE[section]
 
 
 @dataclass(frozen=True)
@@ -116,13 +144,13 @@ def requirements(settings: Settings) -> list[VersionRequirement]:
     out: list[VersionRequirement] = []
     for section, model in settings.listed().items():
         section_version = SECTION_SINCE[section]
-        if parse_version(section_version) > base:
+        floor = max(base, parse_version(section_version))
+        if floor > base:
             out.append(VersionRequirement(f"spec.settings.{section}", section_version))
-            continue  # its fields came with it
         explicit = model.model_dump(mode="json", exclude_none=True, exclude_unset=True)
         for path in _paths(explicit):
             key = f"{section}.{path}"
-            if key in FIELD_SINCE and parse_version(FIELD_SINCE[key]) > base:
+            if key in FIELD_SINCE and parse_version(FIELD_SINCE[key]) > floor:  # newer than its section
                 out.append(VersionRequirement(f"spec.settings.{key}", FIELD_SINCE[key]))
     return out
 
@@ -131,3 +159,59 @@ def unknown_to_hub(settings: Settings, hub_version: str) -> list[VersionRequirem
     """The requirements a Hub of `hub_version` does not meet (each is refused before writing)."""
     have = parse_version(hub_version)
     return [r for r in requirements(settings) if parse_version(r.version) > have]
+
+
+def generation_for(hub_version: str | None) -> dict[str, Any]:
+    """The Hub generation (facts block) whose rules apply to a Hub of `hub_version`: the newest generation
+    that version has reached; without a version, the newest generation (docs/sections.md, "Versions")."""
+    if not hub_version:
+        return _GENERATIONS[-1]
+    have = parse_version(hub_version)
+    reached = [g for g in _GENERATIONS if parse_version(str(g["since"])) <= have]
+    return reached[-1] if reached else _GENERATIONS[0]
+
+
+@dataclass(frozen=True)
+class EffectiveVersion:
+    """What the replicas' reported `scion_version`s mean for validation (a rolling upgrade runs several)."""
+
+    version: str | None  # the oldest parseable version, which governs; None when no replica told one
+    versions: tuple[str, ...]  # the distinct parseable versions, oldest first
+    unknown: int  # replicas that reported no version, or one that is not MAJOR.MINOR.PATCH
+
+    @property
+    def mixed(self) -> bool:
+        """True while replicas run different versions (a rolling upgrade)."""
+        return len(self.versions) > 1
+
+    def message(self) -> str:
+        """One line for status and logs ("" when every replica runs the same known version)."""
+        if self.version is None:
+            return "no replica reported its Hub version: validating against the newest known Hub"
+        parts = []
+        if self.mixed:
+            parts.append(
+                f"replicas run different Hub versions ({', '.join(self.versions)}): the oldest, "
+                f"{self.version}, governs validation until the upgrade completes"
+            )
+        if self.unknown:
+            parts.append(f"{self.unknown} replica(s) reported no usable version")
+        return "; ".join(parts)
+
+
+def effective_hub_version(reported: Sequence[str | None]) -> EffectiveVersion:
+    """From each replica's `scion_version` (None when it did not answer), the version that governs: the
+    oldest, since a document must suit every replica that will read it. Pure."""
+    good: dict[tuple[int, int, int], str] = {}
+    unknown = 0
+    for text in reported:
+        try:
+            key = parse_version(text) if text else None
+        except ValueError:
+            key = None
+        if key is None:
+            unknown += 1
+            continue
+        good.setdefault(key, str(text).strip().removeprefix("v"))
+    ordered = tuple(good[k] for k in sorted(good))
+    return EffectiveVersion(version=ordered[0] if ordered else None, versions=ordered, unknown=unknown)

@@ -18,7 +18,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from hubsettings_operator.spec import catalog
+from hubsettings_operator.errors import HubRuleRefused
+from hubsettings_operator.spec import catalog, gcp_iam
 from hubsettings_operator.spec.models import HubSettingsSpec, Profile
 from hubsettings_operator.table.layout import WriteOutcome, execute_writes
 from hubsettings_operator.table.plan import Action, Change, JSONValue, Plan, WrittenRecord, canonical_json
@@ -103,6 +104,11 @@ class ScionLayout:
         deletes: list[str] = []
         notify: list[tuple[str, int]] = []
         for change in plan.writes:
+            if change.key == gcp_iam.SECTION and change.action in (Action.INSERT, Action.UPDATE):
+                # Checked against the row read under the lock, inside the write's transaction.
+                refused = gcp_iam.refusal(change.old if change.action is Action.UPDATE else None, change.new)
+                if refused is not None:
+                    raise HubRuleRefused(refused)
             revision = next_revision(change, last_written)
             if change.action is Action.INSERT:
                 inserts.append((uuid.uuid4(), change.key, canonical_json(change.new), revision))
