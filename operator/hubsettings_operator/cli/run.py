@@ -61,6 +61,12 @@ from hubsettings_operator.runtime.config import OperatorConfig
     help="Label selector of the Hub pods the operator watches, sent to the API server (any syntax, e.g. "
     "'app in (hub), tier!=agent'): other pods never reach it.",
 )
+@click.option(
+    "--shard-selector",
+    default=_D.shard_selector,
+    help="Label selector of the HubSettings this operator handles (sharding; sent to the API server). Give each "
+    "shard its own --peering name. Default: every HubSettings.",
+)
 @click.option("--peering", default=_D.peering, show_default=True, help="kopf peering name (HA).")
 @click.option("--standalone", is_flag=True, help="No peering (a single replica; development).")
 @click.option("--priority", default=None, type=int, help="Peering priority (default: random, for HA).")
@@ -90,6 +96,7 @@ def run(
             **options,
         )
         config.pod_watch_selector  # noqa: B018 - refuse a bad --pod-selector before starting
+        config.shard_watch_selector  # noqa: B018 - and a bad --shard-selector
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(run_operator(config))

@@ -152,6 +152,11 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig, state: Sta
         # pod of the namespace and drop the others on our side).
         if watch_selector:
             settings.watching.label_selectors["v1", "pods"] = watch_selector
+        # Sharding: only this shard's HubSettings are listed and watched. An object relabelled out of the
+        # shard arrives as a watch DELETED event here (its timers stop) and as ADDED in its new shard, whose
+        # resume handler reconciles it: the handover needs nothing else.
+        if config.shard_watch_selector:
+            settings.watching.label_selectors[GROUP, PLURAL] = config.shard_watch_selector
 
     @kopf.index("", "v1", "pods", id="hubsettings_pods", registry=registry)
     def pods_index(

@@ -114,6 +114,9 @@ def run_operator(config: OperatorConfig) -> int:
     pools = PoolRegistry(max_connections=config.max_db_connections)
     reconciler = Reconciler(kube, pools, config=config, emit=handlers.emit)
     metrics.DB_CONNECTIONS_OPEN.set_function(lambda: float(pools.open_connections()))
+    metrics.DB_CONNECTION_WAITERS.set_function(lambda: float(pools.waiting()))
+    metrics.DB_CONNECTION_WAIT_TIMEOUTS.set_function(lambda: float(pools.saturated_total))
+    pools.on_wait = metrics.DB_CONNECTION_WAIT_SECONDS.observe
     state = handlers.State(reconciler=reconciler, kube=kube)
     registry = build_registry(config, state)
     priority = config.priority if config.priority is not None else random.randint(1, 1_000_000)
