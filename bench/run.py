@@ -19,15 +19,35 @@ from kubernetes import client as k8s
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.pgserver import PgServer
 
-from bench import apply_floor, convergence, drift_scale, end_to_end, footprint, noop, propagation, throughput
+from bench import (
+    apply_floor,
+    convergence,
+    drift_scale,
+    end_to_end,
+    footprint,
+    noop,
+    propagation,
+    scale,
+    throughput,
+)
 from bench.common import CpuProfile, Row, Sizes
 from bench.kube import install_crd
 from bench.report import machine, plot, profiles_text, table, write_json
 
 BENCH_DIR = Path(__file__).resolve().parent
 # Benchmark names, in the order a full run takes them (`--only` takes a comma-separated subset).
-ALL = ("propagation", "end-to-end", "noop", "drift", "footprint", "throughput", "convergence", "apply-floor")
-NEEDS_KUBE = frozenset({"end-to-end", "footprint", "convergence"})
+ALL = (
+    "propagation",
+    "end-to-end",
+    "noop",
+    "drift",
+    "footprint",
+    "throughput",
+    "convergence",
+    "apply-floor",
+    "scale",
+)
+NEEDS_KUBE = frozenset({"end-to-end", "footprint", "convergence", "scale"})
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,6 +83,7 @@ async def _run_all(
         steps["end-to-end"] = lambda: end_to_end.run(pg, env, api, sizes, log_dir, profiles)
         steps["footprint"] = lambda: footprint.run_async(pg, env, api, sizes, log_dir)
         steps["convergence"] = lambda: convergence.run_async(pg, env, api, sizes, log_dir)
+        steps["scale"] = lambda: scale.run_async(pg, env, api, sizes, log_dir)
     for key in selected:
         started = time.monotonic()
         print(f"bench: running {key} ...", flush=True)
