@@ -61,13 +61,13 @@ def shards(
 def reconciled(proc: OperatorProcess, ns: str) -> dict[str, float]:
     """Object name -> reconciles this operator process ran on it (its own counter)."""
     out: dict[str, float] = {}
-    pattern = re.compile(
-        rf'^hubsettings_reconciles_total\{{[^}}]*namespace="{ns}",name="([^"]+)"[^}}]*\}} (\S+)$'
-    )
     for line in proc.metrics().splitlines():
-        m = pattern.match(line)
-        if m:
-            out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(2))
+        m = re.match(r"^hubsettings_reconciles_total\{([^}]*)\} (\S+)$", line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if labels.get("namespace") == ns:
+            out[labels["name"]] = out.get(labels["name"], 0.0) + float(m.group(2))
     return out
 
 

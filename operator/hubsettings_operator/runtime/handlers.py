@@ -19,15 +19,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import kopf
-import urllib3
-from kubernetes.client.exceptions import ApiException
 
 from hubsettings_operator import selectors
 from hubsettings_operator.redact import scrub
 from hubsettings_operator.runtime import convergence_timer, metrics
 from hubsettings_operator.runtime import drift_timer as drift_check
 from hubsettings_operator.runtime.config import OperatorConfig
-from hubsettings_operator.runtime.kube import Kube
+from hubsettings_operator.runtime.kube import KUBE_API_ERRORS, Kube
 from hubsettings_operator.runtime.reconciler import Reconciler, backoff
 from hubsettings_operator.runtime.status import Event
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
@@ -36,9 +34,7 @@ log = logging.getLogger(__name__)
 
 ANNOTATION_PREFIX = "hubsettings.scion.dev"
 FINALIZER = f"{ANNOTATION_PREFIX}/finalizer"
-# The Kubernetes API unreachable or failing (e.g. kube-apiserver restarting) while the reconciler reads a Secret
-# or patches status: retried with the reconciler's capped backoff, not kopf's fixed 60 s for unknown errors.
-KUBE_API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
+__all__ = ["KUBE_API_ERRORS", "State", "emit", "register"]
 
 
 @dataclass

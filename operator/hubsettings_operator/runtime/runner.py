@@ -21,7 +21,7 @@ import kopf
 from hubsettings_operator.redact import install_log_scrubber
 from hubsettings_operator.runtime import handlers, metrics
 from hubsettings_operator.runtime.config import OperatorConfig
-from hubsettings_operator.runtime.kube import Kube
+from hubsettings_operator.runtime.kube import Kube, login
 from hubsettings_operator.runtime.reconciler import Reconciler
 from hubsettings_operator.table.store import PoolRegistry
 
@@ -75,15 +75,14 @@ def build_registry(config: OperatorConfig, state: handlers.State) -> kopf.Operat
         settings.networking.request_timeout = 30
         settings.execution.max_workers = 8
 
-    # A fresh registry has none of kopf's default login handlers: log in like the `kubernetes` client does
-    # (in-cluster service account, or $KUBECONFIG).
-    @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return kopf.login_via_client(**kwargs)
+    # A fresh registry has none of kopf's default login handlers: kopf's own helpers (in-cluster service
+    # account, or $KUBECONFIG), the same the runtime's own calls use (runtime/kube.py).
+    kopf.on.login(registry=registry)(login)
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
         await state.reconciler.close()
+        await state.kube.close()
 
     @kopf.on.startup(registry=registry)
     async def start_trimmer(memo: kopf.Memo, **_: Any) -> None:
