@@ -84,11 +84,11 @@ def _create_objects(
         return list(pool.map(one, range(len(namespaces) * per_ns)))
 
 
-def _ready_count(api: k8s.ApiClient) -> int:
+def _ready_count(api: k8s.ApiClient, namespaces: set[str]) -> int:
     listed = k8s.CustomObjectsApi(api).list_cluster_custom_object(
         GROUP, VERSION, PLURAL, resource_version="0"
     )
-    items: list[dict[str, Any]] = listed["items"]
+    items: list[dict[str, Any]] = [o for o in listed["items"] if o["metadata"]["namespace"] in namespaces]
     return sum(
         1
         for obj in items
@@ -240,6 +240,7 @@ def run(pg: PgServer, env: KubeTestEnv, api: k8s.ApiClient, sizes: Sizes, log_di
     rows: list[Row] = []
 
     # ---- cold start: every object created before the operator ----
+    scale_namespaces = {o[0] for o in objects}
     op = _operator(env, log_dir, "scale", [])
     t0 = time.monotonic()
     op.start(wait_ready=False)
@@ -247,7 +248,7 @@ def run(pg: PgServer, env: KubeTestEnv, api: k8s.ApiClient, sizes: Sizes, log_di
     try:
         first_at: float | None = None
         while True:
-            n = _ready_count(api)
+            n = _ready_count(api, scale_namespaces)
             if n and first_at is None:
                 first_at = time.monotonic()
             if n >= count:
