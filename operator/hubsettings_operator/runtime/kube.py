@@ -24,7 +24,10 @@ from hubsettings_operator.redact import register_dsn, register_secret
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
-TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
+# Bounds per request once it has a connection (TCP connect 10 s, each read 30 s). No bound on the wait for one
+# of the `CONNECTIONS`: with a thousand objects, requests queue there (FIFO) instead of failing as timeouts.
+TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=10, sock_read=30)
+CONNECTIONS = 16
 
 
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -58,7 +61,7 @@ class Kube:
             raise KubeAPIError(401, "login: no service account and no kubeconfig")
         self._server = info.server.rstrip("/")
         return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=info.as_ssl_context(), limit=16),
+            connector=aiohttp.TCPConnector(ssl=info.as_ssl_context(), limit=CONNECTIONS),
             headers={**info.as_http_headers(), "User-Agent": "hubsettings-operator"},
             timeout=TIMEOUT,
         )

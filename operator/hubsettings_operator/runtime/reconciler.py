@@ -463,9 +463,11 @@ class Reconciler:
         ref = spec.database.secretRef
         dsn_changed = False
         try:
+            # The Secret read is outside the probe's bound: a slow API server (a thousand objects queued on
+            # it) says nothing about the database.
+            dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
+            dsn_changed = self.dsn_changed(snap, dsn)
             async with asyncio.timeout(self.config.probe_timeout):
-                dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
-                dsn_changed = self.dsn_changed(snap, dsn)
                 if not dsn_changed:
                     # No queueing: a probe that finds the cap full is no evidence against the database.
                     await self.store_factory(dsn, uid(snap)).ping(
