@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import tempfile
@@ -57,6 +58,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only", default=",".join(ALL), help=f"comma-separated benchmark names ({', '.join(ALL)})"
     )
     parser.add_argument("--out-dir", type=Path, default=BENCH_DIR, help="where results.json/latency.png go")
+    parser.add_argument(
+        "--scale-namespaces",
+        type=int,
+        default=None,
+        help="scale benchmark: namespaces of 10 HubSettings each (default 100: 1,000 objects)",
+    )
     return parser.parse_args(argv)
 
 
@@ -106,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {unknown}; choose from {', '.join(ALL)}")
     sizes = Sizes.smoke_sizes() if args.smoke else Sizes()
+    if args.scale_namespaces is not None:
+        sizes = dataclasses.replace(sizes, scale_namespaces=args.scale_namespaces)
     out_dir: Path = args.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
