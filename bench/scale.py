@@ -14,6 +14,9 @@ HubSettings (examples/full.yaml, each with its own Secret), all created *before*
    `hubsettings_reconciles_total`), RSS and CPU over it, and K changes of one object's spec -> row committed
    (polled in its database every 10 ms) while the others resync; baseline: the same changes at rest.
 
+Over 400 lines: setup, the sampler thread, the apiserver's request counter and the three phases share the
+one operator lifecycle and object list; split, each piece would only pass them around.
+
 Nothing is asserted: rows carry targets and met/missed. `--only scale` runs it alone (about 6-8 minutes on
 2 vCPUs, most of it creating 1,000 databases and objects, and the rest window).
 """
