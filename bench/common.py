@@ -51,6 +51,8 @@ class Sizes:
     startup_iterations: int = 3
     throughput_keys: tuple[int, ...] = (10, 100, 1000)
     throughput_iterations: int = 10
+    scale_namespaces: int = 100
+    scale_per_namespace: int = 10
     smoke: bool = False
 
     @staticmethod
@@ -74,6 +76,8 @@ class Sizes:
             startup_iterations=1,
             throughput_keys=(3,),
             throughput_iterations=1,
+            scale_namespaces=2,
+            scale_per_namespace=2,
             smoke=True,
         )
 

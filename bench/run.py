@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import tempfile
@@ -19,15 +20,35 @@ from kubernetes import client as k8s
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.pgserver import PgServer
 
-from bench import apply_floor, convergence, drift_scale, end_to_end, footprint, noop, propagation, throughput
+from bench import (
+    apply_floor,
+    convergence,
+    drift_scale,
+    end_to_end,
+    footprint,
+    noop,
+    propagation,
+    scale,
+    throughput,
+)
 from bench.common import CpuProfile, Row, Sizes
 from bench.kube import install_crd
 from bench.report import machine, plot, profiles_text, table, write_json
 
 BENCH_DIR = Path(__file__).resolve().parent
 # Benchmark names, in the order a full run takes them (`--only` takes a comma-separated subset).
-ALL = ("propagation", "end-to-end", "noop", "drift", "footprint", "throughput", "convergence", "apply-floor")
-NEEDS_KUBE = frozenset({"end-to-end", "footprint", "convergence"})
+ALL = (
+    "propagation",
+    "end-to-end",
+    "noop",
+    "drift",
+    "footprint",
+    "throughput",
+    "convergence",
+    "apply-floor",
+    "scale",
+)
+NEEDS_KUBE = frozenset({"end-to-end", "footprint", "convergence", "scale"})
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -37,6 +58,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only", default=",".join(ALL), help=f"comma-separated benchmark names ({', '.join(ALL)})"
     )
     parser.add_argument("--out-dir", type=Path, default=BENCH_DIR, help="where results.json/latency.png go")
+    parser.add_argument(
+        "--scale-namespaces",
+        type=int,
+        default=None,
+        help="scale benchmark: namespaces of 10 HubSettings each (default 100: 1,000 objects)",
+    )
     return parser.parse_args(argv)
 
 
@@ -63,6 +90,7 @@ async def _run_all(
         steps["end-to-end"] = lambda: end_to_end.run(pg, env, api, sizes, log_dir, profiles)
         steps["footprint"] = lambda: footprint.run_async(pg, env, api, sizes, log_dir)
         steps["convergence"] = lambda: convergence.run_async(pg, env, api, sizes, log_dir)
+        steps["scale"] = lambda: scale.run_async(pg, env, api, sizes, log_dir)
     for key in selected:
         started = time.monotonic()
         print(f"bench: running {key} ...", flush=True)
@@ -85,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {unknown}; choose from {', '.join(ALL)}")
     sizes = Sizes.smoke_sizes() if args.smoke else Sizes()
+    if args.scale_namespaces is not None:
+        sizes = dataclasses.replace(sizes, scale_namespaces=args.scale_namespaces)
     out_dir: Path = args.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))

@@ -37,6 +37,7 @@ class Reason(StrEnum):
     CONFLICTS_REPORTED = "ConflictsReported"
     INVALID_SPEC = "InvalidSpec"
     DATABASE_UNAVAILABLE = "DatabaseUnavailable"
+    WAITING_FOR_CONNECTION = "WaitingForConnection"
     PERMISSION_DENIED = "PermissionDenied"
     SCHEMA_MISMATCH = "SchemaMismatch"
     SECRET_NOT_FOUND = "SecretNotFound"

@@ -29,6 +29,13 @@ class DatabaseUnavailable(HubSettingsError):
     reason = Reason.DATABASE_UNAVAILABLE
 
 
+class WaitingForConnection(HubSettingsError):
+    """The operator's own connection cap (`--max-db-connections`) stayed full for the whole bounded wait: the
+    object is queued behind others, its database is not at fault. Retried soon, without backoff."""
+
+    reason = Reason.WAITING_FOR_CONNECTION
+
+
 class PermissionDenied(HubSettingsError):
     """The database role lacks a privilege (SELECT/INSERT/UPDATE/DELETE on the table, CREATE on the schema)."""
 

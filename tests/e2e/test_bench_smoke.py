@@ -20,6 +20,7 @@ BENCHES = (
     "throughput",
     "convergence",
     "apply-floor",
+    "scale",
 )
 
 
@@ -29,7 +30,7 @@ def test_bench_smoke_reports_every_benchmark(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=400,
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

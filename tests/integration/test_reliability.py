@@ -222,15 +222,18 @@ async def test_slow_database_times_out_cleanly_with_a_condition_and_recovers(
             )
             elapsed = time.monotonic() - started
         assert elapsed < 4, f"reconciles took {elapsed:.1f}s: something waited past its timeout"
-        assert [o.result for o in outcomes] == ["DatabaseUnavailable"] * 10
+        # Those holding a connection time out on the lock (the database is slow); those queued behind them
+        # for one of the database's 2 connections say they are waiting (issue 24), never that it is down.
+        results = [o.result for o in outcomes]
+        assert set(results) == {"DatabaseUnavailable", "WaitingForConnection"}, results
         assert all(o.retry_in is not None and 0 < o.retry_in <= 5 for o in outcomes)
-        messages = {o.error or "" for o in outcomes}
-        assert all("too slow" in m or "busy" in m for m in messages), messages
-        assert any("busy" in m for m in messages), "10 reconciles on a pool of 2: some must find it busy"
-        assert not any(pg.password in m for m in messages)
-        for b in bodies:
+        for o in outcomes:
+            assert ("too slow" in (o.error or "")) == (o.result == "DatabaseUnavailable"), o.error
+            assert o.result == "DatabaseUnavailable" or "busy" in (o.error or ""), o.error
+        assert not any(pg.password in (o.error or "") for o in outcomes)
+        for b, o in zip(bodies, outcomes, strict=True):
             conds = conditions(kube.objects[("scion", b["metadata"]["name"])])
-            assert conds["Ready"]["status"] == "False" and conds["Ready"]["reason"] == "DatabaseUnavailable"
+            assert conds["Ready"]["status"] == "False" and conds["Ready"]["reason"] == o.result
             assert conds["Reconciling"]["status"] == "True"
             assert not reconciler.lock_for(b).locked(), "a handler is still holding its object lock"
         assert notes.payloads == []

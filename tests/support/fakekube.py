@@ -40,6 +40,9 @@ class FakeKube:
         # The spec is shared, not copied: a hostile spec may nest thousands of levels (never mutated here).
         return {**obj, "status": copy.deepcopy(obj.get("status") or {})} if obj is not None else None
 
+    async def close(self) -> None:
+        """Nothing to release (the real client closes its HTTP session)."""
+
     async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         self.patches += 1
         current = self.objects[(namespace, name)].setdefault("status", {})

@@ -75,6 +75,12 @@ from hubsettings_operator.runtime.config import OperatorConfig
     help="Label selector of the Hub pods the operator watches, sent to the API server (any syntax, e.g. "
     "'app in (hub), tier!=agent'): other pods never reach it.",
 )
+@click.option(
+    "--shard-selector",
+    default=_D.shard_selector,
+    help="Label selector of the HubSettings this operator handles (sharding; sent to the API server). Give each "
+    "shard its own --peering name. Default: every HubSettings.",
+)
 @click.option("--peering", default=_D.peering, show_default=True, help="kopf peering name (HA).")
 @click.option("--standalone", is_flag=True, help="No peering (a single replica; development).")
 @click.option("--priority", default=None, type=int, help="Peering priority (default: random, for HA).")
@@ -92,6 +98,10 @@ def run(
       hubsettings run --namespace scion
       hubsettings run --all-namespaces --log-format json
     """
+    # The operator process never needs the official `kubernetes` client (runtime/kube.py uses aiohttp), but kopf
+    # imports it when installed (19 MiB RSS, 0.5 s CPU at start): make that import fail before kopf loads.
+    if not any(m == "kubernetes" or m.startswith("kubernetes.") for m in sys.modules):
+        sys.modules["kubernetes"] = None  # type: ignore[assignment]
     from hubsettings_operator.runtime.runner import run_operator
 
     if not namespaces and not all_namespaces:
@@ -104,6 +114,7 @@ def run(
             **options,
         )
         config.pod_watch_selector  # noqa: B018 - refuse a bad --pod-selector before starting
+        config.shard_watch_selector  # noqa: B018 - and a bad --shard-selector
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(run_operator(config))

@@ -68,6 +68,10 @@ class OperatorConfig:
     the API server as the pod watch's labelSelector, so no other pod ever reaches the operator; each
     HubSettings' `spec.bootstrap.podSelector` then chooses among the watched pods."""
 
+    shard_selector: str = ""
+    """Label selector of the HubSettings this operator handles (sharding, docs/scale.md), sent to the API server
+    as the HubSettings watch's labelSelector: objects outside it never reach this process. Empty: all."""
+
     max_db_connections: int = 10
     """Upper bound of PostgreSQL connections the operator holds open, over all databases and objects."""
 
@@ -109,6 +113,14 @@ class OperatorConfig:
             return selectors.normalize(self.pod_selector)
         except selectors.SelectorError as exc:
             raise ValueError(f"--pod-selector: {exc}") from None
+
+    @property
+    def shard_watch_selector(self) -> str:
+        """`shard_selector` normalised for the API server; ValueError with the reason when it does not parse."""
+        try:
+            return selectors.normalize(self.shard_selector) if self.shard_selector else ""
+        except selectors.SelectorError as exc:
+            raise ValueError(f"--shard-selector: {exc}") from None
 
 
 DEFAULTS = OperatorConfig()

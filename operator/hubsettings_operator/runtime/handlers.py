@@ -18,12 +18,11 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 import kopf
-import urllib3
-from kubernetes.client.exceptions import ApiException
 
 from hubsettings_operator import selectors
 from hubsettings_operator.redact import scrub
 from hubsettings_operator.runtime import convergence_check, drift_check, metrics
+from hubsettings_operator.runtime.kube import KUBE_API_ERRORS
 from hubsettings_operator.runtime.reconciler import Reconciler, backoff
 from hubsettings_operator.runtime.services import Services
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
@@ -33,9 +32,7 @@ log = logging.getLogger(__name__)
 
 ANNOTATION_PREFIX = "hubsettings.scion.dev"
 FINALIZER = f"{ANNOTATION_PREFIX}/finalizer"
-# The Kubernetes API unreachable or failing (e.g. kube-apiserver restarting) while the reconciler reads a Secret
-# or patches status: retried with the reconciler's capped backoff, not kopf's fixed 60 s for unknown errors.
-KUBE_API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
+__all__ = ["KUBE_API_ERRORS", "emit", "register"]
 
 
 def emit(body: Mapping[str, Any], event: Event) -> None:
@@ -146,6 +143,11 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         # pod of the namespace and drop the others on our side).
         if watch_selector:
             settings.watching.label_selectors["v1", "pods"] = watch_selector
+        # Sharding: only this shard's HubSettings are listed and watched. An object relabelled out of the
+        # shard arrives as a watch DELETED event here (its timers stop) and as ADDED in its new shard, whose
+        # resume handler reconciles it: the handover needs nothing else.
+        if config.shard_watch_selector:
+            settings.watching.label_selectors[GROUP, PLURAL] = config.shard_watch_selector
 
     @kopf.index("", "v1", "pods", id="hubsettings_pods", registry=registry)
     def pods_index(

@@ -1,97 +1,149 @@
-"""The operator's own Kubernetes calls (kopf does the watching): read Secrets and ConfigMaps, patch status.
+"""The operator's own Kubernetes calls (kopf does the watching) over aiohttp, logged in by kopf's own helpers.
 
-Uses the official `kubernetes` client in worker threads. Secret values are registered with the redactor
-the moment they are read, so nothing downstream can print them.
+Five calls (read a Secret, a ConfigMap, a HubSettings; patch status). Secret values are registered with the
+redactor the moment they are read, so nothing downstream can print them. No official `kubernetes` client: the operator process then never loads it, which is 19 MiB of RSS and about
+0.5 s of start-up CPU (docs/performance.md). kopf probes for that client at import and uses it when present,
+so `hubsettings run` blocks that import before kopf loads (`cli/run.py`). Credentials come from
+`kopf.login_with_service_account` (in a pod) or `kopf.login_with_kubeconfig` (`$KUBECONFIG`), the ones the
+operator's kopf login handler uses too; a 401 (a rotated service-account token) logs in again once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import os
+import logging
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
+from urllib.parse import quote
 
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
+import aiohttp
+import kopf
 
 from hubsettings_operator.errors import SecretNotFound
 from hubsettings_operator.redact import register_secret
 from hubsettings_operator.secretdata import dsn_from_data
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
 
+log = logging.getLogger(__name__)
+# Bounds per request once it has a connection (TCP connect 10 s, each read 30 s). No bound on the wait for one
+# of the `CONNECTIONS`: with a thousand objects, requests queue there (FIFO) instead of failing as timeouts.
+TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=10, sock_read=30)
+CONNECTIONS = 16
 
-def load_config() -> client.ApiClient:
-    """In-cluster credentials in a pod, else the kubeconfig ($KUBECONFIG or ~/.kube/config)."""
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    else:
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
-    return client.ApiClient()
+
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """kopf's own login: the service account in a pod, else the kubeconfig."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+class KubeAPIError(Exception):
+    """A Kubernetes API call answered with an error status (the body is not kept: it may quote a value)."""
+
+    def __init__(self, status: int, what: str) -> None:
+        super().__init__(f"HTTP {status} on {what}")
+        self.status = status
+
+
+# The Kubernetes API unreachable or failing (e.g. kube-apiserver restarting) while the reconciler reads a Secret
+# or patches status: the handlers retry these with the reconciler's capped backoff.
+KUBE_API_ERRORS = (KubeAPIError, aiohttp.ClientError, OSError, TimeoutError)
 
 
 class Kube:
-    """Thin async facade over the calls the operator makes itself."""
+    """Thin async client for the calls the operator makes itself (the `KubeAPI` of the reconciler)."""
 
-    def __init__(self, api: client.ApiClient | None = None) -> None:
-        self.api = api or load_config()
-        self.core = client.CoreV1Api(self.api)
-        self.custom = client.CustomObjectsApi(self.api)
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._server = ""
+
+    def _login(self) -> aiohttp.ClientSession:
+        info = login(settings=kopf.OperatorSettings(), logger=log)
+        if info is None:
+            raise KubeAPIError(401, "login: no service account and no kubeconfig")
+        self._server = info.server.rstrip("/")
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=info.as_ssl_context(), limit=CONNECTIONS),
+            headers={**info.as_http_headers(), "User-Agent": "hubsettings-operator"},
+            timeout=TIMEOUT,
+        )
+
+    async def _call(
+        self, method: str, path: str, *, body: Mapping[str, Any] | None = None, content_type: str = ""
+    ) -> dict[str, Any] | None:
+        """JSON of the answer; None on 404; KubeAPIError on any other error status."""
+        for attempt in (1, 2):
+            if self._session is None or self._session.closed:
+                self._session = self._login()
+            headers = {"Content-Type": content_type} if content_type else {}
+            async with self._session.request(method, self._server + path, json=body, headers=headers) as resp:
+                if resp.status == 401 and attempt == 1:
+                    await self._session.close()  # a rotated token: log in again, once
+                    self._session = None
+                    continue
+                if resp.status == 404:
+                    return None
+                if resp.status >= 400:
+                    raise KubeAPIError(resp.status, f"{method} {path.split('?', maxsplit=1)[0]}")
+                data: dict[str, Any] = await resp.json()
+                return data
+        raise KubeAPIError(401, f"{method} {path}")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._call("GET", f"/api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}")
 
     async def dsn_from_secret(self, namespace: str, name: str, key: str) -> str:
         """The DSN in Secret `namespace/name`, key `key`. Only the HubSettings' own namespace is ever read."""
         try:
-            secret = await asyncio.to_thread(self.core.read_namespaced_secret, name, namespace)
-        except ApiException as exc:
-            if exc.status in (403, 404):
-                what = "does not exist" if exc.status == 404 else "may not be read by the operator (RBAC)"
+            secret = await self._secret(namespace, name)
+        except KubeAPIError as exc:
+            if exc.status == 403:
                 raise SecretNotFound(
-                    f"Secret {namespace}/{name} {what}; create it with the Hub's DSN under key {key!r}"
+                    f"Secret {namespace}/{name} may not be read by the operator (RBAC); create it with the "
+                    f"Hub's DSN under key {key!r}"
                 ) from None
             raise SecretNotFound(f"cannot read Secret {namespace}/{name}: HTTP {exc.status}") from None
-        return dsn_from_data(cast(Mapping[str, str], secret.data or {}), namespace, name, key)
+        if secret is None:
+            raise SecretNotFound(
+                f"Secret {namespace}/{name} does not exist; create it with the Hub's DSN under key {key!r}"
+            )
+        data: Mapping[str, str] = secret.get("data") or {}
+        return dsn_from_data(data, namespace, name, key)
 
     async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
         """Base64 data of a Secret, or None when it is absent or unreadable (reported as unresolved)."""
         try:
-            secret = await asyncio.to_thread(self.core.read_namespaced_secret, name, namespace)
-        except ApiException:
+            secret = await self._secret(namespace, name)
+        except KubeAPIError:
             return None
-        data = cast(dict[str, str], dict(secret.data or {}))
+        if secret is None:
+            return None
+        data = {str(k): str(v) for k, v in (secret.get("data") or {}).items()}
         for raw in data.values():
             register_secret(base64.b64decode(raw).decode("utf-8", errors="replace"))
         return data
 
     async def configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
         try:
-            cm = await asyncio.to_thread(self.core.read_namespaced_config_map, name, namespace)
-        except ApiException:
+            cm = await self._call("GET", f"/api/v1/namespaces/{quote(namespace)}/configmaps/{quote(name)}")
+        except KubeAPIError:
             return None
-        return cast(dict[str, str], dict(cm.data or {}))
+        return None if cm is None else {str(k): str(v) for k, v in (cm.get("data") or {}).items()}
+
+    def _hubsettings_path(self, namespace: str, name: str) -> str:
+        return f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace)}/{PLURAL}/{quote(name)}"
 
     async def get_hubsettings(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj = await asyncio.to_thread(
-                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return cast(dict[str, Any], obj)
+        return await self._call("GET", self._hubsettings_path(namespace, name))
 
     async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
-        """Merge-patch the status subresource with only the fields given."""
-        try:
-            await asyncio.to_thread(
-                self.custom.patch_namespaced_custom_object_status,
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                name,
-                {"status": dict(status)},
-            )
-        except ApiException as exc:
-            if exc.status != 404:  # deleted meanwhile: nothing to report on
-                raise
+        """Merge-patch the status subresource with only the fields given (a deleted object: nothing to do)."""
+        await self._call(
+            "PATCH",
+            self._hubsettings_path(namespace, name) + "/status",
+            body={"status": dict(status)},
+            content_type="application/merge-patch+json",
+        )

@@ -89,6 +89,22 @@ DB_CONNECTIONS_OPEN = Gauge(
     "PostgreSQL connections the operator holds open, over all databases (bounded by --max-db-connections).",
     registry=REGISTRY,
 )
+DB_CONNECTION_WAITERS = Gauge(
+    "hubsettings_db_connection_waiters",
+    "Reconciles queued for one of the operator's database connections right now (the cap is full).",
+    registry=REGISTRY,
+)
+DB_CONNECTION_WAIT_SECONDS = Histogram(
+    "hubsettings_db_connection_wait_seconds",
+    "How long a queued reconcile waited for a connection slot (only waits that queued).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+DB_CONNECTION_WAIT_TIMEOUTS = Gauge(
+    "hubsettings_db_connection_wait_timeouts",
+    "Waits for a connection slot that ended at the pool timeout since start (status WaitingForConnection).",
+    registry=REGISTRY,
+)
 
 
 def forget(namespace: str, name: str) -> None:

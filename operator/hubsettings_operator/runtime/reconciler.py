@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubsettings_operator.conditions import EventReason, EventType, Reason
-from hubsettings_operator.errors import DatabaseUnavailable, HubSettingsError
+from hubsettings_operator.errors import DatabaseUnavailable, HubSettingsError, WaitingForConnection
 from hubsettings_operator.redact import describe_dsn, fingerprint, scrub
 from hubsettings_operator.runtime import metrics
 from hubsettings_operator.runtime.services import Services, generation_of, snapshot
@@ -83,8 +83,14 @@ class Outcome:
 
 
 def backoff(attempt: int, base: float = 2.0, cap: float = 60.0) -> float:
-    """Capped exponential backoff with jitter: 2, 4, 8, ... up to `cap` seconds."""
-    return float(min(cap, base * 2 ** max(0, attempt)) * random.uniform(0.8, 1.0))
+    """Capped exponential backoff with jitter: 2, 4, 8, ... up to `cap` seconds. The jitter spans half the
+    delay: a thousand objects failing together (one database server down) retry spread out, not in waves."""
+    return float(min(cap, base * 2 ** max(0, attempt)) * random.uniform(0.5, 1.0))
+
+
+# A reconcile that waited its whole bounded turn for a connection (the operator's cap full) queues again
+# this soon: it is waiting, not failing, so no exponential backoff.
+REQUEUE_AFTER = (0.5, 2.0)
 
 
 def database_fingerprint(dsn: str) -> str:
@@ -335,6 +341,8 @@ class Reconciler:
     ) -> Outcome:
         message = scrub(exc.message)
         status = body.get("status") or {}
+        if exc.reason is Reason.WAITING_FOR_CONNECTION:
+            return self._waiting(message, body)
         verdict = rules.failure(
             exc.reason,
             message,
@@ -349,6 +357,23 @@ class Reconciler:
             retry_in=backoff(attempt, cap=self.max_backoff),
             update=StatusUpdate(verdict=verdict, generation=generation_of(body)),
             events=rules.transition_events(status, verdict),
+        )
+
+    def _waiting(self, message: str, body: Mapping[str, Any]) -> Outcome:
+        """Queued behind other objects for a connection: requeue soon. An object already Ready for this
+        generation keeps its status (its rows are applied; only a resync waited)."""
+        status = body.get("status") or {}
+        generation = generation_of(body)
+        update = None
+        if not (rules.is_ready(status) and status.get("observedGeneration") == generation):
+            update = StatusUpdate(
+                verdict=rules.transient_failure(Reason.WAITING_FOR_CONNECTION, message), generation=generation
+            )
+        return Outcome(
+            Reason.WAITING_FOR_CONNECTION.value,
+            error=message,
+            retry_in=random.uniform(*REQUEUE_AFTER),
+            update=update,
         )
 
     def _record_apply(self, body: Mapping[str, Any], outcome: Outcome) -> None:
@@ -403,11 +428,18 @@ class Reconciler:
         ref = spec.database.secretRef
         dsn_changed = False
         try:
+            # The Secret read is outside the probe's bound: a slow API server (a thousand objects queued on
+            # it) says nothing about the database.
+            dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
+            dsn_changed = self.dsn_changed(snap, dsn)
             async with asyncio.timeout(self.config.probe_timeout):
-                dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
-                dsn_changed = self.dsn_changed(snap, dsn)
                 if not dsn_changed:
-                    await self.store_factory(dsn, uid(snap)).ping(Target(table=spec.database.table))
+                    # No queueing: a probe that finds the cap full is no evidence against the database.
+                    await self.store_factory(dsn, uid(snap)).ping(
+                        Target(table=spec.database.table), queue=False
+                    )
+        except WaitingForConnection:
+            return "busy"
         except TimeoutError:
             exc: HubSettingsError = DatabaseUnavailable(
                 f"database of spec.database.secretRef {ref.name} did not answer within "

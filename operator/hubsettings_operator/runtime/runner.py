@@ -21,7 +21,7 @@ from hubsettings_operator.redact import install_log_scrubber
 from hubsettings_operator.runtime import handlers, metrics
 from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.diffbase import CompactStatusDiffBaseStorage
-from hubsettings_operator.runtime.kube import Kube
+from hubsettings_operator.runtime.kube import Kube, login
 from hubsettings_operator.runtime.services import Services, build_services
 
 log = logging.getLogger(__name__)
@@ -75,15 +75,14 @@ def build_registry(services: Services) -> kopf.OperatorRegistry:
         settings.networking.request_timeout = 30
         settings.execution.max_workers = 8
 
-    # A fresh registry has none of kopf's default login handlers: log in like the `kubernetes` client does
-    # (in-cluster service account, or $KUBECONFIG).
-    @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return kopf.login_via_client(**kwargs)
+    # A fresh registry has none of kopf's default login handlers: kopf's own helpers (in-cluster service
+    # account, or $KUBECONFIG), the same the runtime's own calls use (runtime/kube.py).
+    kopf.on.login(registry=registry)(login)
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
         await services.pools.close()
+        await services.kube.close()
 
     @kopf.on.startup(registry=registry)
     async def start_trimmer(memo: kopf.Memo, **_: Any) -> None:
@@ -114,6 +113,9 @@ def run_operator(config: OperatorConfig) -> int:
     services = build_services(Kube(), config, emit=handlers.emit)
     pools = services.pools
     metrics.DB_CONNECTIONS_OPEN.set_function(lambda: float(pools.open_connections()))
+    metrics.DB_CONNECTION_WAITERS.set_function(lambda: float(pools.waiting()))
+    metrics.DB_CONNECTION_WAIT_TIMEOUTS.set_function(lambda: float(pools.saturated_total))
+    pools.on_wait = metrics.DB_CONNECTION_WAIT_SECONDS.observe
     registry = build_registry(services)
     priority = config.priority if config.priority is not None else random.randint(1, 1_000_000)
     log.info(

@@ -18,12 +18,14 @@ from hubsettings_operator.errors import (
     HubSettingsError,
     PermissionDenied,
     SchemaMismatch,
+    WaitingForConnection,
 )
 from hubsettings_operator.redact import describe_dsn
 
 
-class PoolTimeout(Exception):
-    """No connection slot became free within the pool timeout."""
+class PoolSaturated(Exception):
+    """The operator's own connection cap stayed full for the whole bounded wait (or, for a probe that does not
+    queue, is full now): the database is not at fault."""
 
 
 def map_error(exc: BaseException, dsn: str) -> HubSettingsError:
@@ -46,8 +48,8 @@ def map_error(exc: BaseException, dsn: str) -> HubSettingsError:
         )
     if isinstance(exc, pgerrors.UniqueViolation | pgerrors.SerializationFailure | pgerrors.DeadlockDetected):
         return ConcurrentWrite(f"concurrent write on {where}: {first_line(exc)}")
-    if isinstance(exc, PoolTimeout):
-        return DatabaseUnavailable(f"database {where} unavailable: no connection within the pool timeout")
+    if isinstance(exc, PoolSaturated):
+        return WaitingForConnection(f"waiting for one of the operator's database connections: {exc}")
     if isinstance(exc, psycopg.OperationalError | OSError):
         return DatabaseUnavailable(f"database {where} unavailable: {first_line(exc)}")
     if isinstance(exc, psycopg.Error):
@@ -63,7 +65,7 @@ def database_errors(dsn: str) -> Iterator[None]:
         yield
     except HubSettingsError:
         raise
-    except (psycopg.Error, OSError, PoolTimeout) as exc:
+    except (psycopg.Error, OSError, PoolSaturated) as exc:
         raise map_error(exc, dsn) from None
 
 

@@ -2,9 +2,12 @@
 
 `PoolRegistry(max_connections=10)` never has more than `max_connections` connections open (idle, in use,
 connecting or closing), whatever the number of databases: a database without an idle connection takes a free
-slot, else the slot of the longest-idle connection of another database, else waits (FIFO, up to
-`pool_timeout`). One database holds at most `pool_max_size` of the slots, so a busy one cannot starve the
-others. Idle connections are closed after `idle_timeout`.
+slot, else the slot of the longest-idle connection of another database, else queues. The queue is FIFO across
+databases (a newcomer never overtakes a waiter; the first waiter that can use a freed slot gets it) and each
+wait is bounded by `pool_timeout`: a wait that ends there raises `PoolSaturated` ("the operator's own cap is
+full"), which is not the database's fault and never reported as such. The pool policy per DSN: at most
+`pool_max_size` of the slots (a busy database cannot starve the others) and no connection kept idle longer
+than `idle_timeout` (a timer closes it even when nothing else happens).
 
 Owners (a HubSettings, a CLI run) `retain(owner, dsn)` the DSN they use; retaining a new DSN releases the old
 one (DSN rotation), and a DSN nobody retains any more has its connections closed at once. Column
@@ -17,7 +20,8 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +30,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from hubsettings_operator.redact import register_dsn
-from hubsettings_operator.table.dberrors import PoolTimeout
+from hubsettings_operator.table.dberrors import PoolSaturated
 from hubsettings_operator.table.layout import TableInfo
 
 Connection = psycopg.AsyncConnection[Any]
@@ -67,6 +71,14 @@ def dsn_key(dsn: str) -> str:
     return hashlib.sha256(dsn.encode()).hexdigest()
 
 
+@dataclass(eq=False)
+class _Waiter:
+    """One queued checkout: `granted` is resolved when it is this waiter's turn to try again."""
+
+    key: str
+    granted: asyncio.Future[None]
+
+
 class PoolRegistry:
     """Bounded connections for every database the operator talks to (see the module docstring)."""
 
@@ -83,9 +95,13 @@ class PoolRegistry:
         self._owners: dict[str, str] = {}  # owner -> dsn key
         self._users: dict[str, set[str]] = {}  # dsn key -> owners
         self._tables: dict[tuple[str, str], tuple[TableInfo, float]] = {}
-        self._changed = asyncio.Event()
+        self._waiters: deque[_Waiter] = deque()
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._sweeper: asyncio.TimerHandle | None = None
+        # Seconds each queued checkout waited (the runtime feeds its metric from this).
+        self.on_wait: Callable[[float], None] = lambda seconds: None
+        self.saturated_total = 0  # waits that ended at `pool_timeout`
 
     # ---- owners -------------------------------------------------------------------------------------
 
@@ -131,6 +147,10 @@ class PoolRegistry:
         """Distinct DSNs some owner retains."""
         return len(self._users)
 
+    def waiting(self) -> int:
+        """Checkouts queued for a slot right now."""
+        return len(self._waiters)
+
     def connections_for(self, dsn: str) -> int:
         """Connections to `dsn` idle or in use right now."""
         key = dsn_key(dsn)
@@ -139,45 +159,102 @@ class PoolRegistry:
     # ---- connections --------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def connection(self, dsn: str) -> AsyncIterator[Connection]:
-        """An autocommit connection to `dsn` for the duration of the block."""
+    async def connection(self, dsn: str, *, queue: bool = True) -> AsyncIterator[Connection]:
+        """An autocommit connection to `dsn` for the duration of the block. `queue=False` (a health probe):
+        raise `PoolSaturated` at once instead of queueing behind the applies when no slot is free."""
         register_dsn(dsn)
         key = dsn_key(dsn)
         self._dsns.setdefault(key, dsn)
-        conn = await self._checkout(key, dsn)
+        conn = await self._checkout(key, dsn, queue=queue)
         try:
             yield conn
         finally:
             await self._checkin(key, conn)
 
-    async def _checkout(self, key: str, dsn: str) -> Connection:
-        deadline = time.monotonic() + self.options.pool_timeout
-        while True:
-            if self._closed:
-                raise PoolTimeout("the connection registry is closed")
-            self._sweep()
-            idle = self._idle.get(key)
-            if idle:
-                conn, since = idle.pop()
-                self._busy[key] = self._busy.get(key, 0) + 1
-                if time.monotonic() - since < self.options.check_after and not conn.broken:
+    async def _checkout(self, key: str, dsn: str, *, queue: bool = True) -> Connection:
+        if self._closed:
+            raise PoolSaturated("the connection registry is closed")
+        self._sweep()
+        if not self._waiters:
+            conn = await self._take(key, dsn)
+            if conn is not None:
+                return conn
+        if not queue:
+            raise PoolSaturated("no connection slot free now")
+        waiter = _Waiter(key, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        started = time.monotonic()
+        deadline = started + self.options.pool_timeout
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.saturated_total += 1
+                    raise PoolSaturated(self._saturated_message(key))
+                try:
+                    await asyncio.wait_for(asyncio.shield(waiter.granted), remaining)
+                except TimeoutError:
+                    continue
+                if self._closed:
+                    raise PoolSaturated("the connection registry is closed")
+                waiter.granted = asyncio.get_running_loop().create_future()
+                self._sweep()
+                # Our turn: no await between the grant and the slot being counted, so nobody overtakes.
+                conn = await self._take(key, dsn, first=waiter)
+                if conn is not None:
+                    self.on_wait(time.monotonic() - started)
                     return conn
-                return await self._connect(key, dsn, check=conn)
-            if self._busy.get(key, 0) < self._per_dsn:
-                victim = self._longest_idle() if self._open >= self.max_connections else None
-                if self._open < self.max_connections or victim is not None:
-                    if victim is None:
-                        self._open += 1
-                    self._busy[key] = self._busy.get(key, 0) + 1
-                    # A victim's slot passes to us; it is closed before we connect, so the server never
-                    # sees more connections than the cap.
-                    return await self._connect(key, dsn, replace=victim)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise PoolTimeout("no connection slot free within the pool timeout")
-            changed = self._changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            self._wake()
+
+    def _saturated_message(self, key: str) -> str:
+        full = (
+            f"all {self._per_dsn} connections this database may hold are busy"
+            if self._busy.get(key, 0) >= self._per_dsn
+            else f"all {self.max_connections} of the operator's connections are in use"
+        )
+        return (
+            f"no connection free within {self.options.pool_timeout:g}s ({full}, {len(self._waiters)} waiting)"
+        )
+
+    def _can_take(self, key: str) -> bool:
+        if self._idle.get(key):
+            return True
+        if self._busy.get(key, 0) >= self._per_dsn:
+            return False
+        return self._open < self.max_connections or any(self._idle.values())
+
+    async def _take(self, key: str, dsn: str, *, first: _Waiter | None = None) -> Connection | None:
+        """A connection for `key` now, or None when no slot is free. The counting happens before any await."""
+        if not self._can_take(key):
+            return None
+        if first is not None:
+            self._waiters.remove(first)
+        idle = self._idle.get(key)
+        if idle:
+            conn, since = idle.pop()
+            self._busy[key] = self._busy.get(key, 0) + 1
+            if time.monotonic() - since < self.options.check_after and not conn.broken:
+                return conn
+            return await self._connect(key, dsn, check=conn)
+        victim = self._longest_idle() if self._open >= self.max_connections else None
+        if victim is None:
+            self._open += 1
+        self._busy[key] = self._busy.get(key, 0) + 1
+        # A victim's slot passes to us; it is closed before we connect, so the server never sees more
+        # connections than the cap.
+        return await self._connect(key, dsn, replace=victim)
+
+    def _wake(self) -> None:
+        """Let the first queued checkout that can use what is free now try again (FIFO across databases)."""
+        for waiter in self._waiters:
+            if waiter.granted.done():
+                return  # a turn is already given and not yet taken
+            if self._closed or self._can_take(waiter.key):
+                waiter.granted.set_result(None)
+                return
 
     async def _connect(
         self, key: str, dsn: str, *, check: Connection | None = None, replace: Connection | None = None
@@ -203,7 +280,7 @@ class PoolRegistry:
                     await check.close()
             self._open -= 1
             self._busy[key] -= 1
-            self._notify()
+            self._wake()
             raise
 
     async def _checkin(self, key: str, conn: Connection) -> None:
@@ -217,7 +294,8 @@ class PoolRegistry:
         )
         if reusable:
             self._idle.setdefault(key, []).append((conn, time.monotonic()))
-            self._notify()
+            self._schedule_sweep()
+            self._wake()
             return
         if not self._busy[key] and key not in self._users:
             self._dsns.pop(key, None)
@@ -239,6 +317,22 @@ class PoolRegistry:
             while conns and conns[0][1] < limit:
                 conn, _ = conns.pop(0)
                 self._close_later(conn)
+        self._schedule_sweep()
+
+    def _schedule_sweep(self) -> None:
+        """Close idle connections at `idle_timeout` even when no checkout comes (an operator at rest)."""
+        if self._sweeper is not None or self._closed:
+            return
+        oldest = min((conns[0][1] for conns in self._idle.values() if conns), default=None)
+        if oldest is None:
+            return
+
+        def run() -> None:
+            self._sweeper = None
+            self._sweep()
+
+        delay = max(0.0, oldest + self.options.idle_timeout - time.monotonic()) + 0.05
+        self._sweeper = asyncio.get_running_loop().call_later(delay, run)
 
     async def _close_quietly(self, conn: Connection) -> None:
         """Close the connection and free its slot (counted until the close is done)."""
@@ -247,16 +341,12 @@ class PoolRegistry:
                 await conn.close()
         finally:
             self._open -= 1
-            self._notify()
+            self._wake()
 
     def _close_later(self, conn: Connection) -> None:
         task = asyncio.get_running_loop().create_task(self._close_quietly(conn))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
 
     async def _settle(self) -> None:
         if self._closing:
@@ -285,5 +375,10 @@ class PoolRegistry:
         self._owners.clear()
         self._users.clear()
         self._tables.clear()
-        self._notify()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for waiter in self._waiters:
+            if not waiter.granted.done():
+                waiter.granted.set_result(None)
         await self._settle()

@@ -33,11 +33,11 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from hubsettings_operator.errors import ConcurrentWrite, DatabaseUnavailable, HubSettingsError, SchemaMismatch
+from hubsettings_operator.errors import ConcurrentWrite, HubSettingsError, SchemaMismatch
 from hubsettings_operator.redact import describe_dsn, register_dsn
 from hubsettings_operator.spec.models import IDENTIFIER_PATTERN, TABLE_PATTERN, ConflictMode, Profile
 from hubsettings_operator.table import replicas
-from hubsettings_operator.table.dberrors import PoolTimeout, database_errors, map_error
+from hubsettings_operator.table.dberrors import PoolSaturated, database_errors, map_error
 from hubsettings_operator.table.layout import TableInfo, TableLayout
 from hubsettings_operator.table.layouts import creatable_layout, layout_for, resolve
 from hubsettings_operator.table.plan import (
@@ -179,30 +179,17 @@ class SettingsStore:
             await self._registry.release(self._owner)
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def _connection(self, *, queue: bool = True) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         try:
-            async with self._registry.connection(self._dsn) as conn:
+            async with self._registry.connection(self._dsn, queue=queue) as conn:
                 with database_errors(self._dsn):
                     yield conn
-        except PoolTimeout:
-            # The registry only says "timed out"; one direct attempt tells why (refused, auth, DNS...).
-            raise await self._diagnose() from None
         except HubSettingsError:
             raise
-        except (psycopg.Error, OSError) as exc:  # connecting
+        except (psycopg.Error, OSError, PoolSaturated) as exc:  # connecting, or the cap stayed full
+            # A full cap is the operator's own queue (WaitingForConnection), never "database unavailable";
+            # no extra connection outside the cap is opened to find out more.
             raise map_error(exc, self._dsn) from None
-
-    async def _diagnose(self) -> HubSettingsError:
-        opts = self._registry.options
-        try:
-            conn = await psycopg.AsyncConnection.connect(self._dsn, connect_timeout=opts.connect_timeout)
-        except (psycopg.Error, OSError) as exc:
-            return map_error(exc, self._dsn)
-        await conn.close()
-        return DatabaseUnavailable(
-            f"database {self.where} busy: no connection free within {opts.pool_timeout:g}s "
-            f"(all {self._registry.max_connections} of the operator's connections in use, or the server is slow)"
-        )
 
     # ---- reading ------------------------------------------------------------------------------------
 
@@ -240,9 +227,10 @@ class SettingsStore:
             rows = await self.read_rows(conn, target, layout, lock=False) if info is not None else {}
             return layout.profile, rows
 
-    async def ping(self, target: Target) -> None:
-        """Cheap liveness check of the database and the table (no lock, no write)."""
-        async with self._connection() as conn:
+    async def ping(self, target: Target, *, queue: bool = True) -> None:
+        """Cheap liveness check of the database and the table (no lock, no write). `queue=False`: raise
+        WaitingForConnection at once when the cap is full rather than queue behind the applies."""
+        async with self._connection(queue=queue) as conn:
             await self._table_info(conn, target, cached=False)
 
     async def replica_view(
