@@ -61,6 +61,12 @@ from hubsettings_operator.runtime.config import OperatorConfig
     help="Label selector of the Hub pods the operator watches, sent to the API server (any syntax, e.g. "
     "'app in (hub), tier!=agent'): other pods never reach it.",
 )
+@click.option(
+    "--cluster-scanning/--no-cluster-scanning",
+    default=_D.cluster_scanning,
+    show_default=True,
+    help="List namespaces and watch CRDs cluster-wide (off: no cluster-scoped RBAC needed; docs/rbac.md).",
+)
 @click.option("--peering", default=_D.peering, show_default=True, help="kopf peering name (HA).")
 @click.option("--standalone", is_flag=True, help="No peering (a single replica; development).")
 @click.option("--priority", default=None, type=int, help="Peering priority (default: random, for HA).")
