@@ -9,9 +9,9 @@ LINT_PATHS := $(wildcard operator tests bench hack)
 
 .PHONY: deps venv postgres-server testenv-bin helm-bin kubectl-bin test test-unit test-integration test-e2e lint crd docs \
         generated bench bench-node bench-smoke e2e-kind testenv-up testenv-down clean kstatus-bin \
-        node-deps image cluster-up cluster-down test-cluster
+        node-deps image cluster-up cluster-down test-cluster monitoring-crds
 
-deps: venv postgres-server testenv-bin helm-bin kubectl-bin kstatus-bin node-deps ## install everything the tests need
+deps: venv postgres-server testenv-bin helm-bin kubectl-bin kstatus-bin monitoring-crds node-deps ## install everything the tests need
 
 venv: $(VENV)/.installed
 
@@ -41,6 +41,11 @@ helm-bin:
 # kstatus (sigs.k8s.io/cli-utils) + Flux-style CEL health checks for the GitOps e2e tests (hack/kstatus).
 kstatus-bin:
 	@bash hack/install-kstatus.sh >/dev/null
+
+# The Prometheus Operator's CRDs (ServiceMonitor, PodMonitor, PrometheusRule) from its Go module, for the e2e
+# server-side checks of the chart's monitoring toggles.
+monitoring-crds:
+	@bash hack/install-monitoring-crds.sh >/dev/null
 
 # kubectl: the machine's if present, else built from k8s.io/kubectl through the Go module proxy.
 kubectl-bin:
