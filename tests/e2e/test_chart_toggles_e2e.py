@@ -32,6 +32,7 @@ from tests.e2e.helpers import (
     wait_condition,
 )
 from tests.e2e.test_manifests_dry_run import dry_run
+from tests.e2e.test_rbac import peering_crds
 from tests.support.chart import COMBINATIONS, MONITORING, REPO_ROOT, find, render_chart
 from tests.support.kubectl import apply_objects, wait_established
 from tests.support.kubeenv import KubeTestEnv
@@ -40,6 +41,12 @@ from tests.support.operator_proc import OperatorProcess
 MONITORING_KINDS = {"servicemonitors", "podmonitors", "prometheusrules"}
 ns = module_namespace("toggles")
 operator = module_operator("toggles-logs")
+
+
+@pytest.fixture(scope="module")
+def kopf_crds(kube_env: KubeTestEnv) -> list[str]:
+    """kopf's peering CRDs from the chart's crds/ (a KopfPeering is dry-run like any other object)."""
+    return peering_crds(kube_env)
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +77,11 @@ def test_every_toggle_combination_passes_server_dry_run(
     kube_env: KubeTestEnv,
     kube_api: k8s.ApiClient,
     crd_installed: str,
+    kopf_crds: list[str],
     monitoring_crds: bool,
     combination: str,
 ) -> None:
-    del crd_installed
+    del crd_installed, kopf_crds
     namespace = make_namespace(kube_api, "tog")
     values = json.loads(json.dumps(COMBINATIONS[combination]))
     if "namespaces" in values.get("watch", {}):
@@ -189,9 +197,10 @@ def test_aggregated_roles_grant_read_to_viewers_and_write_to_editors(
     does not run in this tier): what the server then allows, by SubjectAccessReview."""
     namespace = make_namespace(kube_api, "agg")
     rbac = k8s.RbacAuthorizationV1Api(kube_api)
-    for who, role in (("viewer", "view"), ("editor", "edit")):
+    # The built-in edit role aggregates both (view's labels include aggregate-to-edit): so does the editor here.
+    for who, role in (("viewer", "view"), ("editor", "view"), ("editor", "edit")):
         binding = k8s.V1RoleBinding(
-            metadata=k8s.V1ObjectMeta(name=who),
+            metadata=k8s.V1ObjectMeta(name=f"{who}-{role}"),
             role_ref=k8s.V1RoleRef(
                 api_group="rbac.authorization.k8s.io",
                 kind="ClusterRole",
