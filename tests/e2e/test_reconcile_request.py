@@ -8,6 +8,7 @@ The operator runs with hour-long resync and health periods, so only the request 
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -132,3 +133,9 @@ def test_own_resync_period_repairs_an_edit_without_any_request(
     edit_out_of_band(db, "edited, repaired by the object's own period")
     # The operator's period is an hour: only spec.resyncSeconds (30 s) can bring it back.
     eventually(lambda: message(db) == "hello", 75, what="repaired by the object's own resync period")
+
+
+def test_the_api_server_is_the_kubernetes_version_asked_for(kube_api: k8s.ApiClient) -> None:
+    """`make test-oldest-k8s` runs this module on KUBERNETES_VERSION: prove the server is that version."""
+    wanted = os.environ.get("KUBERNETES_VERSION", "v1.35.4")  # hack/build-testenv.sh's default
+    assert k8s.VersionApi(kube_api).get_code().git_version == wanted
