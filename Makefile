@@ -9,9 +9,10 @@ LINT_PATHS := $(wildcard operator tests bench hack)
 
 .PHONY: deps venv postgres-server testenv-bin helm-bin kubectl-bin test test-unit test-integration test-e2e lint crd docs \
         generated bench bench-node bench-smoke e2e-kind testenv-up testenv-down clean kstatus-bin \
-        node-deps image cluster-up cluster-down test-cluster
+        node-deps image cluster-up cluster-down test-cluster monitoring-crds test-oldest-k8s \
+        test-oldest-k8s-run
 
-deps: venv postgres-server testenv-bin helm-bin kubectl-bin kstatus-bin node-deps ## install everything the tests need
+deps: venv postgres-server testenv-bin helm-bin kubectl-bin kstatus-bin monitoring-crds node-deps ## install everything the tests need
 
 venv: $(VENV)/.installed
 
@@ -31,9 +32,12 @@ postgres-server:
 	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -q postgresql; \
 	fi
 
-# kube-apiserver + etcd built from the Kubernetes Go modules, cached under $(CACHE) (first build: minutes).
+# kube-apiserver + etcd built from the Kubernetes Go modules, cached under $(CACHE) (first build: minutes);
+# also the oldest Kubernetes minor docs/compatibility.md claims, for the CRD tier (test-oldest-k8s).
+OLDEST_KUBERNETES ?= v1.32.13
 testenv-bin:
 	@bash hack/build-testenv.sh
+	@KUBERNETES_VERSION=$(OLDEST_KUBERNETES) bash hack/build-testenv.sh
 
 helm-bin:
 	@bash hack/install-helm.sh >/dev/null
@@ -41,6 +45,11 @@ helm-bin:
 # kstatus (sigs.k8s.io/cli-utils) + Flux-style CEL health checks for the GitOps e2e tests (hack/kstatus).
 kstatus-bin:
 	@bash hack/install-kstatus.sh >/dev/null
+
+# The Prometheus Operator's CRDs (ServiceMonitor, PodMonitor, PrometheusRule) from its Go module, for the e2e
+# server-side checks of the chart's monitoring toggles.
+monitoring-crds:
+	@bash hack/install-monitoring-crds.sh >/dev/null
 
 # kubectl: the machine's if present, else built from k8s.io/kubectl through the Go module proxy.
 kubectl-bin:
@@ -56,6 +65,14 @@ lint: venv
 # The README's test command. Unit + integration (real PostgreSQL) + e2e (real kube-apiserver + PostgreSQL).
 test: deps lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-oldest-k8s-run
+
+# The CRD tier (and reconcile on request) on the oldest Kubernetes minor claimed in docs/compatibility.md.
+test-oldest-k8s: deps test-oldest-k8s-run
+
+test-oldest-k8s-run:
+	KUBERNETES_VERSION=$(OLDEST_KUBERNETES) $(VENV)/bin/pytest tests/e2e/test_crd_apiserver.py \
+	  tests/e2e/test_reconcile_request.py $(PYTEST_ARGS)
 
 test-unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)

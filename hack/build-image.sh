@@ -156,6 +156,13 @@ build_rootfs_images() {
   : >"${r}/etc/resolv.conf"
   chmod 1777 "${r}/tmp"
   log "rootfs $(du -sh "${r}" | cut -f1) after $((SECONDS - start))s"
+  # The SBOM of exactly this root filesystem, beside the archive; the image's labels name it and its digest.
+  local site
+  site="$(cd "${r}" && echo opt/venv/lib/python3*/site-packages)"
+  "${PYTHON}" "${HACK_DIR}/sbom.py" --rootfs "${r}" --site-packages "/${site}" --name "${OPERATOR_IMAGE}" \
+    --version "${APP_VERSION}" --out "${SBOM}"
+  local sbom_labels
+  mapfile -t sbom_labels < <(sbom_label_args)
   local env=(--env PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
     --env PYTHONDONTWRITEBYTECODE=1 --env PYTHONUNBUFFERED=1 --env HOME=/tmp --env TMPDIR=/tmp --env LANG=C.UTF-8)
   # One archive, one layer, two images: the operator and the Hub stand-in (its entrypoint only differs).
@@ -164,9 +171,16 @@ build_rootfs_images() {
     --exposed-port 8080/tcp --exposed-port 9090/tcp \
     --label org.opencontainers.image.title=hubsettings-operator \
     --label "org.opencontainers.image.version=${APP_VERSION}" \
+    "${sbom_labels[@]}" \
     --also "${HUB_IMAGE}=${HUB_ENTRYPOINT}" >&2
   rm -rf "${work}"
   log "operator image in $((SECONDS - start))s"
+}
+
+# Labels that point from the image to its SBOM (CycloneDX JSON beside the archive): file name, format, digest.
+sbom_label_args() {
+  printf '%s\n' --label "dev.scion.sbom.file=$(basename "${SBOM}")" --label "dev.scion.sbom.format=CycloneDX-1.6+json" \
+    --label "dev.scion.sbom.sha256=$(sha256sum "${SBOM}" | cut -d' ' -f1)"
 }
 
 build_docker_images() {
@@ -174,6 +188,19 @@ build_docker_images() {
   log "docker build -f operator/Dockerfile"
   docker build -f "${REPO}/operator/Dockerfile" --build-arg "VERSION=${APP_VERSION}" -t "${OPERATOR_IMAGE}" \
     "${REPO}" >&2
+  # The SBOM of the image's own file system (exported), then labels naming it (metadata only, same layers).
+  local cid tmp
+  cid="$(docker create "${OPERATOR_IMAGE}")"
+  tmp="$(mktemp -d "${IMG_ROOT}/.export.XXXXXX")"
+  docker export "${cid}" | tar -x -C "${tmp}" --exclude='dev/*'
+  docker rm "${cid}" >/dev/null
+  "${PYTHON}" "${HACK_DIR}/sbom.py" --rootfs "${tmp}" \
+    --site-packages "/$(cd "${tmp}" && echo opt/venv/lib/python3*/site-packages)" --name "${OPERATOR_IMAGE}" \
+    --version "${APP_VERSION}" --out "${SBOM}"
+  rm -rf "${tmp}"
+  printf 'FROM %s\nLABEL dev.scion.sbom.file="%s" dev.scion.sbom.format="CycloneDX-1.6+json" dev.scion.sbom.sha256="%s"\n' \
+    "${OPERATOR_IMAGE}" "$(basename "${SBOM}")" "$(sha256sum "${SBOM}" | cut -d' ' -f1)" |
+    docker build -t "${OPERATOR_IMAGE}" - >&2
   printf 'FROM %s\nENTRYPOINT %s\n' "${OPERATOR_IMAGE}" "${HUB_ENTRYPOINT}" | docker build -t "${HUB_IMAGE}" - >&2
   docker save -o "${ARCHIVE}.tmp" "${OPERATOR_IMAGE}" "${HUB_IMAGE}"
   mv -f "${ARCHIVE}.tmp" "${ARCHIVE}"
@@ -188,8 +215,10 @@ build_operator() {
   fi
   local key
   key="$(hash_inputs pyproject.toml README.md operator/hubsettings_operator operator/Dockerfile \
-    hack/build-image.sh hack/mkimage.py hack/slim-venv.sh)"
+    hack/build-image.sh hack/mkimage.py hack/slim-venv.sh hack/sbom.py)"
   ARCHIVE="${IMG_ROOT}/hubsettings-images-${builder}-${key}.tar"
+  SBOM="${ARCHIVE%.tar}.cdx.json"
+  OPERATOR_SBOM="${SBOM}"
   OPERATOR_ARCHIVE="${ARCHIVE}"
   HUB_ARCHIVE="${ARCHIVE}"
   if [[ ! -f "${ARCHIVE}" ]]; then
@@ -202,7 +231,8 @@ build_operator() {
       *) die "HUBSETTINGS_IMAGE_BUILDER must be auto, docker or rootfs (got ${builder})" ;;
     esac
     # Older builds of the same images are not needed any more.
-    find "${IMG_ROOT}" -maxdepth 1 -name 'hubsettings-*.tar' ! -name "*-${key}.tar" -delete
+    find "${IMG_ROOT}" -maxdepth 1 \( -name 'hubsettings-*.tar' -o -name 'hubsettings-*.cdx.json' \) \
+      ! -name "*-${key}.*" -delete
   fi
 }
 
@@ -212,6 +242,7 @@ log "operator: ${OPERATOR_IMAGE} $(du -h "${OPERATOR_ARCHIVE}" | cut -f1) ${OPER
 if [[ ${print_paths} -eq 1 ]]; then
   printf 'OPERATOR_IMAGE=%s\nOPERATOR_ARCHIVE=%s\nHUB_IMAGE=%s\nHUB_ARCHIVE=%s\nPAUSE_IMAGE=%s\nPAUSE_ARCHIVE=%s\n' \
     "${OPERATOR_IMAGE}" "${OPERATOR_ARCHIVE}" "${HUB_IMAGE}" "${HUB_ARCHIVE}" "${PAUSE_IMAGE}" "${PAUSE_ARCHIVE}"
+  printf 'OPERATOR_SBOM=%s\n' "${OPERATOR_SBOM}"
 fi
 
 load_images() {

@@ -33,6 +33,7 @@ ALLOWED = {
     "max_workers",
     "exc_text",
     "level",
+    "disabled",  # kopf settings.scanning.disabled (--no-cluster-scanning)
 }
 
 

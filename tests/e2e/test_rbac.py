@@ -155,8 +155,9 @@ def install(
     )
     part = applied_part(objects)
     kinds = sorted(o["kind"] for o in part)
+    # Three ClusterRoles: kopf's scanning, and the aggregated HubSettings view and edit roles (no binding).
     assert kinds == sorted(
-        ["ClusterRole", "ClusterRoleBinding", "KopfPeering", "Role", "RoleBinding", "ServiceAccount"]
+        ["ClusterRole"] * 3 + ["ClusterRoleBinding", "KopfPeering", "Role", "RoleBinding", "ServiceAccount"]
     ), kinds
     [role] = find(part, "Role")
     [peering] = find(part, "KopfPeering")
@@ -376,7 +377,7 @@ def test_cluster_wide_render_applies_and_grants_the_namespaced_rules_everywhere(
     roles = {o["metadata"]["name"]: o for o in find(part, "ClusterRole")}
     [namespaced_role] = find(install.objects, "Role")
     fullname = namespaced_role["metadata"]["name"].replace(install.release, release, 1)
-    assert set(roles) == {fullname, f"{fullname}-cluster"}
+    assert set(roles) == {fullname, f"{fullname}-cluster", f"{fullname}-view", f"{fullname}-edit"}
     # The cluster-wide ClusterRole grants exactly the rules of the namespaced Role (one shared template).
     assert roles[fullname]["rules"] == namespaced_role["rules"]
     assert {"clusterkopfpeerings"} <= {

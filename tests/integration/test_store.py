@@ -243,7 +243,7 @@ async def test_seeded_section_becomes_managed(db: str) -> None:
     [change] = result.plan.changes
     assert change.action is Action.ADOPT and not change.conflict
     row = (await rows(db, "scion"))["access"]
-    assert row["origin"] == "managed" and row["revision"] == 2
+    assert row["origin"] == "managed" and row["revision"] == 1  # ownership taken, value kept: no reload
     assert row["updated_by"] == "hubsettings-operator:scion/hub"
 
 

@@ -27,6 +27,33 @@ INSTALL_HELM_SH = REPO_ROOT / "hack" / "install-helm.sh"
 DEFAULT_RELEASE = "hubsettings-operator"
 DEFAULT_NAMESPACE = "hubsettings-system"
 
+# The chart's optional parts, and the combinations of them the unit (helm lint, schema) and e2e (server
+# dry-run) tiers render: each must pass both.
+MONITORING: dict[str, Any] = {
+    "metrics": {
+        "prometheusRule": {"enabled": True},
+        "grafanaDashboard": {"enabled": True},
+        "podMonitor": {"enabled": True},
+    }
+}
+NAMESPACED_ONLY: dict[str, Any] = {
+    "rbac": {"clusterScoped": False},
+    "crds": {"install": False},
+    "watch": {"namespaces": ["hub"]},
+}
+COMBINATIONS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "monitoring": MONITORING,
+    "service-monitor": {
+        "metrics": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}}
+    },
+    "network-policy": {"networkPolicy": {"enabled": True}},
+    "namespaced-only": NAMESPACED_ONLY,
+    "everything-namespaced": {**MONITORING, **NAMESPACED_ONLY, "networkPolicy": {"enabled": True}},
+    "cluster-wide-all": {**MONITORING, "watch": {"clusterWide": True}, "networkPolicy": {"enabled": True}},
+    "no-aggregation-no-tests": {"rbac": {"aggregateToDefaultRoles": False}, "tests": {"enabled": False}},
+}
+
 
 class HelmError(RuntimeError):
     """`helm` failed (or could not be provided); carries its exit code and output."""
@@ -76,10 +103,14 @@ def template_args(
     release: str = DEFAULT_RELEASE,
     namespace: str = DEFAULT_NAMESPACE,
     include_crds: bool = False,
+    include_tests: bool = False,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
-    """The `helm template` command line (without the binary); `values` is written into `values_dir`."""
+    """The `helm template` command line (without the binary); `values` is written into `values_dir`.
+    The `helm test` hooks (templates/tests/) are left out unless `include_tests`."""
     args = ["template", release, str(CHART_DIR), "--namespace", namespace]
+    if not include_tests:
+        args.append("--skip-tests")
     if values is not None:
         values_file = values_dir / "values.yaml"
         values_file.write_text(yaml.safe_dump(values, sort_keys=False))
@@ -108,6 +139,7 @@ def render_chart(
     release: str = DEFAULT_RELEASE,
     namespace: str = DEFAULT_NAMESPACE,
     include_crds: bool = False,
+    include_tests: bool = False,
     extra_args: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Renders the chart and returns its objects, in helm's order (CRDs of crds/ first if include_crds).
@@ -121,6 +153,7 @@ def render_chart(
         release=release,
         namespace=namespace,
         include_crds=include_crds,
+        include_tests=include_tests,
         extra_args=extra_args,
     )
     if proc.returncode != 0:

@@ -113,6 +113,7 @@ class Images:
     hub_archive: Path
     pause: str
     pause_archive: Path
+    operator_sbom: Path  # CycloneDX JSON of the operator image, beside its archive
 
 
 def build_images() -> Images:
@@ -130,6 +131,7 @@ def build_images() -> Images:
         hub_archive=Path(kv["HUB_ARCHIVE"]),
         pause=kv["PAUSE_IMAGE"],
         pause_archive=Path(kv["PAUSE_ARCHIVE"]),
+        operator_sbom=Path(kv["OPERATOR_SBOM"]),
     )
 
 

@@ -12,6 +12,7 @@ from hubsettings_operator.cli.app import CONTEXT, main, print_reports
 from hubsettings_operator.cli.exitcodes import ExitCode
 from hubsettings_operator.spec import crd as crd_module
 from hubsettings_operator.spec.manifests import validate_paths
+from hubsettings_operator.spec.models import Profile
 
 
 @main.command(context_settings=CONTEXT)
@@ -87,22 +88,60 @@ def docs() -> None:
 
 
 @main.command("import", context_settings=CONTEXT)
-@click.option("--settings-yaml", "settings_yaml", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--settings-yaml", "settings_yaml", default=None, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--dsn-file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read the live settings table of this database instead (file holding the DSN).",
+)
+@click.option("--table", default="hub_settings", show_default=True, help="Settings table (with --dsn-file).")
+@click.option(
+    "--profile",
+    type=click.Choice([p.value for p in Profile]),
+    default=Profile.AUTO.value,
+    show_default=True,
+    help="Table layout (with --dsn-file).",
+)
+@click.option("--observe", is_flag=True, help="Start every section under policy Observe (with --dsn-file).")
 @click.option("--name", required=True, help="metadata.name of the HubSettings.")
 @click.option("--namespace", default="default", show_default=True, help="metadata.namespace.")
 @click.option("--secret-name", default="hub-db", show_default=True, help="Secret holding the DSN (key url).")
-def import_(settings_yaml: str, name: str, namespace: str, secret_name: str) -> None:
-    """Turn a Hub settings.yaml into a HubSettings manifest on stdout.
+def import_(
+    settings_yaml: str | None,
+    dsn_file: str | None,
+    table: str,
+    profile: str,
+    observe: bool,
+    name: str,
+    namespace: str,
+    secret_name: str,
+) -> None:
+    """Write a HubSettings manifest on stdout from a Hub settings.yaml or from the live settings table.
 
-    Layer 1 keys go under spec.settings by section, Layer 0 keys under spec.bootstrap.expected. Secrets
-    are dropped with a warning on stderr.
+    --settings-yaml: Layer 1 keys go under spec.settings by section, Layer 0 keys under
+    spec.bootstrap.expected; secrets are dropped with a warning on stderr.
+
+    --dsn-file: every row of the table becomes its typed section (unknown sections: spec.extraSettings).
+    Rows owned by another HubSettings are left out and listed on stderr. Applying the manifest changes no
+    value: a section it would not reproduce exactly starts under policy Observe (warning on stderr).
+    --observe starts every section under Observe. See docs/adoption.md.
 
     \b
-    Example:
+    Examples:
       hubsettings import --settings-yaml ~/.scion/settings.yaml --name hub --namespace scion > hub.yaml
+      hubsettings import --dsn-file /run/secrets/dsn --observe --name hub --namespace scion > hub.yaml
     """
+    if (settings_yaml is None) == (dsn_file is None):
+        raise click.UsageError("give exactly one of --settings-yaml and --dsn-file")
+    if dsn_file is not None:
+        from hubsettings_operator.cli.table_import import import_table
+
+        import_table(dsn_file, table, Profile(profile), observe, name, namespace, secret_name)
+        return
     from hubsettings_operator.spec.importer import import_settings_yaml
 
+    assert settings_yaml is not None
     doc = yaml.safe_load(Path(settings_yaml).read_text(encoding="utf-8")) or {}
     try:
         result = import_settings_yaml(doc, name, namespace, secret_name)

@@ -81,6 +81,12 @@ from hubsettings_operator.runtime.config import OperatorConfig
     help="Label selector of the HubSettings this operator handles (sharding; sent to the API server). Give each "
     "shard its own --peering name. Default: every HubSettings.",
 )
+@click.option(
+    "--cluster-scanning/--no-cluster-scanning",
+    default=_D.cluster_scanning,
+    show_default=True,
+    help="List namespaces and watch CRDs cluster-wide (off: no cluster-scoped RBAC needed; docs/rbac.md).",
+)
 @click.option("--peering", default=_D.peering, show_default=True, help="kopf peering name (HA).")
 @click.option("--standalone", is_flag=True, help="No peering (a single replica; development).")
 @click.option("--priority", default=None, type=int, help="Peering priority (default: random, for HA).")

@@ -75,6 +75,12 @@ class OperatorConfig:
     max_db_connections: int = 10
     """Upper bound of PostgreSQL connections the operator holds open, over all databases and objects."""
 
+    cluster_scanning: bool = True
+    """Let kopf list namespaces and watch CustomResourceDefinitions (cluster-scoped reads) to notice a CRD or a
+    namespace appearing while it runs. `--no-cluster-scanning` is for installs with no cluster-scoped RBAC (the
+    chart's rbac.clusterScoped: false): the CRD is discovered once at start, the listed namespaces are taken
+    as they are (docs/rbac.md)."""
+
     peering: str | None = "hubsettings-operator"
     """kopf peering name for HA (one active replica); None runs standalone."""
 

@@ -3,6 +3,9 @@
 Handler ids (stable, they name kopf's progress annotations):
 - `hubsettings.reconcile.{create,update,resume}`: reconcile on spec changes and at operator start;
 - `hubsettings.resync`: periodic full reconcile (catches out-of-band edits in the table);
+- `hubsettings.resync.own`: the same on the object's own period (spec.resyncSeconds), a daemon per such object;
+- `hubsettings.reconcile.requested`: reconcile at once when the reconcile.fluxcd.io/requestedAt annotation
+  holds a value status.lastHandledReconcileAt does not echo yet (runtime/requests.py), then echo it;
 - `hubsettings.health`: short-period probe (`Reconciler.health`): re-reads the DSN Secret (a rotated DSN
   triggers a reconcile) and pings the database within a timeout shorter than the period, so an outage shows
   in status within about one period and a recovery is noticed without touching the CR;
@@ -21,10 +24,11 @@ import kopf
 
 from hubsettings_operator import selectors
 from hubsettings_operator.redact import scrub
-from hubsettings_operator.runtime import convergence_check, drift_check, metrics
+from hubsettings_operator.runtime import convergence_check, drift_check, metrics, requests
 from hubsettings_operator.runtime.kube import KUBE_API_ERRORS
 from hubsettings_operator.runtime.reconciler import Reconciler, backoff
 from hubsettings_operator.runtime.services import Services
+from hubsettings_operator.runtime.status_writer import uid as status_uid
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
 from hubsettings_operator.status.rules import Event
 
@@ -109,6 +113,36 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     kopf.on.create(*resource, id="hubsettings.reconcile.create", registry=registry, timeout=None)(reconcile)
     kopf.on.update(*resource, id="hubsettings.reconcile.update", field="spec", registry=registry)(reconcile)
     kopf.on.resume(*resource, id="hubsettings.reconcile.resume", registry=registry)(reconcile)
+    in_flight: set[tuple[str, str]] = set()
+
+    # Reconcile on request (runtime/requests.py). A watch-event handler, because kopf's diff base leaves
+    # metadata out (runner.py), so no update handler ever sees an annotation change; the echo in status makes
+    # it fire once per request, and a request pending while the operator was down is handled on its start.
+    @kopf.on.event(
+        *resource,
+        id="hubsettings.reconcile.requested",
+        registry=registry,
+        when=lambda body, type, **_: type != "DELETED" and requests.pending_request(body) is not None,
+    )
+    async def requested(body: kopf.Body, **_: Any) -> None:
+        value = requests.pending_request(body)
+        key = (status_uid(body), str(value))
+        if value is None or key in in_flight:
+            return  # a status write of this very reconcile brought us here again
+        in_flight.add(key)
+        try:
+            outcome = await reconciler.reconcile(body)
+            if outcome.result == "applied":
+                converge.poke(body)
+            meta = body.get("metadata", {})
+            # Handled even when the reconcile failed or the object is suspended: its status says how.
+            await services.kube.patch_status(
+                str(meta.get("namespace")), str(meta.get("name")), {requests.HANDLED_FIELD: value}
+            )
+        except KUBE_API_ERRORS as exc:  # not echoed: the next watch event of the object asks again
+            log.warning("reconcile request %s not handled yet: %s", value, type(exc).__name__)
+        finally:
+            in_flight.discard(key)
 
     @kopf.timer(
         *resource,
@@ -116,10 +150,27 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         interval=config.resync_seconds,
         initial_delay=config.resync_seconds,
         registry=registry,
+        when=lambda spec, **_: not requests.has_own_period(spec),
     )
     async def resync(body: kopf.Body, **_: Any) -> None:
+        await periodic(body)
+
+    async def periodic(body: kopf.Body) -> None:
         if (await reconciler.reconcile(body)).result == "applied":
             converge.poke(body)
+
+    @kopf.daemon(
+        *resource,
+        id="hubsettings.resync.own",
+        registry=registry,
+        cancellation_timeout=1.0,
+        when=lambda spec, **_: requests.has_own_period(spec),
+    )
+    async def own_resync(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        """spec.resyncSeconds: the same periodic reconcile on the object's own period (read each round, so a
+        changed period applies from the next one; kopf stops this daemon when the field is removed)."""
+        while not await stopped.wait(requests.resync_period(body.get("spec"), config.resync_seconds)):
+            await periodic(body)
 
     @kopf.timer(
         *resource,

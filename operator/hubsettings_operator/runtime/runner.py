@@ -67,6 +67,8 @@ def build_registry(services: Services) -> kopf.OperatorRegistry:
         settings.peering.mandatory = config.peering is not None
         settings.peering.clusterwide = config.all_namespaces
         settings.peering.stealth = True
+        # Namespaced-only installs: no list/watch of namespaces and CRDs (cluster-scoped), by choice, not a warning.
+        settings.scanning.disabled = not config.cluster_scanning
         # Recover from API server restarts: bounded watches, reconnect quickly.
         settings.watching.server_timeout = 60
         settings.watching.client_timeout = 90

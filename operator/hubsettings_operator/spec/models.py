@@ -296,6 +296,14 @@ class HubSettingsSpec(_Strict):
         description="Confirm that every Hub replica has loaded the written revisions (scion profile): "
         "status.convergence and the Converged condition.",
     )
+    resyncSeconds: int | None = Field(
+        default=None,
+        ge=30,
+        le=86400,
+        description="This object's own full-reconcile period in seconds (30 to 86400), overriding the "
+        "operator's --resync-seconds (300). A no-op resync writes nothing. To reconcile at once instead, "
+        "annotate the object with reconcile.fluxcd.io/requestedAt.",
+    )
     progressDeadlineSeconds: int | None = Field(
         default=None,
         ge=10,
@@ -447,6 +455,11 @@ class HubSettingsStatus(BaseModel):
     )
     convergence: ConvergenceStatus | None = Field(
         default=None, description="Which revision each Hub replica has loaded (spec.convergence)."
+    )
+    lastHandledReconcileAt: str | None = Field(
+        default=None,
+        description="The value of the reconcile.fluxcd.io/requestedAt annotation the operator last reconciled "
+        "for (Flux's convention): equal to the annotation once the request has been handled.",
     )
 
 

@@ -48,6 +48,19 @@ def next_revision(change: Change, last_written: Mapping[str, WrittenRecord]) -> 
     return max(change.current_revision or 0, (last.revision or 0) if last is not None else 0) + 1
 
 
+def adopted_revision(change: Change, last_written: Mapping[str, WrittenRecord]) -> int | None:
+    """Taking ownership of a row whose value stays (adopting a Hub seed row or an admin's edit) keeps its
+    revision: replicas apply a section only when its revision moves, and nothing changed for them to apply
+    (adopting a running Hub must not make every replica reload). `None` when the revision must move: any
+    other write, or a row behind a revision we wrote before (revisions never go backwards)."""
+    if change.action is not Action.ADOPT or change.current_revision is None:
+        return None
+    last = last_written.get(change.key)
+    if last is not None and (last.revision or 0) > change.current_revision:
+        return None
+    return change.current_revision
+
+
 class ScionLayout:
     profile = Profile.SCION
     channel = CHANNEL
@@ -109,7 +122,9 @@ class ScionLayout:
                 refused = gcp_iam.refusal(change.old if change.action is Action.UPDATE else None, change.new)
                 if refused is not None:
                     raise HubRuleRefused(refused)
-            revision = next_revision(change, last_written)
+            revision = adopted_revision(change, last_written)
+            if revision is None:
+                revision = next_revision(change, last_written)
             if change.action is Action.INSERT:
                 inserts.append((uuid.uuid4(), change.key, canonical_json(change.new), revision))
             elif change.action in (Action.UPDATE, Action.ADOPT):
