@@ -21,7 +21,7 @@ import yaml
 from kubernetes import client as k8s
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.helpers import (
+from tests.support.kubeapi import (
     Database,
     create,
     hubsettings,

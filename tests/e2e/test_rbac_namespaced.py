@@ -19,7 +19,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from tests.e2e.helpers import (
+from tests.support.kubeapi import (
     Database,
     create,
     delete,
