@@ -190,6 +190,7 @@ class HubStandIn:
         self._listening = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.requests = 0
+        self.schema_requests = 0
 
     async def start(self) -> None:
         dsn = self._dsn
@@ -333,7 +334,7 @@ class HubStandIn:
         """As the Hub's `handleAdminServerConfigSchema`: `{"sections": {name: {schema, koanf_paths}}}` for every
         section of this replica's registry (the generated facts of the Hub generation its version has reached),
         behind the same auth as server-config (`hub.config.read`)."""
-        self.requests += 1
+        self.schema_requests += 1
         denied = self._denied(request)
         if denied is not None:
             return denied
@@ -384,6 +385,7 @@ class HubStandIn:
                 "failing": bool(cache is not None and cache.failing),
                 "failed_refreshes": cache.failed_refreshes if cache is not None else 0,
                 "requests": self.requests,
+                "schema_requests": self.schema_requests,
                 "channels": sorted(self.active),
             }
         )
