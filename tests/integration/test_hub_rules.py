@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 
 from hubsettings_operator.runtime.reconciler import Reconciler
+from hubsettings_operator.runtime.services import build_services
 from hubsettings_operator.table.pool import PoolRegistry
 from hubsettings_operator.table.scion import CHANNEL
 from tests.support.fakekube import FakeKube
@@ -30,7 +31,9 @@ async def test_gcp_iam_tightening_is_written_and_loosening_is_refused_with_nothi
     await execute(db, SCION_DDL)
     kube = FakeKube(default_dsn=db)
     events: list[Any] = []
-    reconciler = Reconciler(kube, PoolRegistry(), emit=lambda body, event: events.append(event))
+    reconciler = Reconciler(
+        build_services(kube, pools=PoolRegistry(), emit=lambda body, event: events.append(event))
+    )
     try:
         strict = await reconciler.reconcile(kube.put("scion", "hub", _spec({"gcp_iam": STRICT})))
         assert strict.result == "applied"
@@ -67,7 +70,7 @@ async def test_gcp_iam_loosening_the_hub_admin_already_made_is_written(db: str) 
             (json.dumps(admin_row),),
         )
     kube = FakeKube(default_dsn=db)
-    reconciler = Reconciler(kube, PoolRegistry(), emit=lambda body, event: None)
+    reconciler = Reconciler(build_services(kube, pools=PoolRegistry(), emit=lambda body, event: None))
     try:
         same = await reconciler.reconcile(kube.put("scion", "hub", _spec({"gcp_iam": admin_row})))
         assert same.result == "applied", same
@@ -84,7 +87,7 @@ async def test_gcp_iam_loosening_the_hub_admin_already_made_is_written(db: str) 
 async def test_fields_the_hub_never_applies_from_the_table_are_refused_before_writing(db: str) -> None:
     await execute(db, SCION_DDL)
     kube = FakeKube(default_dsn=db)
-    reconciler = Reconciler(kube, PoolRegistry(), emit=lambda body, event: None)
+    reconciler = Reconciler(build_services(kube, pools=PoolRegistry(), emit=lambda body, event: None))
     try:
         bad = {"agent_defaults": {"default_model": "large", "default_max_agent_role": "full"}}
         outcome = await reconciler.reconcile(kube.put("scion", "hub", _spec(bad)))
