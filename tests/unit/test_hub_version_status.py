@@ -98,3 +98,19 @@ def test_live_schema_of_the_governing_version_validates_sections() -> None:
     assert validate_spec(raw, hub_version="0.2.23")[0] is not None
     spec, errors = validate_spec(raw, hub_version="0.2.23", live=live)
     assert spec is None and any("running Hub's schema (version 0.2.23)" in e.reason for e in errors)
+
+
+def test_changed_asks_for_a_reconcile_only_when_the_governing_version_moved() -> None:
+    from hubsettings_operator.status.hub_version import changed
+
+    mixed = status_with("0.2.4", "0.2.23")
+    validated = governing(CONV, mixed).as_status()
+    assert not changed({"spec": CONV, "status": {**mixed}})  # no reconcile wrote hubVersion yet
+    assert not changed({"spec": CONV, "status": {**mixed, "hubVersion": validated}})
+    upgraded = status_with("0.2.23", "0.2.23")
+    assert changed({"spec": CONV, "status": {**upgraded, "hubVersion": validated}})
+    facts_said = governing(CONV, {}).as_status()
+    assert changed({"spec": CONV, "status": {**mixed, "hubVersion": facts_said}})  # first versions reported
+    pinned = {**CONV, "hubVersion": "0.2.6"}
+    said = governing(pinned, mixed).as_status()
+    assert not changed({"spec": pinned, "status": {**upgraded, "hubVersion": said}})  # spec.hubVersion wins
