@@ -79,6 +79,7 @@ class EventReason(StrEnum):
     DRIFT_CLEARED = "DriftCleared"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     CONVERGED = "Converged"
+    HUB_VERSIONS_MIXED = "HubVersionsMixed"  # replicas run different Hub versions (a rolling upgrade)
 
 
 class Condition(BaseModel):

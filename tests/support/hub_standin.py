@@ -16,6 +16,9 @@ It behaves, on the wire, like one Hub process:
   (`--sections`, default the newest registry) and never another one: `{source: "db", revision}` for a section
   in its cache, `{source: "default"}` otherwise; empty fields are omitted, never null (the Hub's `omitempty`),
   and the reference cache keeps no row metadata, so `updated_at`/`updated_by`/`origin` are omitted;
+- `GET /api/v1/admin/server-config/schema` answers as the Hub's `handleAdminServerConfigSchema`
+  (`{"sections": {name: {"schema", "koanf_paths"}}}`, same auth) for the sections of its registry, from the
+  generated facts of the Hub generation its `--version` has reached (`--no-schema`: 404, an older Hub);
 - auth as the Hub's (`pkg/hub/auth.go`, `errors.go`): 401 `unauthorized` with the Hub's message for a missing
   header, a bad `scion_pat_`/`scion_dev_` token or any other bad token; a valid principal without
   `hub.config.read` (`--forbidden-token-file`) gets 403 `forbidden` "Insufficient permissions";
@@ -53,6 +56,8 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from hubsettings_operator.redact import register_dsn, register_secret
+from hubsettings_operator.spec import facts, versions
+from hubsettings_operator.spec.live_schema import SCHEMA_PATH
 from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.spec.sections import SECTION_MODELS
 from hubsettings_operator.table.layouts import layout_for
@@ -159,6 +164,7 @@ class HubStandIn:
         sections: list[str] | None = None,
         version: str = DEFAULT_VERSION,
         forbidden_token: str = "",
+        serve_schema: bool = True,
     ) -> None:
         register_dsn(dsn)
         register_secret(token)
@@ -171,6 +177,7 @@ class HubStandIn:
             register_secret(forbidden_token)
         self.sections = sorted(sections) if sections is not None else sorted(SECTION_MODELS)
         self.version = version
+        self.serve_schema = serve_schema  # False: a Hub before the schema endpoint (404)
         self.projects: set[str] = set()  # projects watched: their channels are LISTENed
         self.active: set[str] = set()  # channels LISTENed on the current listener connection
         self.table = table
@@ -183,6 +190,7 @@ class HubStandIn:
         self._listening = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.requests = 0
+        self.schema_requests = 0
 
     async def start(self) -> None:
         dsn = self._dsn
@@ -206,6 +214,8 @@ class HubStandIn:
         await self.start_listener()
         app = web.Application()
         app.router.add_get(SERVER_CONFIG_PATH, self._server_config)
+        if self.serve_schema:
+            app.router.add_get(SCHEMA_PATH, self._schema)
         app.router.add_post("/_standin/listener", self._control_listener)
         app.router.add_post("/_standin/refresh", self._control_refresh)
         app.router.add_post("/_standin/poll", self._control_poll)
@@ -288,14 +298,20 @@ class HubStandIn:
     def _presented(request: web.Request) -> bytes:
         return request.headers.get("Authorization", "").partition(" ")[2].strip().encode()
 
-    async def _server_config(self, request: web.Request) -> web.Response:
-        self.requests += 1
+    def _denied(self, request: web.Request) -> web.Response | None:
         presented = self._presented(request)
         if self._forbidden_token and hmac.compare_digest(presented, self._forbidden_token.encode()):
             return _error(403, "forbidden", "Insufficient permissions")
         if not hmac.compare_digest(presented, self._token.encode()):
             message = unauthorized_message(request.headers.get("Authorization", "")) or "invalid token"
             return _error(401, "unauthorized", message)
+        return None
+
+    async def _server_config(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        denied = self._denied(request)
+        if denied is not None:
+            return denied
         revisions = self.cache.snapshot.revisions if self.cache is not None else {}
         # Every section of this replica's registry, none other; `omitempty` fields left out.
         meta: dict[str, dict[str, Any]] = {
@@ -311,6 +327,25 @@ class HubStandIn:
                 "settings_tier": "db",
                 "schema_version": "1",
                 "section_metadata": meta,
+            }
+        )
+
+    async def _schema(self, request: web.Request) -> web.Response:
+        """As the Hub's `handleAdminServerConfigSchema`: `{"sections": {name: {schema, koanf_paths}}}` for every
+        section of this replica's registry (the generated facts of the Hub generation its version has reached),
+        behind the same auth as server-config (`hub.config.read`)."""
+        self.schema_requests += 1
+        denied = self._denied(request)
+        if denied is not None:
+            return denied
+        found = facts.section_facts(versions.generation_for(self.version))
+        return web.json_response(
+            {
+                "sections": {
+                    name: {"schema": found[name]["schema"], "koanf_paths": list(found[name]["koanf_paths"])}
+                    for name in self.sections
+                    if name in found
+                }
             }
         )
 
@@ -350,6 +385,7 @@ class HubStandIn:
                 "failing": bool(cache is not None and cache.failing),
                 "failed_refreshes": cache.failed_refreshes if cache is not None else 0,
                 "requests": self.requests,
+                "schema_requests": self.schema_requests,
                 "channels": sorted(self.active),
             }
         )
@@ -367,6 +403,7 @@ async def _main(args: argparse.Namespace, dsn: str, token: str, forbidden: str) 
         sections=[s for s in args.sections.split(",") if s] if args.sections else None,
         version=args.version,
         forbidden_token=forbidden,
+        serve_schema=not args.no_schema,
     )
     await standin.start()
     print(f"ready http://{args.host}:{args.port}", flush=True)
@@ -397,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default=DEFAULT_VERSION, help="scion_version it reports")
     parser.add_argument(
         "--forbidden-token-file", default="", help="a token of a principal without hub.config.read (403)"
+    )
+    parser.add_argument(
+        "--no-schema", action="store_true", help="no schema endpoint (404), as a Hub before it"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(message)s")

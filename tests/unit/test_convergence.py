@@ -230,15 +230,15 @@ def test_403_is_token_forbidden_and_401_token_rejected() -> None:
     assert run([probe("hub-0", None, error=rejected)]).condition.reason is Reason.TOKEN_REJECTED
 
 
-def test_oldest_version() -> None:
-    from hubsettings_operator.convergence.decide import oldest_version
-
+def test_oldest_version_is_the_spec_rule() -> None:
+    """status.convergence.oldestVersion follows spec.versions.effective_hub_version (one rule): oldest
+    parseable version, without its "v"; unparseable and missing versions do not count."""
     pods = [
         PodProbe(name=n, uid=n, listening=True, loaded={}, version=v)
         for n, v in (("a", "0.2.10"), ("b", "v0.2.9"), ("c", None), ("d", "dev"))
     ]
-    assert oldest_version(pods) == "v0.2.9"
-    assert oldest_version([]) is None
+    assert decide({}, pods, Tracking(), now=0.0, timeout_s=30.0, channel="c").status.oldestVersion == "0.2.9"
+    assert decide({}, [], Tracking(), now=0.0, timeout_s=30.0, channel="c").status.oldestVersion is None
 
 
 def test_server_config_answer_as_the_hub_sends_it() -> None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from hubsettings_operator.conditions import CondType, Desired, Reason
 from hubsettings_operator.spec.models import ConvergenceStatus, ReplicaConvergence
+from hubsettings_operator.spec.versions import effective_hub_version
 
 # Errors a probe reports that are the token's fault, not the pod's (one rejection stops the round).
 TOKEN_REJECTED = "token rejected"  # HTTP 401: not a valid token for this Hub
@@ -61,18 +62,6 @@ def token_problem(error: str | None) -> Reason | None:
 def unknown_sections(written: Mapping[str, int], pod: PodProbe) -> list[str]:
     """Written sections the replica's registry does not have (it never lists a section it does not know)."""
     return [] if pod.known is None else sorted(s for s in written if s not in pod.known)
-
-
-def oldest_version(pods: Sequence[PodProbe]) -> str | None:
-    """The oldest scion_version among the replicas that reported one (the effective Hub version of the
-    fleet: what every replica knows). Versions that do not parse as x.y.z sort last."""
-
-    def key(version: str) -> tuple[int, tuple[int, ...]]:
-        core = version.lstrip("v").split("-", 1)[0].split("+", 1)[0].split(".")
-        return (0, tuple(int(p) for p in core)) if all(p.isdigit() for p in core) else (1, ())
-
-    versions = sorted({p.version for p in pods if p.version}, key=key)
-    return versions[0] if versions else None
 
 
 def _unknown_message(written: Mapping[str, int], pods: Sequence[PodProbe]) -> str:
@@ -183,7 +172,9 @@ def decide(
     incomplete = {p.uid for p in behind + unknown} | {p.uid for p in pods if unknown_sections(written, p)}
     loaded_all = len(pods) - len(incomplete)
     status = ConvergenceStatus(
-        written=dict(sorted(written.items())), replicas=replicas, oldestVersion=oldest_version(pods)
+        written=dict(sorted(written.items())),
+        replicas=replicas,
+        oldestVersion=effective_hub_version([p.version for p in pods]).version,
     )
     status.summary = f"{loaded_all}/{len(pods)}"
     missing = [p for p in pods if p.listening is False]

@@ -10,7 +10,9 @@ the pure decision (`convergence/decide.py`):
 - each pod, by its IP (never a Service, which would answer from any replica): `GET
   /api/v1/admin/server-config` with the admin token; in PostgreSQL mode its `section_metadata` lists every
   section of that replica's registry (the revision of those its cache holds) and its `scion_version` (only
-  where the table layout has that endpoint: `TableLayout.replica_endpoint`).
+  where the table layout has that endpoint: `TableLayout.replica_endpoint`);
+- once per Hub version the replicas run, `GET /api/v1/admin/server-config/schema` from one replica of it (the
+  running Hub's section schemas, kept per version in `spec.live_schema` for the reconcile's validation).
 
 The token is read from its Secret on every round (registered with the redactor) and only ever sent in the
 Authorization header. A rejected token (401: TokenRejected; 403, a principal without hub.config.read:
@@ -34,6 +36,8 @@ from hubsettings_operator.convergence import decide as convergence
 from hubsettings_operator.convergence.decide import PodProbe
 from hubsettings_operator.redact import register_secret, scrub
 from hubsettings_operator.secretdata import decode
+from hubsettings_operator.spec import live_schema
+from hubsettings_operator.spec.live_schema import SCHEMA_PATH, LiveSchemas, parse_schema_response
 from hubsettings_operator.spec.models import (
     BootstrapSpec,
     ConvergenceScheme,
@@ -142,6 +146,57 @@ async def read_loaded(
     return parse_server_config(body)
 
 
+# Versions whose replicas answered 404 to the schema endpoint (a Hub before it): not asked again.
+_no_schema_endpoint: set[str] = set()
+
+
+async def read_schema(
+    session: aiohttp.ClientSession, pod: HubPod, conv: ConvergenceSpec, token: str, version: str
+) -> LiveSchemas | None:
+    """The replica's `GET /api/v1/admin/server-config/schema` as LiveSchemas; None if not served or not
+    readable (validation then uses the generated facts for that version). Never raises; never shows the token."""
+    host = f"[{pod.ip}]" if ":" in pod.ip else pod.ip
+    url = f"{conv.scheme.value}://{host}:{conv.port}{SCHEMA_PATH}"
+    try:
+        async with session.get(
+            url,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            ssl=conv.scheme is not ConvergenceScheme.HTTPS,
+            timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S),
+            allow_redirects=False,
+        ) as resp:
+            if resp.status == 404:
+                _no_schema_endpoint.add(version)
+                return None
+            if resp.status != 200:
+                return None
+            return parse_schema_response(await resp.json(content_type=None), version)
+    except (aiohttp.ClientError, TimeoutError, ValueError, OSError):
+        return None
+
+
+async def learn_schemas(
+    session: aiohttp.ClientSession,
+    pods: list[HubPod],
+    results: Mapping[str, Answer],
+    conv: ConvergenceSpec,
+    token: str,
+) -> None:
+    """Fetch the schema endpoint once per Hub version the replicas run (from one replica of that version) and
+    keep it in `spec.live_schema`'s per-version cache, where the reconcile finds it."""
+    asked: set[str] = set()
+    for pod in pods:
+        version = results[pod.uid].version
+        if not version or version in asked or version in _no_schema_endpoint:
+            continue
+        if results[pod.uid].error or live_schema.cached(version) is not None:
+            continue
+        asked.add(version)
+        found = await read_schema(session, pod, conv, token, version)
+        if found is not None:
+            live_schema.remember(found)
+
+
 def parse_server_config(body: Any) -> Answer:
     """The Hub's `GET /api/v1/admin/server-config` answer (PostgreSQL mode) as an Answer: every section of the
     replica's own registry is listed (`db` with its revision, or `file`/`default` without), never another;
@@ -227,6 +282,7 @@ async def observe(
                         results[pod.uid] = await read_loaded(session, pod, conv, token)
 
                 await asyncio.gather(*(one(p) for p in pods[1:]))
+            await learn_schemas(session, pods, results, conv, token)
     probes = [
         PodProbe(
             name=p.name,

@@ -7,7 +7,8 @@ the one Ready gate), then writes through the one status writer and posts the ver
 In the operator a kopf daemon per HubSettings with `spec.convergence` runs `ConvergenceChecker.run`: a round
 right after each apply that changed rows (`poke`), every second while a replica is behind, else every
 `OperatorConfig.convergence_seconds`. The health timer calls `check_token`: a changed token Secret starts a
-round at once (a fixed or rotated token shows within one health period).
+round at once (a fixed or rotated token shows within one health period). When a round changes the Hub version
+that governs validation (status/hub_version.py), the handlers' `revalidate` reconciles the object at once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import kopf
@@ -33,6 +34,7 @@ from hubsettings_operator.runtime.services import Services
 from hubsettings_operator.runtime.status_writer import uid as object_uid
 from hubsettings_operator.spec.models import BootstrapSpec, HubSettingsSpec
 from hubsettings_operator.spec.validation import validate_spec
+from hubsettings_operator.status import hub_version
 from hubsettings_operator.status.convergence import convergence_verdict, pending_write
 from hubsettings_operator.table.plan import owner_marker
 
@@ -55,6 +57,8 @@ class ConvergenceChecker:
         self._pokes: dict[str, asyncio.Event] = {}
         self._changed_at: dict[str, float] = {}  # uid -> monotonic time of the apply not yet converged
         self._token_seen: dict[str, str] = {}  # uid -> fingerprint of the token the last round used
+        # Set by the handlers: reconcile an object now (this check never imports the reconcile).
+        self.revalidate: Callable[[Mapping[str, Any]], Awaitable[None]] | None = None
 
     def poke(self, body: Mapping[str, Any]) -> None:
         """An apply changed rows: check now (and time how long the replicas take)."""
@@ -186,9 +190,15 @@ class ConvergenceChecker:
         update, events = convergence_verdict(body, decision, timeout_s=timeout_s)
         writer = self.services.writer
         async with writer.lock_for(body):
-            await writer.write(body, update)
+            written = await writer.write(body, update)
         for event in events:
             self.services.emit(body, event)
+        after = {**(written.fresh or {}), "status": written.status}
+        if self.revalidate is not None and written.fresh is not None and hub_version.changed(after):
+            # The replicas' versions moved (an old replica replaced, or one added): the governing version of
+            # validation changed, so the reconcile must run now (outside the object lock it takes itself).
+            log.info("Hub versions of %s changed: reconciling now", _ident(body))
+            await self.revalidate(after)
 
 
 def register(

@@ -110,6 +110,13 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
 
     watch_selector = config.pod_watch_selector
     converge = convergence_check.register(registry, resource, services, watch_selector=watch_selector)
+
+    async def revalidate(body: Mapping[str, Any]) -> None:
+        # The replicas' Hub versions changed: validate the spec against the new governing version now.
+        if (await reconciler.reconcile(body)).result == "applied":
+            converge.poke(body)
+
+    converge.revalidate = revalidate
     kopf.on.create(*resource, id="hubsettings.reconcile.create", registry=registry, timeout=None)(reconcile)
     kopf.on.update(*resource, id="hubsettings.reconcile.update", field="spec", registry=registry)(reconcile)
     kopf.on.resume(*resource, id="hubsettings.reconcile.resume", registry=registry)(reconcile)

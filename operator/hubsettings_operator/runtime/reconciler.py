@@ -7,7 +7,9 @@ check. It decides nothing about status itself (`status/rules.py` holds the rules
 1. snapshot the body (kopf hands timers a *live* body that changes under a running reconcile: the spec and
    the generation written to status must come from the same snapshot);
 2. an object never seen before gets Reconciling=True at once, before any database work;
-3. validate (InvalidSpec -> Stalled, nothing written) -> suspend? -> DSN from the Secret -> one store apply;
+3. validate against the governing Hub version (status/hub_version.py: spec.hubVersion, else the oldest replica's
+   as the convergence check last reported it, with that version's live schema, else the facts; InvalidSpec ->
+   Stalled, nothing written) -> suspend? -> DSN from the Secret -> one store apply;
 4. status and events from the pure rules; a newer generation seen while writing is reconciled right away.
 
 Over 400 lines: reconcile, retarget, health probe and finalizer share the object lock, the store factory and
@@ -30,6 +32,7 @@ from hubsettings_operator.redact import describe_dsn, fingerprint, scrub
 from hubsettings_operator.runtime import metrics
 from hubsettings_operator.runtime.services import Services, generation_of, snapshot
 from hubsettings_operator.runtime.status_writer import Written, uid
+from hubsettings_operator.spec import live_schema
 from hubsettings_operator.spec.models import (
     DatabaseSpec,
     DeletionPolicy,
@@ -38,7 +41,7 @@ from hubsettings_operator.spec.models import (
     TargetStatus,
 )
 from hubsettings_operator.spec.validation import unvalidated_sections, validate_spec
-from hubsettings_operator.status import rules
+from hubsettings_operator.status import hub_version, rules
 from hubsettings_operator.status.checks import drop_disabled_checks
 from hubsettings_operator.status.rules import (
     DELETE_ATTEMPTS_BEFORE_RELEASE,
@@ -222,7 +225,11 @@ class Reconciler:
         namespace, name = _ident(body)
         generation = generation_of(body)
         status = body.get("status") or {}
-        spec, errors = validate_spec(body.get("spec"))
+        # The oldest running replica's version governs (status/hub_version.py), with its live schema.
+        hub = hub_version.governing(body.get("spec"), status)
+        live = live_schema.cached(hub.effective) if hub.source == hub_version.SOURCE_REPLICAS else None
+        spec, errors = validate_spec(body.get("spec"), hub_version=hub.hub_version, live=live)
+        mixed = hub_version.mixed_event(status, hub)
         if spec is None:
             message = "; ".join(str(e) for e in errors[:5]) + (
                 f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
@@ -230,11 +237,18 @@ class Reconciler:
             verdict = rules.stalled(Reason.INVALID_SPEC, message)
             return Outcome(
                 "invalid",
-                update=StatusUpdate(verdict=verdict, generation=generation),
-                events=rules.transition_events(status, verdict),
+                update=StatusUpdate(
+                    fields={"hubVersion": hub.as_status()}, verdict=verdict, generation=generation
+                ),
+                events=rules.transition_events(status, verdict) + ([mixed] if mixed else []),
             )
         if spec.suspend:
-            return Outcome("suspended", update=StatusUpdate(verdict=rules.suspended(), generation=generation))
+            return Outcome(
+                "suspended",
+                update=StatusUpdate(
+                    fields={"hubVersion": hub.as_status()}, verdict=rules.suspended(), generation=generation
+                ),
+            )
         try:
             ref = spec.database.secretRef
             dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
@@ -278,13 +292,16 @@ class Reconciler:
         update.fields["target"] = target.model_dump()
         update.fields["written"] = written_status(result)
         # What the operator wrote without being able to check it, and what it only watches (Observe).
-        update.fields["unvalidatedSections"] = unvalidated_sections(spec)
+        update.fields["unvalidatedSections"] = unvalidated_sections(spec, live)
+        update.fields["hubVersion"] = hub.as_status()
         update.fields["observedDrift"] = sorted(c.key for c in result.plan.observed_drift)
         outcome = Outcome(
             "applied" if result.plan.writes else "noop", apply=result, update=update, events=events
         )
         if adopted_event is not None:
             outcome.events.insert(0, adopted_event)
+        if mixed is not None:
+            outcome.events.append(mixed)
         moved = await self._leave_old_target(body, spec, dsn, target)
         if moved is not None:
             outcome.events.insert(0, moved)

@@ -461,6 +461,22 @@ class HubSettingsStatus(BaseModel):
         description="The value of the reconcile.fluxcd.io/requestedAt annotation the operator last reconciled "
         "for (Flux's convention): equal to the annotation once the request has been handled.",
     )
+    hubVersion: HubVersionStatus | None = Field(
+        default=None, description="Which Hub version governed the last validation, and where it came from."
+    )
+
+
+class HubVersionStatus(BaseModel):
+    """The Hub version the reconcile validated against (docs/status.md, "hubVersion")."""
+
+    effective: str = Field(description="The governing Hub version.")
+    source: str = Field(
+        description="spec (spec.hubVersion), replicas (the oldest version the replicas reported to the "
+        "convergence check) or facts (no replica reported one: the newest Hub generation the operator knows)."
+    )
+    mixed: bool = Field(default=False, description="Replicas run different Hub versions (a rolling upgrade).")
+    versions: list[str] = Field(default_factory=list, description="The replicas' versions, oldest first.")
+    message: str = Field(default="", description="Why this version governs.")
 
 
 class ReplicaConvergence(BaseModel):

@@ -501,7 +501,10 @@ def validate_spec_uncached(
                         need.path,
                         f"needs Hub >= {need.version}, and {source} {governing}: that Hub would "
                         "refuse it on its write path and drop it on its read path",
-                        "Remove it, or upgrade the Hub first (and then raise spec.hubVersion)",
+                        "Remove it, or upgrade the Hub first (and then raise spec.hubVersion)"
+                        if spec.hubVersion
+                        else f"Upgrade every replica to Hub >= {need.version} (the oldest governs), or drop "
+                        "the field for now",
                     )
                 )
     if errors:
