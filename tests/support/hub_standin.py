@@ -57,6 +57,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from hubsettings_operator.redact import register_dsn, register_secret
 from hubsettings_operator.spec import facts, versions
+from hubsettings_operator.spec import facts
 from hubsettings_operator.spec.live_schema import SCHEMA_PATH
 from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.spec.sections import SECTION_MODELS
@@ -68,7 +69,8 @@ log = logging.getLogger("hub-standin")
 SERVER_CONFIG_PATH = "/api/v1/admin/server-config"
 PROJECT_CHANNEL_PREFIX = "scion_ev_g_"
 LISTEN_POLL_S = 1.0  # the Hub's listenPollInterval: channel changes apply between waits
-DEFAULT_VERSION = "0.2.22"
+# By default a replica of the newest Hub generation the facts know, so its version and its registry agree.
+DEFAULT_VERSION = str(facts.newest()["since"])
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
