@@ -57,7 +57,6 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from hubsettings_operator.redact import register_dsn, register_secret
 from hubsettings_operator.spec import facts, versions
-from hubsettings_operator.spec import facts
 from hubsettings_operator.spec.live_schema import SCHEMA_PATH
 from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.spec.sections import SECTION_MODELS
