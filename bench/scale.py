@@ -31,8 +31,17 @@ from pathlib import Path
 
 import psycopg
 from kubernetes import client as k8s
-from tests.e2e.helpers import GROUP, PLURAL, VERSION, create, hubsettings, make_namespace, patch, put_secret
 from tests.support.hubdb import SCION_DDL
+from tests.support.kubeapi import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    create,
+    hubsettings,
+    make_namespace,
+    patch,
+    put_secret,
+)
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.pgserver import PgServer
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client as k8s
 
-from tests.e2e.helpers import (
+from tests.support.kubeapi import (
     Database,
     condition,
     create,
