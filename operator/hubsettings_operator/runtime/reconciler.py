@@ -51,6 +51,7 @@ from hubsettings_operator.status.rules import (
 from hubsettings_operator.table.apply import apply_spec
 from hubsettings_operator.table.plan import OWNER_PREFIX, Action, WrittenRecord, owner_marker
 from hubsettings_operator.table.store import ApplyResult, Target
+from hubsettings_operator.table.wanted import WantedCache
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,8 @@ class Reconciler:
         # Highest generation whose spec was applied, per object: an older body (a timer's) is never applied
         # over it.
         self._applied_generation: dict[str, int] = {}
+        # Canonical texts of each validated spec's rows, so a no-op resync does not canonicalise them again.
+        self._wanted = WantedCache()
 
     def dsn_changed(self, body: Mapping[str, Any], dsn: str) -> bool:
         """Whether `dsn` differs from the one the last reconcile of this object used."""
@@ -250,6 +253,7 @@ class Reconciler:
                     owner_marker(namespace, name),
                     last_written=last_written,
                     released_owners=released,
+                    wanted=self._wanted,
                 )
 
             result = await apply()
