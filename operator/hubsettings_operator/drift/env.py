@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from hubsettings_operator import selectors
 from hubsettings_operator.redact import fingerprint
@@ -58,8 +58,10 @@ class Sources:
     )  # values base64, as in the API
 
 
-@dataclass(frozen=True)
-class _Raw:
+class _Raw(NamedTuple):
+    """One env var's raw value and where it came from. A tuple: hashed and compared in C, as the per-pod
+    resolution cache (`container._cached_candidate`) does for every env var of every pod."""
+
     text: str | None
     source: str
     secret: bool
