@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from hubsettings_operator import selectors
@@ -174,6 +175,12 @@ def _ref_value(ref: Mapping[str, Any], sources: Sources, kind: str) -> tuple[str
     return (secret_text(raw) if kind == "secret" else raw), label
 
 
+@lru_cache(maxsize=16384)
+def _literal(value: str) -> _Raw:
+    """A literal `env[].value`: the same few values recur in every Hub pod (one tuple each, not one per pod)."""
+    return _Raw(value, "env", False, _RANK_ENV)
+
+
 def _raw_env(container: Mapping[str, Any], sources: Sources) -> tuple[dict[str, _Raw], list[str]]:
     """(env var name -> raw value, unreadable envFrom sources). envFrom first, env after (env wins)."""
     out: dict[str, _Raw] = {}
@@ -200,7 +207,10 @@ def _raw_env(container: Mapping[str, Any], sources: Sources) -> tuple[dict[str, 
         name = str(item.get("name", ""))
         vf = item.get("valueFrom")
         if "value" in item or not vf:
-            out[name] = _Raw(str(item.get("value") or ""), "env", False, _RANK_ENV)
+            value = item.get("value")
+            out[name] = (
+                _literal(value) if type(value) is str else _Raw(str(value or ""), "env", False, _RANK_ENV)
+            )
             continue
         if vf.get("configMapKeyRef"):
             got = _ref_value(vf["configMapKeyRef"], sources, "configMap")
