@@ -96,8 +96,8 @@ class PoolRegistry:
         self._owners: dict[str, str] = {}  # owner -> dsn key
         self._users: dict[str, set[str]] = {}  # dsn key -> owners
         self._tables: dict[tuple[str, str], tuple[TableInfo, float]] = {}
-        # Per DSN: rows as read -> their parse (store.rows_from), shared by every store of that database.
-        self._rows: dict[str, dict[tuple[Any, ...], CurrentRow]] = {}
+        # Per (DSN, table): the rows last read -> their parse (store.rows_from), shared by every store of it.
+        self._rows: dict[tuple[str, str], dict[tuple[Any, ...], CurrentRow]] = {}
         self._waiters: deque[_Waiter] = deque()
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -139,7 +139,7 @@ class PoolRegistry:
         for conn, _ in self._idle.pop(key, []):
             self._close_later(conn)
         self._tables = {k: v for k, v in self._tables.items() if k[0] != key}
-        self._rows.pop(key, None)
+        self._rows = {k: v for k, v in self._rows.items() if k[0] != key}
         if not self._busy.get(key):
             self._dsns.pop(key, None)
 
@@ -370,9 +370,9 @@ class PoolRegistry:
     def forget_table(self, dsn: str, table: str) -> None:
         self._tables.pop((dsn_key(dsn), table), None)
 
-    def row_cache(self, dsn: str) -> dict[tuple[Any, ...], CurrentRow]:
-        """The parse cache of `dsn`'s rows (`store.rows_from`): it outlives the stores, one per reconcile."""
-        return self._rows.setdefault(dsn_key(dsn), {})
+    def row_cache(self, dsn: str, table: str) -> dict[tuple[Any, ...], CurrentRow]:
+        """The parse cache of a table's rows (`store.rows_from`): it outlives the stores, one per reconcile."""
+        return self._rows.setdefault((dsn_key(dsn), table), {})
 
     async def close(self) -> None:
         """Close every connection; connections in use are closed when they come back."""

@@ -225,7 +225,7 @@ class SettingsStore:
         self, conn: psycopg.AsyncConnection[Any], target: Target, layout: TableLayout, *, lock: bool
     ) -> dict[str, CurrentRow]:
         cur = await conn.execute(layout.select_rows(target.identifier, lock=lock))
-        return rows_from(layout, await cur.fetchall(), self._registry.row_cache(self._dsn))
+        return rows_from(layout, await cur.fetchall(), self._registry.row_cache(self._dsn, target.table))
 
     async def read(self, target: Target) -> tuple[Profile, dict[str, CurrentRow]]:
         """Current rows without locking (for `watch`, drift and tests)."""
@@ -371,7 +371,9 @@ class SettingsStore:
                         await conn.execute(ddl)
                 cur = await conn.execute(layout.select_rows(table, lock=True))
                 # Only this plan, made under the lock, is written: the optimistic one may be stale.
-                rows = rows_from(layout, await cur.fetchall(), self._registry.row_cache(self._dsn))
+                rows = rows_from(
+                    layout, await cur.fetchall(), self._registry.row_cache(self._dsn, target.table)
+                )
                 plan = intent.plan(rows, desired, wanted.canonical)
                 result = ApplyResult(layout.profile, target.channel or layout.channel, plan, desired)
                 revisions: dict[str, int] = {}
@@ -445,9 +447,6 @@ class _Intent:
         )
 
 
-# Bound of a database's row cache (entries are dropped all at once past it: rows of old versions go too).
-ROW_CACHE_ENTRIES = 4096
-
 # A row exactly as `layout.select_rows` returned it: key, value text, updated_by, updated_at, revision, origin.
 RowTuple = tuple[Any, ...]
 
@@ -464,13 +463,13 @@ def rows_from(
     `cache` maps a row, exactly as read (every column, the value as text), to its parse and canonical JSON:
     an unchanged row is neither parsed nor canonicalised again, while any edit (the value, even with the same
     revision, or who wrote it, or when) is a different row and a miss. Exact by construction: no digest of a
-    digest, no trust in revisions."""
-    cache = cache if cache is not None else {}
-    if len(cache) > ROW_CACHE_ENTRIES:
-        cache.clear()
+    digest, no trust in revisions. Every read reads every row, so the cache is left holding exactly the rows
+    of this read: one entry per row of the table, never the versions before."""
+    previous = cache if cache is not None else {}
     out: dict[str, CurrentRow] = {}
+    seen: list[tuple[RowTuple, CurrentRow]] = []
     for row in rows:
-        hit = cache.get(row) if isinstance(row[1], str) else None
+        hit = previous.get(row) if isinstance(row[1], str) else None
         if hit is None:
             key, raw, updated_by, updated_at, revision, origin = row
             value, bad = layout.parse(raw)
@@ -484,9 +483,12 @@ def rows_from(
                 parse_error=bad,
                 canonical=canonical_json(value),
             )
-            if isinstance(raw, str):
-                cache[row] = hit
         out[hit.key] = hit
+        if isinstance(row[1], str):
+            seen.append((row, hit))
+    if cache is not None:
+        cache.clear()
+        cache.update(seen)
     return out
 
 
