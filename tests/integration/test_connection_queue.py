@@ -15,6 +15,7 @@ from typing import Any
 
 from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.reconciler import REQUEUE_AFTER, Reconciler
+from hubsettings_operator.runtime.services import build_services
 from hubsettings_operator.table.dberrors import PoolSaturated
 from hubsettings_operator.table.pool import PoolRegistry, StoreOptions
 from tests.support.fakekube import FakeKube
@@ -52,7 +53,7 @@ async def test_a_full_cap_is_waiting_for_connection_then_every_object_applies_an
     kube = FakeKube()
     # A short bound makes waits end at it often: 40 objects on 3 slots.
     registry = PoolRegistry(StoreOptions(application_name=APP, pool_timeout=0.05), max_connections=CAP)
-    reconciler = Reconciler(kube, registry, config=OperatorConfig(max_db_connections=CAP))
+    reconciler = Reconciler(build_services(kube, OperatorConfig(max_db_connections=CAP), pools=registry))
     names = _objects(kube, db, 40)
     try:
         # Phase 1: the whole cap is held (three other databases busy): every reconcile waits its bounded
