@@ -18,6 +18,7 @@ _MIN_SECRET_LEN = 4
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
+_dsns: set[str] = set()  # DSNs whose passwords are registered too (`_secrets` alone may hold a bare DSN)
 
 # key=value DSN passwords and URL userinfo passwords, for text that embeds a DSN we never registered.
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
@@ -40,10 +41,15 @@ def register_secret(value: str | None) -> None:
 
 def register_dsn(dsn: str) -> None:
     """Register a DSN and the password inside it (URL or key=value form, raw and percent-decoded)."""
+    with _lock:
+        if dsn in _dsns:
+            return  # registered before, password and all (every reconcile registers its DSN again)
     register_secret(dsn)
     for pw in dsn_passwords(dsn):
         register_secret(pw)
         register_secret(unquote(pw))
+    with _lock:
+        _dsns.add(dsn)
 
 
 def dsn_passwords(dsn: str) -> list[str]:

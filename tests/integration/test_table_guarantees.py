@@ -22,8 +22,9 @@ from hubsettings_operator.table.pool import PoolRegistry, StoreOptions
 from hubsettings_operator.table.proposal import CHANNEL as PROPOSAL_CHANNEL
 from hubsettings_operator.table.scion import CHANNEL as SCION_CHANNEL
 from hubsettings_operator.table.store import SettingsStore
+from hubsettings_operator.table.wanted import WantedCache
 from tests.integration.helpers import apply, make_spec
-from tests.support.hubdb import execute, listening, rows
+from tests.support.hubdb import SCION_DDL, execute, listening, rows
 from tests.support.pgserver import PgServer
 
 SETTINGS = {
@@ -96,6 +97,45 @@ async def test_out_of_band_edit_keeping_the_marker_is_overwritten_and_flagged_un
     value = (await rows(dsn, profile))[key]["value"]
     assert (value["admin_mode"] if profile == "scion" else value) is True
     assert result.written[key].digest == first.written[key].digest
+
+
+async def test_an_out_of_band_edit_keeping_revision_and_marker_is_seen_by_the_cached_no_op_path(
+    db: str,
+) -> None:
+    """The operator's no-op resync: a new store per reconcile on one registry (its row cache warm) and the
+    spec's canonical texts cached (WantedCache). A plain UPDATE of the value that keeps the revision, the owner
+    marker and update_time is still seen: the cache is keyed by the whole row as read, value text included."""
+    await execute(db, SCION_DDL)
+    registry = PoolRegistry()
+    wanted = WantedCache()
+    spec = make_spec(SETTINGS)
+    try:
+        first = await apply_spec(SettingsStore(db, registry, owner="a"), spec, OWNER, wanted=wanted)
+        noop = await apply_spec(
+            SettingsStore(db, registry, owner="a"), spec, OWNER, last_written=first.written, wanted=wanted
+        )
+        # Rows read and cached (one entry per row of the table), nothing written.
+        assert noop.plan.is_noop and len(registry.row_cache(db, "hub_settings")) == len(SETTINGS)
+        before = (await rows(db, "scion"))["maintenance"]
+        await execute(
+            db,
+            "UPDATE hub_settings SET value = jsonb_set(value, '{admin_mode}', 'false') WHERE section = 'maintenance'",
+        )
+        edited = (await rows(db, "scion"))["maintenance"]
+        same = ("revision", "updated_by", "updated_at")
+        assert [edited[c] for c in same] == [before[c] for c in same]
+        assert edited["value"]["admin_mode"] is False
+        async with listening(db, SCION_CHANNEL) as notes:
+            result = await apply_spec(
+                SettingsStore(db, registry, owner="a"), spec, OWNER, last_written=noop.written, wanted=wanted
+            )
+        assert [c.key for c in result.out_of_band] == ["maintenance"]
+        assert result.plan.out_of_band[0].action is Action.UPDATE
+        assert len(notes.payloads) == 1
+        after = (await rows(db, "scion"))["maintenance"]
+        assert after["value"]["admin_mode"] is True and after["revision"] == before["revision"] + 1
+    finally:
+        await registry.close()
 
 
 async def test_a_spec_change_is_not_mistaken_for_an_out_of_band_edit(table: tuple[str, str]) -> None:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from hubsettings_operator.drift.env import _RANK_FILE, Sources, Value, _raw_env, normalize
+from hubsettings_operator.drift.env import _RANK_FILE, Sources, Value, _Raw, _raw_env, normalize
 from hubsettings_operator.drift.settings_yaml import _settings_file_values
 from hubsettings_operator.spec import catalog
 from hubsettings_operator.spec.models import DriftItem, OverrideItem
@@ -46,6 +46,26 @@ def _suggest(env_name: str) -> str | None:
     return None
 
 
+Candidate = tuple[int, int, Value]  # (rank, preference among a key's env names, value): higher wins
+
+
+def _candidate(env_name: str, raw: _Raw) -> tuple[str, Candidate] | None:
+    """(catalog key, candidate) for a Layer 0 env var; `None` when the name is not a Layer 0 setting."""
+    setting = catalog.by_env(env_name)
+    if setting is None or setting.layer == 1:
+        return None
+    secret = setting.secret or raw.secret
+    text = None if raw.text is None else normalize(raw.text, setting.json_type)
+    names = [n.upper() for n in setting.env]
+    pref = -names.index(env_name.upper()) if env_name.upper() in names else -len(names)
+    return setting.key, (raw.rank, pref, Value(text, raw.source, env_name, secret))
+
+
+# Hub pods of one Deployment carry the same env: resolve each (name, raw value) once, not once per pod (pure;
+# bounded; values read from a Secret are not kept, they are resolved every time).
+_cached_candidate = lru_cache(maxsize=16384)(_candidate)
+
+
 def _is_ineffective_name(env_name: str) -> bool:
     return env_name.startswith(("SCION_SERVER_", "SCION_SEED_")) or env_name in catalog.INERT_ENV
 
@@ -68,7 +88,7 @@ def container_view(
     ineffective: list[DriftItem] = []
     file_values, file_label, file_secret, unreadable = _settings_file_values(pod, container, sources)
     # key -> (rank, preference among a key's env names, value); higher rank wins, then the primary name.
-    best: dict[str, tuple[int, int, Value]] = {}
+    best: dict[str, Candidate] = {}
     for key, file_text in file_values.items():
         file_setting = catalog.by_key(key)
         # Keys the catalog does not know are judged by name: a `password` under server.* is a secret too.
@@ -82,6 +102,13 @@ def container_view(
     unreadable += unreadable_env
     for env_name, raw in sorted(raw_env.items()):
         if not env_name.startswith("SCION_"):
+            continue
+        found = _candidate(env_name, raw) if raw.secret else _cached_candidate(env_name, raw)
+        if found is not None:
+            key, candidate = found
+            current = best.get(key)
+            if current is None or candidate[:2] > current[:2]:
+                best[key] = candidate
             continue
         setting = catalog.by_env(env_name)
         if setting is None:
@@ -112,14 +139,5 @@ def container_view(
             overrides.append(
                 OverrideItem(pod=pod_name, container=cname, key=setting.key, env=env_name, effect=effect)
             )
-            continue
-        secret = setting.secret or raw.secret
-        text = None if raw.text is None else normalize(raw.text, setting.json_type)
-        names = [n.upper() for n in setting.env]
-        pref = -names.index(env_name.upper()) if env_name.upper() in names else -len(names)
-        candidate = (raw.rank, pref, Value(text, raw.source, env_name, secret))
-        current = best.get(setting.key)
-        if current is None or candidate[:2] > current[:2]:
-            best[setting.key] = candidate
     values = {key: entry[2] for key, entry in best.items()}
     return ContainerView(pod_name, cname, values, overrides, ineffective, sorted(set(unreadable)))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from hubsettings_operator import selectors
 from hubsettings_operator.redact import fingerprint
@@ -58,8 +59,10 @@ class Sources:
     )  # values base64, as in the API
 
 
-@dataclass(frozen=True)
-class _Raw:
+class _Raw(NamedTuple):
+    """One env var's raw value and where it came from. A tuple: hashed and compared in C, as the per-pod
+    resolution cache (`container._cached_candidate`) does for every env var of every pod."""
+
     text: str | None
     source: str
     secret: bool
@@ -172,6 +175,12 @@ def _ref_value(ref: Mapping[str, Any], sources: Sources, kind: str) -> tuple[str
     return (secret_text(raw) if kind == "secret" else raw), label
 
 
+@lru_cache(maxsize=16384)
+def _literal(value: str) -> _Raw:
+    """A literal `env[].value`: the same few values recur in every Hub pod (one tuple each, not one per pod)."""
+    return _Raw(value, "env", False, _RANK_ENV)
+
+
 def _raw_env(container: Mapping[str, Any], sources: Sources) -> tuple[dict[str, _Raw], list[str]]:
     """(env var name -> raw value, unreadable envFrom sources). envFrom first, env after (env wins)."""
     out: dict[str, _Raw] = {}
@@ -198,7 +207,10 @@ def _raw_env(container: Mapping[str, Any], sources: Sources) -> tuple[dict[str, 
         name = str(item.get("name", ""))
         vf = item.get("valueFrom")
         if "value" in item or not vf:
-            out[name] = _Raw(str(item.get("value") or ""), "env", False, _RANK_ENV)
+            value = item.get("value")
+            out[name] = (
+                _literal(value) if type(value) is str else _Raw(str(value or ""), "env", False, _RANK_ENV)
+            )
             continue
         if vf.get("configMapKeyRef"):
             got = _ref_value(vf["configMapKeyRef"], sources, "configMap")

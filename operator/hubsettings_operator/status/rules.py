@@ -43,7 +43,7 @@ from hubsettings_operator.conditions import (
 )
 from hubsettings_operator.spec.models import ConflictItem
 from hubsettings_operator.status import ready
-from hubsettings_operator.table.plan import Action, Change, settings_hash
+from hubsettings_operator.table.plan import Action, Change
 from hubsettings_operator.table.store import summarize
 
 if TYPE_CHECKING:
@@ -343,10 +343,9 @@ def applied(
     """Status and events after an apply that ran (it may still have left rows owned by another object)."""
     plan = result.plan
     owned = result.owned_keys
-    owned_rows = {k: result.desired[k] for k in owned if k in result.desired}
     fields: dict[str, Any] = {
         "profile": result.profile.value,
-        "settingsHash": settings_hash(owned_rows),
+        "settingsHash": result.owned_settings_hash(),
         "appliedKeys": len(owned),
         "lastAppliedTime": now if plan.writes else old_status.get("lastAppliedTime"),
         "conflicts": [

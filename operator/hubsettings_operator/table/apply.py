@@ -13,7 +13,8 @@ from hubsettings_operator.spec.models import ConflictMode, HubSettingsSpec, Prof
 from hubsettings_operator.spec.policy import section_policy
 from hubsettings_operator.table.layouts import desired_rows, layout_for
 from hubsettings_operator.table.plan import ModeOf, WrittenRecord
-from hubsettings_operator.table.store import ApplyResult, ModesFn, SettingsStore, Target
+from hubsettings_operator.table.store import ApplyResult, DesiredFn, ModesFn, SettingsStore, Target
+from hubsettings_operator.table.wanted import Wanted, WantedCache
 
 
 def target_for(
@@ -54,6 +55,10 @@ def section_modes(spec: HubSettingsSpec, default: ConflictMode | None = None) ->
     return modes_for
 
 
+def _cached_wanted(cache: WantedCache, spec: HubSettingsSpec, profile: Profile) -> Wanted:
+    return cache.get(spec, profile, functools.partial(desired_rows, spec, profile))
+
+
 async def apply_spec(
     store: SettingsStore,
     spec: HubSettingsSpec,
@@ -64,6 +69,7 @@ async def apply_spec(
     dry_run: bool = False,
     released_owners: frozenset[str] = frozenset(),
     target: Target | None = None,
+    wanted: WantedCache | None = None,
 ) -> ApplyResult:
     """Make the table hold the spec's rows for `owner` (an `owner_marker`), atomically.
 
@@ -71,10 +77,16 @@ async def apply_spec(
     mode (Observe: never written, only compared). Pruning follows `spec.policy.prune`, `target` defaults to
     `target_for(spec)`. `last_written` is the previous result's `written` (kept in status by the operator):
     with it, out-of-band edits that kept our owner marker are conflicts and revisions never go backwards.
+    `wanted` remembers the canonical texts of the spec's rows across applies (the operator's no-op resync);
+    only for specs never mutated afterwards (validate_spec's shared instances).
     """
+    desired_for: DesiredFn = functools.partial(desired_rows, spec)
+    if wanted is not None:
+        desired_for = functools.partial(_cached_wanted, wanted, spec)
+
     return await store.apply(
         target or target_for(spec),
-        functools.partial(desired_rows, spec),
+        desired_for,
         owner,
         prune=spec.policy.prune,
         conflicts=policy or spec.policy.conflicts,

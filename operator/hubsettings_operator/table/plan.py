@@ -98,6 +98,13 @@ def settings_hash(rows: Mapping[str, JSONValue]) -> str:
     return f"sha256:{digest}"
 
 
+def settings_hash_of(canonical: Mapping[str, str]) -> str:
+    """`settings_hash` of rows whose canonical JSON is already known (the same text, not re-encoded):
+    `canonical_json` of a dict is its sorted keys, each JSON-encoded, with the values' canonical texts."""
+    body = ",".join(f"{json.dumps(key, ensure_ascii=False)}:{canonical[key]}" for key in sorted(canonical))
+    return f"sha256:{hashlib.sha256(('{' + body + '}').encode()).hexdigest()}"
+
+
 def value_digest(value: JSONValue) -> str:
     """Short SHA-256 of a value's canonical JSON: what `WrittenRecord` remembers of a row's content."""
     return canonical_digest(canonical_json(value))

@@ -32,6 +32,7 @@ from psycopg.pq import TransactionStatus
 from hubsettings_operator.redact import register_dsn
 from hubsettings_operator.table.dberrors import PoolSaturated
 from hubsettings_operator.table.layout import TableInfo
+from hubsettings_operator.table.plan import CurrentRow
 
 Connection = psycopg.AsyncConnection[Any]
 
@@ -95,6 +96,8 @@ class PoolRegistry:
         self._owners: dict[str, str] = {}  # owner -> dsn key
         self._users: dict[str, set[str]] = {}  # dsn key -> owners
         self._tables: dict[tuple[str, str], tuple[TableInfo, float]] = {}
+        # Per (DSN, table): the rows last read -> their parse (store.rows_from), shared by every store of it.
+        self._rows: dict[tuple[str, str], dict[tuple[Any, ...], CurrentRow]] = {}
         self._waiters: deque[_Waiter] = deque()
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -136,6 +139,7 @@ class PoolRegistry:
         for conn, _ in self._idle.pop(key, []):
             self._close_later(conn)
         self._tables = {k: v for k, v in self._tables.items() if k[0] != key}
+        self._rows = {k: v for k, v in self._rows.items() if k[0] != key}
         if not self._busy.get(key):
             self._dsns.pop(key, None)
 
@@ -366,6 +370,10 @@ class PoolRegistry:
     def forget_table(self, dsn: str, table: str) -> None:
         self._tables.pop((dsn_key(dsn), table), None)
 
+    def row_cache(self, dsn: str, table: str) -> dict[tuple[Any, ...], CurrentRow]:
+        """The parse cache of a table's rows (`store.rows_from`): it outlives the stores, one per reconcile."""
+        return self._rows.setdefault((dsn_key(dsn), table), {})
+
     async def close(self) -> None:
         """Close every connection; connections in use are closed when they come back."""
         self._closed = True
@@ -375,6 +383,7 @@ class PoolRegistry:
         self._owners.clear()
         self._users.clear()
         self._tables.clear()
+        self._rows.clear()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None

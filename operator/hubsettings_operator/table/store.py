@@ -51,8 +51,10 @@ from hubsettings_operator.table.plan import (
     canonical_digest,
     canonical_json,
     make_plan,
+    settings_hash,
 )
 from hubsettings_operator.table.pool import PoolRegistry, StoreOptions, dsn_key
+from hubsettings_operator.table.wanted import Wanted
 
 __all__ = [
     "ApplyResult",
@@ -126,6 +128,7 @@ class ApplyResult:
     attempts: int = 1
     duration_s: float = 0.0
     dry_run: bool = False
+    wanted: Wanted | None = None  # the desired rows' canonical texts, when the apply had them
 
     @property
     def changed(self) -> bool:
@@ -145,9 +148,16 @@ class ApplyResult:
             if c.action in (Action.INSERT, Action.UPDATE, Action.ADOPT, Action.UNCHANGED) and not c.observed
         )
 
+    def owned_settings_hash(self) -> str:
+        """`settings_hash` of the desired rows this owner holds (from the texts the apply already has)."""
+        owned = [k for k in self.owned_keys if k in self.desired]
+        if self.wanted is not None:
+            return self.wanted.settings_hash(owned)
+        return settings_hash({k: self.desired[k] for k in owned})
+
 
 # The rows to hold, given the concrete profile (known only once the table has been inspected).
-DesiredFn = Callable[[Profile], Mapping[str, JSONValue]]
+DesiredFn = Callable[[Profile], Mapping[str, JSONValue] | Wanted]
 # Each row key's conflict mode (per-section policy), given the concrete profile.
 ModesFn = Callable[[Profile], ModeOf]
 
@@ -164,8 +174,6 @@ class SettingsStore:
         self._registry = registry or PoolRegistry()
         self._own_registry = registry is None
         self._owner = owner or f"anonymous:{dsn_key(dsn)[:16]}"
-        # Stored value text -> (parsed, parse_error, canonical JSON): a resync re-reads the same texts.
-        self._parsed: dict[str, tuple[JSONValue, bool, str]] = {}
         self._registry.retain(self._owner, dsn)
 
     @property
@@ -217,7 +225,7 @@ class SettingsStore:
         self, conn: psycopg.AsyncConnection[Any], target: Target, layout: TableLayout, *, lock: bool
     ) -> dict[str, CurrentRow]:
         cur = await conn.execute(layout.select_rows(target.identifier, lock=lock))
-        return rows_from(layout, await cur.fetchall(), self._parsed)
+        return rows_from(layout, await cur.fetchall(), self._registry.row_cache(self._dsn, target.table))
 
     async def read(self, target: Target) -> tuple[Profile, dict[str, CurrentRow]]:
         """Current rows without locking (for `watch`, drift and tests)."""
@@ -304,35 +312,32 @@ class SettingsStore:
                 )
             layout = resolve(target.profile, info, create_table=target.create_table, table=target.table)
             intent = intent.for_profile(layout.profile)
-            desired = dict(desired_for(layout.profile))
-            canonical = {key: canonical_json(value) for key, value in desired.items()}
-            if not dry_run and intent.must_write(canonical):
+            wanted = _as_wanted(desired_for(layout.profile))
+            desired = dict(wanted.rows)
+            if not dry_run and intent.must_write(wanted.digests):
                 # What we wrote last differs from what we want now: skip the read that could only say so.
-                return await self._write(
-                    conn, target, layout, intent, desired, canonical, create=info is None
-                )
+                return await self._write(conn, target, layout, intent, desired, wanted, create=info is None)
             # Optimistic, lock-free read: all a dry run or a no-op needs.
             current = await self.read_rows(conn, target, layout, lock=False) if info is not None else {}
-            plan = intent.plan(current, desired, canonical)
+            plan = intent.plan(current, desired, wanted.canonical)
             if not (dry_run or plan.is_noop):
-                return await self._write(
-                    conn, target, layout, intent, desired, canonical, create=info is None
-                )
+                return await self._write(conn, target, layout, intent, desired, wanted, create=info is None)
             result = ApplyResult(
                 layout.profile, target.channel or layout.channel, plan, desired, dry_run=dry_run
             )
-            return self._finish(result, layout, intent, canonical, {})
+            return self._finish(result, layout, intent, wanted, {})
 
     @staticmethod
     def _finish(
         result: ApplyResult,
         layout: TableLayout,
         intent: _Intent,
-        canonical: Mapping[str, str],
+        wanted: Wanted,
         revisions: Mapping[str, int],
     ) -> ApplyResult:
-        result.notes = layout.notes(result.desired)
-        result.written = written_records(result.plan, layout, intent.last_written, canonical, revisions)
+        result.wanted = wanted
+        result.notes = wanted.notes(layout.profile, layout.notes)
+        result.written = written_records(result.plan, layout, intent.last_written, wanted.digests, revisions)
         return result
 
     async def _write(
@@ -342,7 +347,7 @@ class SettingsStore:
         layout: TableLayout,
         intent: _Intent,
         desired: dict[str, JSONValue],
-        canonical: Mapping[str, str],
+        wanted: Wanted,
         *,
         create: bool,
     ) -> ApplyResult:
@@ -366,7 +371,10 @@ class SettingsStore:
                         await conn.execute(ddl)
                 cur = await conn.execute(layout.select_rows(table, lock=True))
                 # Only this plan, made under the lock, is written: the optimistic one may be stale.
-                plan = intent.plan(rows_from(layout, await cur.fetchall(), self._parsed), desired, canonical)
+                rows = rows_from(
+                    layout, await cur.fetchall(), self._registry.row_cache(self._dsn, target.table)
+                )
+                plan = intent.plan(rows, desired, wanted.canonical)
                 result = ApplyResult(layout.profile, target.channel or layout.channel, plan, desired)
                 revisions: dict[str, int] = {}
                 if not plan.is_noop:
@@ -383,7 +391,7 @@ class SettingsStore:
             raise
         if create:
             self._registry.forget_table(self._dsn, target.table)
-        return self._finish(result, layout, intent, canonical, revisions)
+        return self._finish(result, layout, intent, wanted, revisions)
 
     async def delete_owned(self, target: Target, owner: str) -> ApplyResult:
         """Remove every row `owner` wrote (the `Delete` deletion policy) and notify the replicas.
@@ -409,16 +417,14 @@ class _Intent:
             return self
         return replace(self, mode_of=self.modes_for(profile))
 
-    def must_write(self, canonical: Mapping[str, str]) -> bool:
+    def must_write(self, digests: Mapping[str, str]) -> bool:
         """Whether a row we wrote last time now wants another value (or pruning): then an apply writes
         for sure (unless someone else already made the table match, which the locked plan sees)."""
         for key, record in self.last_written.items():
             if self.mode_of is not None and self.mode_of(key) is ConflictMode.OBSERVE:
                 continue  # never written, whatever we wrote before
-            text = canonical.get(key)
-            if (text is None and self.prune) or (
-                text is not None and canonical_digest(text) != record.digest
-            ):
+            digest = digests.get(key)
+            if (digest is None and self.prune) or (digest is not None and digest != record.digest):
                 return True
         return False
 
@@ -441,39 +447,48 @@ class _Intent:
         )
 
 
-# Bound of a store's parse cache (entries are dropped all at once past it: texts of old values go too).
-PARSE_CACHE_ENTRIES = 4096
+# A row exactly as `layout.select_rows` returned it: key, value text, updated_by, updated_at, revision, origin.
+RowTuple = tuple[Any, ...]
+
+
+def _as_wanted(desired: Mapping[str, JSONValue] | Wanted) -> Wanted:
+    return desired if isinstance(desired, Wanted) else Wanted.of(desired)
 
 
 def rows_from(
-    layout: TableLayout,
-    rows: list[tuple[Any, ...]],
-    cache: dict[str, tuple[JSONValue, bool, str]] | None = None,
+    layout: TableLayout, rows: list[RowTuple], cache: dict[RowTuple, CurrentRow] | None = None
 ) -> dict[str, CurrentRow]:
-    """Rows as `layout.select_rows` returns them -> `CurrentRow`s keyed by row key. `cache` maps a stored
-    text to its parse and canonical JSON, so unchanged rows are not parsed again."""
-    cache = cache if cache is not None else {}
-    if len(cache) > PARSE_CACHE_ENTRIES:
-        cache.clear()
+    """Rows as `layout.select_rows` returns them -> `CurrentRow`s keyed by row key.
+
+    `cache` maps a row, exactly as read (every column, the value as text), to its parse and canonical JSON:
+    an unchanged row is neither parsed nor canonicalised again, while any edit (the value, even with the same
+    revision, or who wrote it, or when) is a different row and a miss. Exact by construction: no digest of a
+    digest, no trust in revisions. Every read reads every row, so the cache is left holding exactly the rows
+    of this read: one entry per row of the table, never the versions before."""
+    previous = cache if cache is not None else {}
     out: dict[str, CurrentRow] = {}
-    for key, raw, updated_by, updated_at, revision, origin in rows:
-        hit = cache.get(raw) if isinstance(raw, str) else None
+    seen: list[tuple[RowTuple, CurrentRow]] = []
+    for row in rows:
+        hit = previous.get(row) if isinstance(row[1], str) else None
         if hit is None:
+            key, raw, updated_by, updated_at, revision, origin = row
             value, bad = layout.parse(raw)
-            hit = (value, bad, canonical_json(value))
-            if isinstance(raw, str):
-                cache[raw] = hit
-        value, bad, text = hit
-        out[key] = CurrentRow(
-            key=key,
-            value=value,
-            updated_by=updated_by,
-            updated_at=updated_at,
-            revision=revision,
-            origin=origin,
-            parse_error=bad,
-            canonical=text,
-        )
+            hit = CurrentRow(
+                key=key,
+                value=value,
+                updated_by=updated_by,
+                updated_at=updated_at,
+                revision=revision,
+                origin=origin,
+                parse_error=bad,
+                canonical=canonical_json(value),
+            )
+        out[hit.key] = hit
+        if isinstance(row[1], str):
+            seen.append((row, hit))
+    if cache is not None:
+        cache.clear()
+        cache.update(seen)
     return out
 
 
@@ -481,7 +496,7 @@ def written_records(
     plan: Plan,
     layout: TableLayout,
     last_written: Mapping[str, WrittenRecord],
-    canonical: Mapping[str, str],
+    digests: Mapping[str, str],
     revisions: Mapping[str, int],
 ) -> dict[str, WrittenRecord]:
     """What this owner holds after the plan, per row: the value's digest and (scion) the row's revision.
@@ -494,8 +509,8 @@ def written_records(
             continue  # a row under Observe is not ours, whoever wrote it
         if change.action in (Action.INSERT, Action.UPDATE, Action.ADOPT, Action.UNCHANGED):
             revision = revisions.get(change.key, change.current_revision) if layout.revisioned else None
-            text = canonical.get(change.key) or canonical_json(change.new)
-            written[change.key] = WrittenRecord(revision=revision, digest=canonical_digest(text))
+            digest = digests.get(change.key) or canonical_digest(canonical_json(change.new))
+            written[change.key] = WrittenRecord(revision=revision, digest=digest)
         elif (
             change.action is Action.CONFLICT
             and change.key in last_written
