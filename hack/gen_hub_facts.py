@@ -291,6 +291,18 @@ def _closed(properties: JSONObj, **extra: Any) -> JSONObj:
     return {"type": "object", "properties": properties, **extra, "additionalProperties": False}
 
 
+# The lifecycle section's keys under server.hub: both its key list and its property map are made from these.
+_LIFECYCLE_KNOBS = (
+    "auto_suspend_stalled",
+    "stalled_threshold",
+    "soft_delete_retention",
+    "soft_delete_retain_files",
+    "start_claim_lease_ttl",
+    "start_max_duration",
+    "start_unconfirmed_hold",
+    "start_create_unconfirmed_hold",
+)
+
 # One rule per section, in registry.go's order. A rule is either a schema (hand-written in registry.go) or a
 # property map whose values are root-schema paths (getSchemaProperty) or schemas; ("root", path) takes a root
 # property whole (schemaObject); "without" drops properties (withoutProperties); "string_intervals" keeps the
@@ -315,34 +327,8 @@ SECTION_RULES: list[tuple[str, list[str] | None, JSONObj]] = [
     ),
     (
         "lifecycle",
-        [
-            f"server.hub.{n}"
-            for n in (
-                "auto_suspend_stalled",
-                "stalled_threshold",
-                "soft_delete_retention",
-                "soft_delete_retain_files",
-                "start_claim_lease_ttl",
-                "start_max_duration",
-                "start_unconfirmed_hold",
-                "start_create_unconfirmed_hold",
-            )
-        ],
-        {
-            "props": {
-                n: ("server", "hub", n)
-                for n in (
-                    "auto_suspend_stalled",
-                    "stalled_threshold",
-                    "soft_delete_retention",
-                    "soft_delete_retain_files",
-                    "start_claim_lease_ttl",
-                    "start_max_duration",
-                    "start_unconfirmed_hold",
-                    "start_create_unconfirmed_hold",
-                )
-            }
-        },
+        [f"server.hub.{n}" for n in _LIFECYCLE_KNOBS],
+        {"props": {n: ("server", "hub", n) for n in _LIFECYCLE_KNOBS}},
     ),
     ("maintenance", None, {"schema": _closed({"admin_mode": _BOOL, "maintenance_message": _STR})}),
     (
