@@ -27,6 +27,7 @@ from tests.support.kubeapi import (
     eventually,
     get,
     hubsettings,
+    module_hubdb,
     module_namespace,
     patch,
     put_secret,
@@ -34,8 +35,8 @@ from tests.support.kubeapi import (
 )
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
-from tests.support.pgserver import PgServer, free_port
-from tests.support.standin import StandInProcess, allow_loopback_clients
+from tests.support.pgserver import free_port
+from tests.support.standin import StandInProcess
 
 LABELS = {"app.kubernetes.io/name": "scion-hub"}
 TOKEN = "hub-admin-token-" + base64.b32encode(os.urandom(10)).decode().lower()
@@ -61,14 +62,7 @@ def make_hub_pod(api: k8s.ApiClient, namespace: str, name: str, ip: str) -> str:
 ns = module_namespace("converge")
 
 
-@pytest.fixture(scope="module")
-def hubdb(pg: PgServer) -> Iterator[Database]:
-    allow_loopback_clients(pg)
-    db = Database(pg, "scion", listen=False)
-    try:
-        yield db
-    finally:
-        db.close()
+hubdb = module_hubdb()
 
 
 @pytest.fixture(scope="module")

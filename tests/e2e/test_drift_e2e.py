@@ -14,6 +14,7 @@ from typing import Any
 from kubernetes import client as k8s
 
 from tests.support.kubeapi import (
+    bootstrap_spec,
     condition,
     create,
     delete_pod,
@@ -76,19 +77,13 @@ def test_drift_appears_names_pod_key_and_env_then_clears(
     put_secret(kube_api, ns, "hub-env", {"dsn": pg.superuser_dsn})
     for i in range(3):
         make_pod(kube_api, ns, f"hub-{i}", GOOD, secret_env={"SCION_SERVER_DATABASE_URL": ("hub-env", "dsn")})
-    spec = {
-        "database": {
-            "secretRef": {"name": "hub-db"},
-            "profile": "proposal",
-            "createTable": True,
-            "table": "drift_settings",
-        },
-        "settings": {"maintenance": {"admin_mode": False}},
-        "bootstrap": {
+    spec = bootstrap_spec(
+        "drift_settings",
+        {
             "container": "hub",
             "expected": {"server.log_level": "info", "server.auth.mode": "oauth"},
         },
-    }
+    )
     create(kube_api, ns, hubsettings("hub", spec))
     obj = wait_condition(kube_api, ns, "hub", "Drifted", "False", "BootstrapConsistent")
     drift = obj["status"]["drift"]
@@ -137,22 +132,16 @@ def test_secret_valued_drift_shows_fingerprints_only(
     make_pod(kube_api, ns, "fp-0", labels_env, secret_env={"SCION_SERVER_DATABASE_URL": ("fp-a", "dsn")})
     make_pod(kube_api, ns, "fp-1", labels_env, secret_env={"SCION_SERVER_DATABASE_URL": ("fp-a", "dsn")})
     make_pod(kube_api, ns, "fp-2", labels_env, secret_env={"SCION_SERVER_DATABASE_URL": ("fp-b", "dsn")})
-    spec = {
-        "database": {
-            "secretRef": {"name": "hub-db"},
-            "profile": "proposal",
-            "createTable": True,
-            "table": "fp_settings",
-        },
-        "settings": {"maintenance": {"admin_mode": False}},
-        "bootstrap": {
+    spec = bootstrap_spec(
+        "fp_settings",
+        {
             "podSelector": {
                 "matchLabels": LABELS,
                 "matchExpressions": [{"key": "nope", "operator": "DoesNotExist"}],
             },
             "expected": {"server.log_level": "info"},
         },
-    }
+    )
     create(kube_api, ns, hubsettings("fp", spec))
 
     def drifted_on_dsn() -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ import re
 from kubernetes import client as k8s
 
 from tests.support.kubeapi import (
+    bootstrap_spec,
     condition,
     create,
     eventually,
@@ -59,15 +60,9 @@ def test_only_selected_pods_reach_the_operator(
         make_pod(kube_api, ns, f"agent-{i}", {"app": "hub", "tier": "agent"})
     make_pod(kube_api, ns, "canary", {"app": "hub", "canary": "yes"})
     make_pod(kube_api, ns, "web", {"app": "web"})
-    spec = {
-        "database": {
-            "secretRef": {"name": "hub-db"},
-            "profile": "proposal",
-            "createTable": True,
-            "table": "ps",
-        },
-        "settings": {"maintenance": {"admin_mode": False}},
-        "bootstrap": {
+    spec = bootstrap_spec(
+        "ps",
+        {
             "podSelector": {
                 "matchLabels": {"app": "hub"},
                 "matchExpressions": [
@@ -77,7 +72,7 @@ def test_only_selected_pods_reach_the_operator(
             },
             "expected": {"server.log_level": "info"},
         },
-    }
+    )
     create(kube_api, ns, hubsettings("inside", spec))
 
     def checked_two() -> bool:
@@ -100,19 +95,13 @@ def test_only_selected_pods_reach_the_operator(
 def test_a_podselector_outside_the_watch_is_named_not_silent(
     kube_api: k8s.ApiClient, ns: str, operator: OperatorProcess
 ) -> None:
-    spec = {
-        "database": {
-            "secretRef": {"name": "hub-db"},
-            "profile": "proposal",
-            "createTable": True,
-            "table": "ps2",
-        },
-        "settings": {"maintenance": {"admin_mode": False}},
-        "bootstrap": {
+    spec = bootstrap_spec(
+        "ps2",
+        {
             "podSelector": {"matchLabels": {"app": "web"}},
             "expected": {"server.log_level": "info"},
         },
-    }
+    )
     create(kube_api, ns, hubsettings("outside", spec))
 
     def warned() -> str | None:

@@ -16,6 +16,7 @@ from tests.support.hubdb import PROPOSAL_DDL, SCION_DDL
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
 from tests.support.pgserver import PgServer
+from tests.support.standin import allow_loopback_clients
 from tests.support.waits import condition, poll
 
 GROUP, VERSION, PLURAL = "scion.dev", "v1alpha1", "hubsettings"
@@ -54,6 +55,22 @@ def hubsettings(name: str, spec: dict[str, Any], **meta: Any) -> dict[str, Any]:
         "kind": "HubSettings",
         "metadata": {"name": name, **meta},
         "spec": spec,
+    }
+
+
+def bootstrap_spec(table: str, bootstrap: dict[str, Any]) -> dict[str, Any]:
+    """A proposal-profile spec on Secret hub-db that creates `table`, sets one setting and checks `bootstrap`.
+
+    The drift tests vary only the table and the bootstrap check: the rest is the smallest spec that applies."""
+    return {
+        "database": {
+            "secretRef": {"name": "hub-db"},
+            "profile": "proposal",
+            "createTable": True,
+            "table": table,
+        },
+        "settings": {"maintenance": {"admin_mode": False}},
+        "bootstrap": bootstrap,
     }
 
 
@@ -189,6 +206,22 @@ def module_namespace(prefix: str) -> Any:
         return make_namespace(kube_api, prefix)
 
     return ns
+
+
+def module_hubdb() -> Any:
+    """A module-scoped `hubdb` fixture: the Hub replicas' own database (scion profile, no listener), open to
+    clients on any loopback address (each stand-in replica connects from its own 127.0.0.x)."""
+
+    @pytest.fixture(scope="module")
+    def hubdb(pg: PgServer) -> Iterator[Database]:
+        allow_loopback_clients(pg)
+        db = Database(pg, "scion", listen=False)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    return hubdb
 
 
 def module_operator(logs: str, extra_args: list[str] | None = None) -> Any:
