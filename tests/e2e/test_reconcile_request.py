@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from kubernetes import client as k8s
 
-from tests.e2e.helpers import (
+from tests.support.kubeapi import (
     Database,
     condition,
     create,
