@@ -19,7 +19,17 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from tests.e2e.helpers import (
+from tests.e2e.test_rbac import (
+    FAST,
+    FORBIDDEN,
+    HUB_LABELS,
+    applied_part,
+    deployment_args,
+    peering_crds,
+    service_account_kubeconfig,
+)
+from tests.support.chart import find, render_chart
+from tests.support.kubeapi import (
     Database,
     create,
     delete,
@@ -32,16 +42,6 @@ from tests.e2e.helpers import (
     unique,
     wait_condition,
 )
-from tests.e2e.test_rbac import (
-    FAST,
-    FORBIDDEN,
-    HUB_LABELS,
-    applied_part,
-    deployment_args,
-    peering_crds,
-    service_account_kubeconfig,
-)
-from tests.support.chart import find, render_chart
 from tests.support.kubectl import apply_objects
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
