@@ -21,7 +21,10 @@ import yaml
 from kubernetes import client as k8s
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.helpers import (
+from tests.e2e.test_manifests_dry_run import dry_run
+from tests.e2e.test_rbac import peering_crds
+from tests.support.chart import COMBINATIONS, MONITORING, REPO_ROOT, find, render_chart
+from tests.support.kubeapi import (
     Database,
     create,
     hubsettings,
@@ -31,9 +34,6 @@ from tests.e2e.helpers import (
     unique,
     wait_condition,
 )
-from tests.e2e.test_manifests_dry_run import dry_run
-from tests.e2e.test_rbac import peering_crds
-from tests.support.chart import COMBINATIONS, MONITORING, REPO_ROOT, find, render_chart
 from tests.support.kubectl import apply_objects, wait_established
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
