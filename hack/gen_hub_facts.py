@@ -52,6 +52,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from emit_json import emit
+
 SCHEMA_REPO_PATH = "pkg/config/schemas/settings-v1.schema.json"
 REF_PREFIX = "#/$defs/"
 
@@ -725,7 +727,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
+
+    def build() -> JSONObj:
         schema = json.loads(args.schema.read_text(encoding="utf-8"))
         if not isinstance(schema, dict):
             raise SchemaError("schema root is not an object")
@@ -735,12 +738,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             facts = build_facts(schema, args.repo, args.commit)
         facts["layer1"] = build_sections(schema, args.repo, args.commit)
-    except (OSError, json.JSONDecodeError, SchemaError, KeyError) as exc:
-        print(f"gen_hub_facts: {exc}", file=sys.stderr)
-        return 1
-    json.dump(facts, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-    return 0
+        return facts
+
+    return emit("gen_hub_facts", build, (OSError, json.JSONDecodeError, SchemaError, KeyError))
 
 
 if __name__ == "__main__":
