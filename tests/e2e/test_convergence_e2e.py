@@ -31,6 +31,7 @@ from tests.support.kubeapi import (
     module_namespace,
     patch,
     put_secret,
+    running_pod,
     wait_condition,
 )
 from tests.support.kubeenv import KubeTestEnv
@@ -45,18 +46,7 @@ IPS = ["127.0.0.21", "127.0.0.22", "127.0.0.23"]
 
 
 def make_hub_pod(api: k8s.ApiClient, namespace: str, name: str, ip: str) -> str:
-    core = k8s.CoreV1Api(api)
-    body = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": LABELS},
-        "spec": {"containers": [{"name": "hub", "image": "scion-hub:test"}]},
-    }
-    created = core.create_namespaced_pod(namespace, body)
-    core.patch_namespaced_pod_status(
-        name, namespace, {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}}
-    )
-    return str(created.metadata.uid)
+    return running_pod(api, namespace, name, LABELS, ip=ip)
 
 
 ns = module_namespace("converge")

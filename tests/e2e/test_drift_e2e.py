@@ -26,6 +26,7 @@ from tests.support.kubeapi import (
     module_namespace,
     module_operator,
     put_secret,
+    running_pod,
     wait_condition,
 )
 from tests.support.kubeenv import KubeTestEnv
@@ -42,18 +43,10 @@ def make_pod(
     env: dict[str, str],
     secret_env: dict[str, tuple[str, str]] | None = None,
 ) -> None:
-    core = k8s.CoreV1Api(api)
     env_list: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env.items()]
     for var, (secret, key) in (secret_env or {}).items():
         env_list.append({"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
-    body = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": LABELS},
-        "spec": {"containers": [{"name": "hub", "image": "scion-hub:test", "env": env_list}]},
-    }
-    core.create_namespaced_pod(namespace, body)
-    core.patch_namespaced_pod_status(name, namespace, {"status": {"phase": "Running"}})
+    running_pod(api, namespace, name, LABELS, env=env_list)
 
 
 def recreate_pod(api: k8s.ApiClient, namespace: str, name: str, env: dict[str, str], **kw: Any) -> None:

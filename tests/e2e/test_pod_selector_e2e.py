@@ -18,6 +18,7 @@ from tests.support.kubeapi import (
     module_namespace,
     module_operator,
     put_secret,
+    running_pod,
 )
 from tests.support.operator_proc import OperatorProcess
 from tests.support.pgserver import PgServer
@@ -27,16 +28,7 @@ GOOD = {"SCION_SERVER_LOGLEVEL": "info", "SCION_SERVER_AUTH_MODE": "oauth"}
 
 
 def make_pod(api: k8s.ApiClient, namespace: str, name: str, labels: dict[str, str]) -> None:
-    core = k8s.CoreV1Api(api)
-    env = [{"name": k, "value": v} for k, v in GOOD.items()]
-    body = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"containers": [{"name": "hub", "image": "scion-hub:test", "env": env}]},
-    }
-    core.create_namespaced_pod(namespace, body)
-    core.patch_namespaced_pod_status(name, namespace, {"status": {"phase": "Running"}})
+    running_pod(api, namespace, name, labels, env=[{"name": k, "value": v} for k, v in GOOD.items()])
 
 
 ns = module_namespace("podsel")

@@ -35,6 +35,36 @@ def make_namespace(api: k8s.ApiClient, prefix: str) -> str:
     return name
 
 
+def running_pod(
+    api: k8s.ApiClient,
+    namespace: str,
+    name: str,
+    labels: dict[str, str],
+    *,
+    env: list[dict[str, Any]] | None = None,
+    ip: str | None = None,
+    image: str = "scion-hub:test",
+) -> str:
+    """A Pod with one `hub` container, set Running (and given `ip`) through the status subresource, as no kubelet
+    runs on the test API server; -> its uid."""
+    core = k8s.CoreV1Api(api)
+    container: dict[str, Any] = {"name": "hub", "image": image}
+    if env is not None:
+        container["env"] = env
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [container]},
+    }
+    created = core.create_namespaced_pod(namespace, body)
+    status: dict[str, Any] = {"phase": "Running"}
+    if ip is not None:
+        status.update(podIP=ip, podIPs=[{"ip": ip}])
+    core.patch_namespaced_pod_status(name, namespace, {"status": status})
+    return str(created.metadata.uid)
+
+
 def put_secret(api: k8s.ApiClient, namespace: str, name: str, data: dict[str, str]) -> None:
     core = k8s.CoreV1Api(api)
     body = k8s.V1Secret(
