@@ -305,6 +305,24 @@ _LIFECYCLE_KNOBS = (
     "start_create_unconfirmed_hold",
 )
 
+# The agent_defaults keys taken whole from the root schema, before and after the two it types itself.
+_AGENT_DEFAULTS_FIRST = (
+    "default_template",
+    "default_harness_config",
+    "default_max_turns",
+    "default_max_model_calls",
+    "default_max_duration",
+    "default_resources",
+)
+_AGENT_DEFAULTS_LAST = (
+    "default_max_agent_role",
+    "default_agent_role",
+    "default_runtime_broker",
+    "default_timezone",
+    "default_gcp_identity_mode",
+    "default_gcp_identity_service_account_id",
+)
+
 # One rule per section, in registry.go's order. A rule is either a schema (hand-written in registry.go) or a
 # property map whose values are root-schema paths (getSchemaProperty) or schemas; ("root", path) takes a root
 # property whole (schemaObject); "without" drops properties (withoutProperties); "string_intervals" keeps the
@@ -391,48 +409,13 @@ SECTION_RULES: list[tuple[str, list[str] | None, JSONObj]] = [
     ("agent_secrets", ["agent_secrets.user_scope_only"], {"root": ("agent_secrets",)}),
     (
         "agent_defaults",
-        [
-            "default_template",
-            "default_harness_config",
-            "default_max_turns",
-            "default_max_model_calls",
-            "default_max_duration",
-            "default_resources",
-            "default_model",
-            "default_thinking_level",
-            "default_max_agent_role",
-            "default_agent_role",
-            "default_runtime_broker",
-            "default_timezone",
-            "default_gcp_identity_mode",
-            "default_gcp_identity_service_account_id",
-        ],
+        [*_AGENT_DEFAULTS_FIRST, "default_model", "default_thinking_level", *_AGENT_DEFAULTS_LAST],
         {
             "props": {
-                **{
-                    n: (n,)
-                    for n in (
-                        "default_template",
-                        "default_harness_config",
-                        "default_max_turns",
-                        "default_max_model_calls",
-                        "default_max_duration",
-                        "default_resources",
-                    )
-                },
+                **{n: (n,) for n in _AGENT_DEFAULTS_FIRST},
                 "default_model": _STR,
                 "default_thinking_level": {"type": "integer"},
-                **{
-                    n: (n,)
-                    for n in (
-                        "default_max_agent_role",
-                        "default_agent_role",
-                        "default_runtime_broker",
-                        "default_timezone",
-                        "default_gcp_identity_mode",
-                        "default_gcp_identity_service_account_id",
-                    )
-                },
+                **{n: (n,) for n in _AGENT_DEFAULTS_LAST},
             }
         },
     ),
