@@ -7,7 +7,6 @@ counters, and an optional target it is reported against (never asserted).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import cProfile
 import io
 import math
@@ -15,13 +14,13 @@ import pstats
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from tests.support.hubdb import listening
 from tests.support.pgserver import PgServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -224,31 +223,8 @@ def create_database(pg: PgServer, ddl: str | None, prefix: str = "bench") -> str
     return dsn
 
 
-@dataclass
-class Notifications:
-    payloads: list[str] = field(default_factory=list)
-
-
-@asynccontextmanager
-async def counting_notifies(dsn: str, channel: str, settle: float = 0.3) -> AsyncIterator[Notifications]:
-    """A dedicated LISTEN connection that counts every NOTIFY on `channel` while the block runs."""
-    got = Notifications()
-    conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
-    await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
-
-    async def pump() -> None:
-        async for note in conn.notifies():
-            got.payloads.append(note.payload)
-
-    task = asyncio.create_task(pump())
-    try:
-        yield got
-        await asyncio.sleep(settle)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, psycopg.Error):
-            await task
-        await conn.close()
+# The tests' LISTEN collector, under the name the benchmarks call it by (one implementation of LISTEN + pump).
+counting_notifies = listening
 
 
 @dataclass(frozen=True)

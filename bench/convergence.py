@@ -20,7 +20,16 @@ from typing import Any
 
 from kubernetes import client as k8s
 from tests.support.hubdb import SCION_DDL
-from tests.support.kubeapi import condition, create, get, hubsettings, make_namespace, patch, put_secret
+from tests.support.kubeapi import (
+    condition,
+    create,
+    get,
+    hubsettings,
+    make_namespace,
+    patch,
+    put_secret,
+    running_pod,
+)
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.pgserver import PgServer, free_port
 from tests.support.standin import StandInProcess, allow_loopback_clients
@@ -33,17 +42,7 @@ TOKEN = "bench-admin-token-0123456789"
 
 
 def _pod(api: k8s.ApiClient, ns: str, name: str, ip: str) -> None:
-    core = k8s.CoreV1Api(api)
-    body = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "scion-hub"}},
-        "spec": {"containers": [{"name": "hub", "image": "scion-hub:bench"}]},
-    }
-    core.create_namespaced_pod(ns, body)
-    core.patch_namespaced_pod_status(
-        name, ns, {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}}
-    )
+    running_pod(api, ns, name, {"app.kubernetes.io/name": "scion-hub"}, ip=ip, image="scion-hub:bench")
 
 
 def _converged_on(api: k8s.ApiClient, ns: str, revision: int) -> bool:

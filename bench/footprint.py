@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -89,30 +90,41 @@ def _mib(kib: int) -> float:
     return kib / 1024
 
 
-def create_pods(env: KubeTestEnv, ns: str, count: int) -> float:
-    """Create `count` Hub pods through the API with a thread pool; -> seconds taken."""
-    env_vars = env_template(30)
+def _create_in_parallel(
+    env: KubeTestEnv, ns: str, count: int, body: Callable[[int], dict[str, Any]]
+) -> float:
+    """Create pods `body(0)` .. `body(count - 1)` through the API with a thread pool; -> seconds taken."""
     local = threading.local()
 
     def core() -> k8s.CoreV1Api:
+        # One API client per worker thread, made on its first pod (the threads do not share one client).
         if not hasattr(local, "api"):
             local.api = k8s.CoreV1Api(env.admin_client())
         api: k8s.CoreV1Api = local.api
         return api
 
     def one(i: int) -> None:
-        body: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": f"hub-{i:05d}", "labels": {"app.kubernetes.io/name": "scion-hub"}},
-            "spec": {"containers": [{"name": "hub", "image": "scion-hub:bench", "env": env_vars}]},
-        }
-        core().create_namespaced_pod(ns, body)  # type: ignore[arg-type]
+        core().create_namespaced_pod(ns, body(i))  # type: ignore[arg-type]
 
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(one, range(count)))
     return time.monotonic() - t0
+
+
+def create_pods(env: KubeTestEnv, ns: str, count: int) -> float:
+    """Create `count` Hub pods through the API with a thread pool; -> seconds taken."""
+    env_vars = env_template(30)
+
+    def body(i: int) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"hub-{i:05d}", "labels": {"app.kubernetes.io/name": "scion-hub"}},
+            "spec": {"containers": [{"name": "hub", "image": "scion-hub:bench", "env": env_vars}]},
+        }
+
+    return _create_in_parallel(env, ns, count, body)
 
 
 def index_estimate_mib(count: int) -> float:
@@ -185,16 +197,9 @@ def cpu_seconds(pid: int) -> float:
 
 def create_labelled_pods(env: KubeTestEnv, ns: str, count: int, prefix: str, labels: dict[str, str]) -> float:
     """Create `count` small pods through the API with a thread pool; -> seconds taken."""
-    local = threading.local()
 
-    def core() -> k8s.CoreV1Api:
-        if not hasattr(local, "api"):
-            local.api = k8s.CoreV1Api(env.admin_client())
-        api: k8s.CoreV1Api = local.api
-        return api
-
-    def one(i: int) -> None:
-        body: dict[str, Any] = {
+    def body(i: int) -> dict[str, Any]:
+        return {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": f"{prefix}-{i:05d}", "labels": labels},
@@ -208,12 +213,8 @@ def create_labelled_pods(env: KubeTestEnv, ns: str, count: int, prefix: str, lab
                 ]
             },
         }
-        core().create_namespaced_pod(ns, body)  # type: ignore[arg-type]
 
-    t0 = time.monotonic()
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(one, range(count)))
-    return time.monotonic() - t0
+    return _create_in_parallel(env, ns, count, body)
 
 
 def realistic_namespace(

@@ -52,6 +52,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from emit_json import emit
+
 SCHEMA_REPO_PATH = "pkg/config/schemas/settings-v1.schema.json"
 REF_PREFIX = "#/$defs/"
 
@@ -291,6 +293,36 @@ def _closed(properties: JSONObj, **extra: Any) -> JSONObj:
     return {"type": "object", "properties": properties, **extra, "additionalProperties": False}
 
 
+# The lifecycle section's keys under server.hub: both its key list and its property map are made from these.
+_LIFECYCLE_KNOBS = (
+    "auto_suspend_stalled",
+    "stalled_threshold",
+    "soft_delete_retention",
+    "soft_delete_retain_files",
+    "start_claim_lease_ttl",
+    "start_max_duration",
+    "start_unconfirmed_hold",
+    "start_create_unconfirmed_hold",
+)
+
+# The agent_defaults keys taken whole from the root schema, before and after the two it types itself.
+_AGENT_DEFAULTS_FIRST = (
+    "default_template",
+    "default_harness_config",
+    "default_max_turns",
+    "default_max_model_calls",
+    "default_max_duration",
+    "default_resources",
+)
+_AGENT_DEFAULTS_LAST = (
+    "default_max_agent_role",
+    "default_agent_role",
+    "default_runtime_broker",
+    "default_timezone",
+    "default_gcp_identity_mode",
+    "default_gcp_identity_service_account_id",
+)
+
 # One rule per section, in registry.go's order. A rule is either a schema (hand-written in registry.go) or a
 # property map whose values are root-schema paths (getSchemaProperty) or schemas; ("root", path) takes a root
 # property whole (schemaObject); "without" drops properties (withoutProperties); "string_intervals" keeps the
@@ -315,34 +347,8 @@ SECTION_RULES: list[tuple[str, list[str] | None, JSONObj]] = [
     ),
     (
         "lifecycle",
-        [
-            f"server.hub.{n}"
-            for n in (
-                "auto_suspend_stalled",
-                "stalled_threshold",
-                "soft_delete_retention",
-                "soft_delete_retain_files",
-                "start_claim_lease_ttl",
-                "start_max_duration",
-                "start_unconfirmed_hold",
-                "start_create_unconfirmed_hold",
-            )
-        ],
-        {
-            "props": {
-                n: ("server", "hub", n)
-                for n in (
-                    "auto_suspend_stalled",
-                    "stalled_threshold",
-                    "soft_delete_retention",
-                    "soft_delete_retain_files",
-                    "start_claim_lease_ttl",
-                    "start_max_duration",
-                    "start_unconfirmed_hold",
-                    "start_create_unconfirmed_hold",
-                )
-            }
-        },
+        [f"server.hub.{n}" for n in _LIFECYCLE_KNOBS],
+        {"props": {n: ("server", "hub", n) for n in _LIFECYCLE_KNOBS}},
     ),
     ("maintenance", None, {"schema": _closed({"admin_mode": _BOOL, "maintenance_message": _STR})}),
     (
@@ -403,48 +409,13 @@ SECTION_RULES: list[tuple[str, list[str] | None, JSONObj]] = [
     ("agent_secrets", ["agent_secrets.user_scope_only"], {"root": ("agent_secrets",)}),
     (
         "agent_defaults",
-        [
-            "default_template",
-            "default_harness_config",
-            "default_max_turns",
-            "default_max_model_calls",
-            "default_max_duration",
-            "default_resources",
-            "default_model",
-            "default_thinking_level",
-            "default_max_agent_role",
-            "default_agent_role",
-            "default_runtime_broker",
-            "default_timezone",
-            "default_gcp_identity_mode",
-            "default_gcp_identity_service_account_id",
-        ],
+        [*_AGENT_DEFAULTS_FIRST, "default_model", "default_thinking_level", *_AGENT_DEFAULTS_LAST],
         {
             "props": {
-                **{
-                    n: (n,)
-                    for n in (
-                        "default_template",
-                        "default_harness_config",
-                        "default_max_turns",
-                        "default_max_model_calls",
-                        "default_max_duration",
-                        "default_resources",
-                    )
-                },
+                **{n: (n,) for n in _AGENT_DEFAULTS_FIRST},
                 "default_model": _STR,
                 "default_thinking_level": {"type": "integer"},
-                **{
-                    n: (n,)
-                    for n in (
-                        "default_max_agent_role",
-                        "default_agent_role",
-                        "default_runtime_broker",
-                        "default_timezone",
-                        "default_gcp_identity_mode",
-                        "default_gcp_identity_service_account_id",
-                    )
-                },
+                **{n: (n,) for n in _AGENT_DEFAULTS_LAST},
             }
         },
     ),
@@ -739,7 +710,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
+
+    def build() -> JSONObj:
         schema = json.loads(args.schema.read_text(encoding="utf-8"))
         if not isinstance(schema, dict):
             raise SchemaError("schema root is not an object")
@@ -749,12 +721,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             facts = build_facts(schema, args.repo, args.commit)
         facts["layer1"] = build_sections(schema, args.repo, args.commit)
-    except (OSError, json.JSONDecodeError, SchemaError, KeyError) as exc:
-        print(f"gen_hub_facts: {exc}", file=sys.stderr)
-        return 1
-    json.dump(facts, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-    return 0
+        return facts
+
+    return emit("gen_hub_facts", build, (OSError, json.JSONDecodeError, SchemaError, KeyError))
 
 
 if __name__ == "__main__":

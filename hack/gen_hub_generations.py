@@ -34,6 +34,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from emit_json import emit
+
 JSONObj = dict[str, Any]
 
 REGISTRY = "pkg/config/opsettings/registry.go"
@@ -299,14 +301,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        facts = build(parse_args(argv))
-    except (OSError, json.JSONDecodeError, SourceError, KeyError) as exc:
-        print(f"gen_hub_generations: {exc}", file=sys.stderr)
-        return 1
-    json.dump(facts, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-    return 0
+    args = parse_args(argv)
+    return emit(
+        "gen_hub_generations", lambda: build(args), (OSError, json.JSONDecodeError, SourceError, KeyError)
+    )
 
 
 if __name__ == "__main__":

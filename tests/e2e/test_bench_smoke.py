@@ -10,18 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.run import ALL as BENCHES
+
 ROOT = Path(__file__).resolve().parents[2]
-BENCHES = (
-    "propagation",
-    "end-to-end",
-    "noop",
-    "drift",
-    "footprint",
-    "throughput",
-    "convergence",
-    "apply-floor",
-    "scale",
-)
 
 
 def test_bench_smoke_reports_every_benchmark(tmp_path: Path) -> None:

@@ -27,15 +27,17 @@ from tests.support.kubeapi import (
     eventually,
     get,
     hubsettings,
+    module_hubdb,
     module_namespace,
     patch,
     put_secret,
+    running_pod,
     wait_condition,
 )
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
-from tests.support.pgserver import PgServer, free_port
-from tests.support.standin import StandInProcess, allow_loopback_clients
+from tests.support.pgserver import free_port
+from tests.support.standin import StandInProcess
 
 LABELS = {"app.kubernetes.io/name": "scion-hub"}
 TOKEN = "hub-admin-token-" + base64.b32encode(os.urandom(10)).decode().lower()
@@ -44,31 +46,13 @@ IPS = ["127.0.0.21", "127.0.0.22", "127.0.0.23"]
 
 
 def make_hub_pod(api: k8s.ApiClient, namespace: str, name: str, ip: str) -> str:
-    core = k8s.CoreV1Api(api)
-    body = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": LABELS},
-        "spec": {"containers": [{"name": "hub", "image": "scion-hub:test"}]},
-    }
-    created = core.create_namespaced_pod(namespace, body)
-    core.patch_namespaced_pod_status(
-        name, namespace, {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}}
-    )
-    return str(created.metadata.uid)
+    return running_pod(api, namespace, name, LABELS, ip=ip)
 
 
 ns = module_namespace("converge")
 
 
-@pytest.fixture(scope="module")
-def hubdb(pg: PgServer) -> Iterator[Database]:
-    allow_loopback_clients(pg)
-    db = Database(pg, "scion", listen=False)
-    try:
-        yield db
-    finally:
-        db.close()
+hubdb = module_hubdb()
 
 
 @pytest.fixture(scope="module")

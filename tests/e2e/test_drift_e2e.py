@@ -14,6 +14,7 @@ from typing import Any
 from kubernetes import client as k8s
 
 from tests.support.kubeapi import (
+    bootstrap_spec,
     condition,
     create,
     delete_pod,
@@ -25,6 +26,7 @@ from tests.support.kubeapi import (
     module_namespace,
     module_operator,
     put_secret,
+    running_pod,
     wait_condition,
 )
 from tests.support.kubeenv import KubeTestEnv
@@ -41,18 +43,10 @@ def make_pod(
     env: dict[str, str],
     secret_env: dict[str, tuple[str, str]] | None = None,
 ) -> None:
-    core = k8s.CoreV1Api(api)
     env_list: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env.items()]
     for var, (secret, key) in (secret_env or {}).items():
         env_list.append({"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
-    body = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": LABELS},
-        "spec": {"containers": [{"name": "hub", "image": "scion-hub:test", "env": env_list}]},
-    }
-    core.create_namespaced_pod(namespace, body)
-    core.patch_namespaced_pod_status(name, namespace, {"status": {"phase": "Running"}})
+    running_pod(api, namespace, name, LABELS, env=env_list)
 
 
 def recreate_pod(api: k8s.ApiClient, namespace: str, name: str, env: dict[str, str], **kw: Any) -> None:
@@ -76,19 +70,13 @@ def test_drift_appears_names_pod_key_and_env_then_clears(
     put_secret(kube_api, ns, "hub-env", {"dsn": pg.superuser_dsn})
     for i in range(3):
         make_pod(kube_api, ns, f"hub-{i}", GOOD, secret_env={"SCION_SERVER_DATABASE_URL": ("hub-env", "dsn")})
-    spec = {
-        "database": {
-            "secretRef": {"name": "hub-db"},
-            "profile": "proposal",
-            "createTable": True,
-            "table": "drift_settings",
-        },
-        "settings": {"maintenance": {"admin_mode": False}},
-        "bootstrap": {
+    spec = bootstrap_spec(
+        "drift_settings",
+        {
             "container": "hub",
             "expected": {"server.log_level": "info", "server.auth.mode": "oauth"},
         },
-    }
+    )
     create(kube_api, ns, hubsettings("hub", spec))
     obj = wait_condition(kube_api, ns, "hub", "Drifted", "False", "BootstrapConsistent")
     drift = obj["status"]["drift"]
@@ -137,22 +125,16 @@ def test_secret_valued_drift_shows_fingerprints_only(
     make_pod(kube_api, ns, "fp-0", labels_env, secret_env={"SCION_SERVER_DATABASE_URL": ("fp-a", "dsn")})
     make_pod(kube_api, ns, "fp-1", labels_env, secret_env={"SCION_SERVER_DATABASE_URL": ("fp-a", "dsn")})
     make_pod(kube_api, ns, "fp-2", labels_env, secret_env={"SCION_SERVER_DATABASE_URL": ("fp-b", "dsn")})
-    spec = {
-        "database": {
-            "secretRef": {"name": "hub-db"},
-            "profile": "proposal",
-            "createTable": True,
-            "table": "fp_settings",
-        },
-        "settings": {"maintenance": {"admin_mode": False}},
-        "bootstrap": {
+    spec = bootstrap_spec(
+        "fp_settings",
+        {
             "podSelector": {
                 "matchLabels": LABELS,
                 "matchExpressions": [{"key": "nope", "operator": "DoesNotExist"}],
             },
             "expected": {"server.log_level": "info"},
         },
-    }
+    )
     create(kube_api, ns, hubsettings("fp", spec))
 
     def drifted_on_dsn() -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ import re
 from kubernetes import client as k8s
 
 from tests.support.kubeapi import (
+    bootstrap_spec,
     condition,
     create,
     eventually,
@@ -17,6 +18,7 @@ from tests.support.kubeapi import (
     module_namespace,
     module_operator,
     put_secret,
+    running_pod,
 )
 from tests.support.operator_proc import OperatorProcess
 from tests.support.pgserver import PgServer
@@ -26,16 +28,7 @@ GOOD = {"SCION_SERVER_LOGLEVEL": "info", "SCION_SERVER_AUTH_MODE": "oauth"}
 
 
 def make_pod(api: k8s.ApiClient, namespace: str, name: str, labels: dict[str, str]) -> None:
-    core = k8s.CoreV1Api(api)
-    env = [{"name": k, "value": v} for k, v in GOOD.items()]
-    body = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"containers": [{"name": "hub", "image": "scion-hub:test", "env": env}]},
-    }
-    core.create_namespaced_pod(namespace, body)
-    core.patch_namespaced_pod_status(name, namespace, {"status": {"phase": "Running"}})
+    running_pod(api, namespace, name, labels, env=[{"name": k, "value": v} for k, v in GOOD.items()])
 
 
 ns = module_namespace("podsel")
@@ -59,15 +52,9 @@ def test_only_selected_pods_reach_the_operator(
         make_pod(kube_api, ns, f"agent-{i}", {"app": "hub", "tier": "agent"})
     make_pod(kube_api, ns, "canary", {"app": "hub", "canary": "yes"})
     make_pod(kube_api, ns, "web", {"app": "web"})
-    spec = {
-        "database": {
-            "secretRef": {"name": "hub-db"},
-            "profile": "proposal",
-            "createTable": True,
-            "table": "ps",
-        },
-        "settings": {"maintenance": {"admin_mode": False}},
-        "bootstrap": {
+    spec = bootstrap_spec(
+        "ps",
+        {
             "podSelector": {
                 "matchLabels": {"app": "hub"},
                 "matchExpressions": [
@@ -77,7 +64,7 @@ def test_only_selected_pods_reach_the_operator(
             },
             "expected": {"server.log_level": "info"},
         },
-    }
+    )
     create(kube_api, ns, hubsettings("inside", spec))
 
     def checked_two() -> bool:
@@ -100,19 +87,13 @@ def test_only_selected_pods_reach_the_operator(
 def test_a_podselector_outside_the_watch_is_named_not_silent(
     kube_api: k8s.ApiClient, ns: str, operator: OperatorProcess
 ) -> None:
-    spec = {
-        "database": {
-            "secretRef": {"name": "hub-db"},
-            "profile": "proposal",
-            "createTable": True,
-            "table": "ps2",
-        },
-        "settings": {"maintenance": {"admin_mode": False}},
-        "bootstrap": {
+    spec = bootstrap_spec(
+        "ps2",
+        {
             "podSelector": {"matchLabels": {"app": "web"}},
             "expected": {"server.log_level": "info"},
         },
-    }
+    )
     create(kube_api, ns, hubsettings("outside", spec))
 
     def warned() -> str | None:

@@ -11,6 +11,7 @@ from hubsettings_operator.spec.validation import validate_spec
 from hubsettings_operator.table.apply import apply_spec, target_for
 from hubsettings_operator.table.plan import WrittenRecord, owner_marker
 from hubsettings_operator.table.store import ApplyResult, SettingsStore
+from tests.support.fakekube import FakeKube
 
 
 def make_spec(settings: dict[str, Any] | None = None, **spec: Any) -> HubSettingsSpec:
@@ -82,3 +83,26 @@ def facts_type_errors(section: str, doc: dict[str, Any]) -> list[str]:
         if koanf is not None:
             walk(koanf, value)
     return errors
+
+
+def put_hubs(kube: FakeKube, db: str, count: int, *, app: str, marker: str) -> list[str]:
+    """`count` HubSettings in namespace scion, each with its own Secret and table -> their names.
+
+    A distinct DSN per object (as `count` databases would be, on the one server): `application_name` tells
+    their connections apart. `marker` is the extraSettings key each object writes its own name under."""
+    names = [f"hub{i:03d}" for i in range(count)]
+    for i, name in enumerate(names):
+        kube.secrets[("scion", f"db-{name}", "url")] = f"{db}&application_name={app}-{i}"
+        kube.put(
+            "scion",
+            name,
+            {
+                "database": {
+                    "secretRef": {"name": f"db-{name}", "key": "url"},
+                    "table": f"hs_{name}",
+                    "createTable": True,
+                },
+                "extraSettings": {marker: name},
+            },
+        )
+    return names

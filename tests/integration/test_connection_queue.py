@@ -18,6 +18,7 @@ from hubsettings_operator.runtime.reconciler import REQUEUE_AFTER, Reconciler
 from hubsettings_operator.runtime.services import build_services
 from hubsettings_operator.table.dberrors import PoolSaturated
 from hubsettings_operator.table.pool import PoolRegistry, StoreOptions
+from tests.integration.helpers import put_hubs
 from tests.support.fakekube import FakeKube
 
 APP = "hubsettings-connection-queue"
@@ -28,25 +29,6 @@ def _reasons(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {c["type"]: (c["status"], c["reason"]) for c in status.get("conditions") or []}
 
 
-def _objects(kube: FakeKube, db: str, count: int) -> list[str]:
-    names = [f"hub{i:03d}" for i in range(count)]
-    for i, name in enumerate(names):
-        kube.secrets[("scion", f"db-{name}", "url")] = f"{db}&application_name={APP}-{i}"
-        kube.put(
-            "scion",
-            name,
-            {
-                "database": {
-                    "secretRef": {"name": f"db-{name}", "key": "url"},
-                    "table": f"hs_{name}",
-                    "createTable": True,
-                },
-                "extraSettings": {"queue.value": name},
-            },
-        )
-    return names
-
-
 async def test_a_full_cap_is_waiting_for_connection_then_every_object_applies_and_none_blames_the_database(
     db: str,
 ) -> None:
@@ -54,7 +36,7 @@ async def test_a_full_cap_is_waiting_for_connection_then_every_object_applies_an
     # A short bound makes waits end at it often: 40 objects on 3 slots.
     registry = PoolRegistry(StoreOptions(application_name=APP, pool_timeout=0.05), max_connections=CAP)
     reconciler = Reconciler(build_services(kube, OperatorConfig(max_db_connections=CAP), pools=registry))
-    names = _objects(kube, db, 40)
+    names = put_hubs(kube, db, 40, app=APP, marker="queue.value")
     try:
         # Phase 1: the whole cap is held (three other databases busy): every reconcile waits its bounded
         # turn and says so; its database is not blamed and the requeue is short (no backoff).

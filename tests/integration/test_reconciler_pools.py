@@ -13,6 +13,7 @@ from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.reconciler import Reconciler
 from hubsettings_operator.runtime.services import build_services
 from hubsettings_operator.table.pool import PoolRegistry, StoreOptions
+from tests.integration.helpers import put_hubs
 from tests.support.fakekube import FakeKube
 from tests.support.pgserver import PgServer
 
@@ -53,22 +54,7 @@ async def test_200_hubsettings_on_200_dsns_stay_under_the_cap_and_close_everythi
 
     sampler = asyncio.create_task(sample())
     try:
-        names = [f"hub{i:03d}" for i in range(200)]
-        for i, name in enumerate(names):
-            # A distinct DSN per object (as 200 databases would be), same server.
-            kube.secrets[("scion", f"db-{name}", "url")] = f"{db}&application_name={APP}-{i}"
-            kube.put(
-                "scion",
-                name,
-                {
-                    "database": {
-                        "secretRef": {"name": f"db-{name}", "key": "url"},
-                        "table": f"hs_{name}",
-                        "createTable": True,
-                    },
-                    "extraSettings": {"pool.value": name},
-                },
-            )
+        names = put_hubs(kube, db, 200, app=APP, marker="pool.value")
         outcomes = await asyncio.gather(*(reconciler.reconcile(kube.objects[("scion", n)]) for n in names))
         assert [o.result for o in outcomes] == ["applied"] * 200, {o.result for o in outcomes}
         assert all(_ready(kube.objects[("scion", n)]) for n in names)

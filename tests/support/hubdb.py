@@ -126,7 +126,7 @@ async def listening(dsn: str, channel: str, settle: float = 0.3) -> AsyncIterato
     """Collect NOTIFY payloads on `channel` while the block runs (and `settle` seconds after it)."""
     got = Notifications()
     conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
-    await conn.execute(f"LISTEN {channel}")
+    await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
 
     async def pump() -> None:
         async for note in conn.notifies():

@@ -16,6 +16,7 @@ from tests.support.hubdb import PROPOSAL_DDL, SCION_DDL
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
 from tests.support.pgserver import PgServer
+from tests.support.standin import allow_loopback_clients
 from tests.support.waits import condition, poll
 
 GROUP, VERSION, PLURAL = "scion.dev", "v1alpha1", "hubsettings"
@@ -32,6 +33,36 @@ def make_namespace(api: k8s.ApiClient, prefix: str) -> str:
     name = unique(prefix)
     k8s.CoreV1Api(api).create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
     return name
+
+
+def running_pod(
+    api: k8s.ApiClient,
+    namespace: str,
+    name: str,
+    labels: dict[str, str],
+    *,
+    env: list[dict[str, Any]] | None = None,
+    ip: str | None = None,
+    image: str = "scion-hub:test",
+) -> str:
+    """A Pod with one `hub` container, set Running (and given `ip`) through the status subresource, as no kubelet
+    runs on the test API server; -> its uid."""
+    core = k8s.CoreV1Api(api)
+    container: dict[str, Any] = {"name": "hub", "image": image}
+    if env is not None:
+        container["env"] = env
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [container]},
+    }
+    created = core.create_namespaced_pod(namespace, body)
+    status: dict[str, Any] = {"phase": "Running"}
+    if ip is not None:
+        status.update(podIP=ip, podIPs=[{"ip": ip}])
+    core.patch_namespaced_pod_status(name, namespace, {"status": status})
+    return str(created.metadata.uid)
 
 
 def put_secret(api: k8s.ApiClient, namespace: str, name: str, data: dict[str, str]) -> None:
@@ -54,6 +85,22 @@ def hubsettings(name: str, spec: dict[str, Any], **meta: Any) -> dict[str, Any]:
         "kind": "HubSettings",
         "metadata": {"name": name, **meta},
         "spec": spec,
+    }
+
+
+def bootstrap_spec(table: str, bootstrap: dict[str, Any]) -> dict[str, Any]:
+    """A proposal-profile spec on Secret hub-db that creates `table`, sets one setting and checks `bootstrap`.
+
+    The drift tests vary only the table and the bootstrap check: the rest is the smallest spec that applies."""
+    return {
+        "database": {
+            "secretRef": {"name": "hub-db"},
+            "profile": "proposal",
+            "createTable": True,
+            "table": table,
+        },
+        "settings": {"maintenance": {"admin_mode": False}},
+        "bootstrap": bootstrap,
     }
 
 
@@ -189,6 +236,22 @@ def module_namespace(prefix: str) -> Any:
         return make_namespace(kube_api, prefix)
 
     return ns
+
+
+def module_hubdb() -> Any:
+    """A module-scoped `hubdb` fixture: the Hub replicas' own database (scion profile, no listener), open to
+    clients on any loopback address (each stand-in replica connects from its own 127.0.0.x)."""
+
+    @pytest.fixture(scope="module")
+    def hubdb(pg: PgServer) -> Iterator[Database]:
+        allow_loopback_clients(pg)
+        db = Database(pg, "scion", listen=False)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    return hubdb
 
 
 def module_operator(logs: str, extra_args: list[str] | None = None) -> Any:

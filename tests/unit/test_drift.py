@@ -363,21 +363,38 @@ def test_missing_key_uses_the_hub_default() -> None:
 # ---- peers -----------------------------------------------------------------------------------------------
 
 
-def test_majority_flags_only_the_odd_pod() -> None:
-    pods = [
-        pod("a", env(SCION_SERVER_LOGLEVEL="info")),
-        pod("b", env(SCION_SERVER_LOGLEVEL="debug")),
-        pod("c", env(SCION_SERVER_LOGLEVEL="info")),
-    ]
+@pytest.mark.parametrize(
+    ("envs", "odd"),
+    [
+        # The majority says info: only b is flagged, against the majority's value.
+        (
+            [
+                {"SCION_SERVER_LOGLEVEL": "info"},
+                {"SCION_SERVER_LOGLEVEL": "debug"},
+                {"SCION_SERVER_LOGLEVEL": "info"},
+            ],
+            ("b", "server.log_level", "differsFromPeers", "info", "debug"),
+        ),
+        # a sets log_level to its default; b and c leave it unset: they agree. a leaves auth.mode unset (no
+        # default), so the unset value counts in the vote and a is the odd one.
+        (
+            [
+                {"SCION_SERVER_LOGLEVEL": "info"},
+                {"SCION_SERVER_AUTH_MODE": "oauth"},
+                {"SCION_SERVER_AUTH_MODE": "oauth"},
+            ],
+            ("a", "server.auth.mode", "differsFromPeers", "oauth", drift.UNSET),
+        ),
+    ],
+    ids=["majority-flags-only-the-odd-pod", "unset-counts-as-the-default-in-the-vote"],
+)
+def test_the_odd_pod_out_of_three_is_flagged_against_its_peers(
+    envs: list[dict[str, str]], odd: tuple[str, str, str, Any, Any]
+) -> None:
+    pods = [pod(name, env(**values)) for name, values in zip("abc", envs, strict=True)]
     status = compute(pods, {})
     [item] = status.items
-    assert (item.pod, item.key, item.reason, item.expected, item.actual) == (
-        "b",
-        "server.log_level",
-        "differsFromPeers",
-        "info",
-        "debug",
-    )
+    assert (item.pod, item.key, item.reason, item.expected, item.actual) == odd
     assert status.driftedPods == 1
     assert compute(pods, {}, require_consistency=False).items == []
 
@@ -393,24 +410,6 @@ def test_tie_flags_both_pods() -> None:
 def test_expected_keys_are_not_voted_on() -> None:
     pods = [pod("a", env(SCION_SERVER_LOGLEVEL="info")), pod("b", env(SCION_SERVER_LOGLEVEL="debug"))]
     assert reasons(compute(pods, {"server.log_level": "info"})) == [("b", "server.log_level", "mismatch")]
-
-
-def test_unset_counts_as_the_default_in_the_vote() -> None:
-    pods = [
-        pod("a", env(SCION_SERVER_LOGLEVEL="info")),
-        pod("b", env(SCION_SERVER_AUTH_MODE="oauth")),
-        pod("c", env(SCION_SERVER_AUTH_MODE="oauth")),
-    ]
-    # a sets log_level to its default; b and c leave it unset: they agree. a leaves auth.mode unset (no default).
-    status = compute(pods, {})
-    [item] = status.items
-    assert (item.pod, item.key, item.reason, item.actual, item.expected) == (
-        "a",
-        "server.auth.mode",
-        "differsFromPeers",
-        drift.UNSET,
-        "oauth",
-    )
 
 
 # ---- Layer 1 in env, ineffective names -------------------------------------------------------------------

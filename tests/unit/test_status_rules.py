@@ -63,39 +63,30 @@ def test_first_sight_is_reconciling_so_kstatus_reads_in_progress() -> None:
 
 def test_transient_failure_turns_stalled_past_the_progress_deadline_and_back() -> None:
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def secret_missing(old_status: dict[str, Any], after_seconds: int) -> status.Verdict:
+        """The same transient failure (Secret not found), seen `after_seconds` after t0 with a 60 s deadline."""
+        return status.failure(
+            Reason.SECRET_NOT_FOUND,
+            "no secret",
+            transient=True,
+            old_status=old_status,
+            now=t0 + timedelta(seconds=after_seconds),
+            deadline_seconds=60,
+        )
+
     failing = _status_of(
         status.transient_failure(Reason.SECRET_NOT_FOUND, "no secret"), 3, status.rfc3339(t0)
     )
-    within = status.failure(
-        Reason.SECRET_NOT_FOUND,
-        "no secret",
-        transient=True,
-        old_status=failing,
-        now=t0 + timedelta(seconds=59),
-        deadline_seconds=60,
-    )
+    within = secret_missing(old_status=failing, after_seconds=59)
     assert within.get(CondType.RECONCILING) is not None and within.get(CondType.STALLED) is None
-    past = status.failure(
-        Reason.SECRET_NOT_FOUND,
-        "no secret",
-        transient=True,
-        old_status=failing,
-        now=t0 + timedelta(seconds=61),
-        deadline_seconds=60,
-    )
+    past = secret_missing(old_status=failing, after_seconds=61)
     stalled_cond = past.get(CondType.STALLED)
     assert stalled_cond is not None and stalled_cond.status and stalled_cond.reason is Reason.SECRET_NOT_FOUND
     assert CondType.RECONCILING in past.remove and "progress deadline" in stalled_cond.message
     # Stalled and retried: the deadline keeps counting from when Ready turned False (no flip-flop).
     merged = {**failing, **status.render(failing, status.StatusUpdate(verdict=past, generation=3), "t1")}  # type: ignore[dict-item]
-    again = status.failure(
-        Reason.SECRET_NOT_FOUND,
-        "no secret",
-        transient=True,
-        old_status=merged,
-        now=t0 + timedelta(seconds=120),
-        deadline_seconds=60,
-    )
+    again = secret_missing(old_status=merged, after_seconds=120)
     assert again.get(CondType.STALLED) is not None
     # The cause goes: success removes Stalled.
     healed = status.render(merged, status.StatusUpdate(verdict=status.success("ok"), generation=3), "t2")
