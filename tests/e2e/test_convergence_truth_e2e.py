@@ -27,6 +27,7 @@ from tests.support.kubeapi import (
     eventually,
     get,
     hubsettings,
+    module_hubdb,
     module_namespace,
     module_operator,
     patch,
@@ -35,8 +36,8 @@ from tests.support.kubeapi import (
 )
 from tests.support.kubeenv import KubeTestEnv
 from tests.support.operator_proc import OperatorProcess
-from tests.support.pgserver import PgServer, free_port
-from tests.support.standin import StandInProcess, allow_loopback_clients
+from tests.support.pgserver import free_port
+from tests.support.standin import StandInProcess
 
 TOKEN = "scion_pat_" + base64.b32encode(os.urandom(10)).decode().lower()
 FORBIDDEN = "scion_pat_" + base64.b32encode(os.urandom(10)).decode().lower()
@@ -47,14 +48,7 @@ OLD_SECTIONS = ["access", "agent_defaults", "endpoints", "github_app", "lifecycl
 ns = module_namespace("truth")
 
 
-@pytest.fixture(scope="module")
-def hubdb(pg: PgServer) -> Iterator[Database]:
-    allow_loopback_clients(pg)
-    db = Database(pg, "scion", listen=False)
-    try:
-        yield db
-    finally:
-        db.close()
+hubdb = module_hubdb()
 
 
 @pytest.fixture(scope="module")
