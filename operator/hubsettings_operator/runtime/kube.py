@@ -11,7 +11,9 @@ operator's kopf login handler uses too; a 401 (a rotated service-account token) 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -31,9 +33,26 @@ TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=10, sock_
 CONNECTIONS = 16
 
 
+def in_cluster_server(environ: Mapping[str, str]) -> str | None:
+    """The API server as a pod reaches it without DNS: `KUBERNETES_SERVICE_HOST`/`_PORT`, which the kubelet
+    sets in every pod (what client-go and the official Python client use). None outside a pod."""
+    host, port = environ.get("KUBERNETES_SERVICE_HOST"), environ.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        return None
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """kopf's own login: the service account in a pod, else the kubeconfig."""
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    """kopf's own login: the service account in a pod, else the kubeconfig.
+
+    kopf's service-account helper names the server `kubernetes.default.svc`, which needs cluster DNS; a
+    cluster without it (or a pod with `dnsPolicy: Default`) could not reach the API server at all, so in a
+    pod the server is the address the kubelet gives in the environment, as client-go does."""
+    info = kopf.login_with_service_account(**kwargs)
+    if info is None:
+        return kopf.login_with_kubeconfig(**kwargs)
+    server = in_cluster_server(os.environ)
+    return dataclasses.replace(info, server=server) if server else info
 
 
 class KubeAPIError(Exception):
