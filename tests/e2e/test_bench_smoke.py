@@ -37,7 +37,7 @@ def test_bench_smoke_reports_every_benchmark(tmp_path: Path) -> None:
             assert row[key] is not None, row
     # The targets that are counts, not timings, are part of the output too.
     noop = [r for r in rows if r["bench"] == "noop"]
-    assert len(noop) == 2 and all("notifies" in r["extra"] for r in noop)
+    assert len(noop) == 3 and all("notifies" in r["extra"] for r in noop)
     assert all(r["extra"]["notifies_per_apply"] is not None for r in rows if r["bench"] == "throughput")
     # One table on stdout with a line per row, and the plot.
     table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
