@@ -115,21 +115,27 @@ async def _hub_error_message(resp: aiohttp.ClientResponse) -> str:
     return scrub(str(message))[:120] if isinstance(message, str) else ""
 
 
+def _admin_get(
+    session: aiohttp.ClientSession, pod: HubPod, conv: ConvergenceSpec, token: str, path: str
+) -> Any:
+    """One admin GET to this very pod (by its IP, never a Service) with the token in the header only."""
+    host = f"[{pod.ip}]" if ":" in pod.ip else pod.ip
+    return session.get(
+        f"{conv.scheme.value}://{host}:{conv.port}{path}",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        # The pod's certificate names the Hub's hostname, not the pod IP the operator must address.
+        ssl=conv.scheme is not ConvergenceScheme.HTTPS,
+        timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S),
+        allow_redirects=False,
+    )
+
+
 async def read_loaded(
     session: aiohttp.ClientSession, pod: HubPod, conv: ConvergenceSpec, token: str
 ) -> Answer:
     """The replica's answer; never raises; never shows the token."""
-    host = f"[{pod.ip}]" if ":" in pod.ip else pod.ip
-    url = f"{conv.scheme.value}://{host}:{conv.port}{SERVER_CONFIG_PATH}"
     try:
-        async with session.get(
-            url,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            # The pod's certificate names the Hub's hostname, not the pod IP the operator must address.
-            ssl=conv.scheme is not ConvergenceScheme.HTTPS,
-            timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S),
-            allow_redirects=False,
-        ) as resp:
+        async with _admin_get(session, pod, conv, token, SERVER_CONFIG_PATH) as resp:
             if resp.status in (401, 403):
                 said = await _hub_error_message(resp)
                 said = f" {said!r}" if said else ""
@@ -155,16 +161,8 @@ async def read_schema(
 ) -> LiveSchemas | None:
     """The replica's `GET /api/v1/admin/server-config/schema` as LiveSchemas; None if not served or not
     readable (validation then uses the generated facts for that version). Never raises; never shows the token."""
-    host = f"[{pod.ip}]" if ":" in pod.ip else pod.ip
-    url = f"{conv.scheme.value}://{host}:{conv.port}{SCHEMA_PATH}"
     try:
-        async with session.get(
-            url,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            ssl=conv.scheme is not ConvergenceScheme.HTTPS,
-            timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S),
-            allow_redirects=False,
-        ) as resp:
+        async with _admin_get(session, pod, conv, token, SCHEMA_PATH) as resp:
             if resp.status == 404:
                 _no_schema_endpoint.add(version)
                 return None
