@@ -67,6 +67,20 @@ def test_diff_base_is_a_digest_for_a_large_spec_and_whole_for_a_small_one() -> N
     assert storage.fetch(body=_body(changed, stored)) != storage.build(body=_body(changed, stored))
 
 
+def test_no_essence_is_built_for_a_pod_and_a_hubsettings_still_has_its_own() -> None:
+    """The pod index's objects have no change handlers: kopf gets no essence (no deep copy of each pod),
+    and the HubSettings' essence (its spec) is unchanged by that."""
+    storage = CompactStatusDiffBaseStorage(field=FIELD, ignored_fields=["metadata"])
+    pod = kopf.Body(
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hub-0"}, "spec": {"containers": []}}
+    )
+    assert storage.build(body=pod) is None and storage.fetch(body=pod) is None
+    spec = {"settings": {"maintenance": {"maintenance_message": "hi"}}}
+    assert storage.build(body=_body(spec)) == {"spec": spec}
+    no_kind = kopf.Body({"metadata": {}, "spec": spec})  # without a kind: kopf's own essence, as before
+    assert storage.build(body=no_kind) == {"spec": spec}
+
+
 def test_cli_validate_refuses_a_spec_over_the_limit(tmp_path: Path) -> None:
     import yaml
     from click.testing import CliRunner

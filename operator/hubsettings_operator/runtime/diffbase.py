@@ -6,15 +6,21 @@ hundred KB then pushes every status patch over etcd's request limit (`etcdserver
 and kopf retries each one. Over FULL_COPY_MAX_BYTES only a digest of the essence is stored: when the
 object's current essence has that digest, kopf is given the current essence (no change); otherwise a stub
 that differs from any spec (a change: the update handler runs, and the handlers never read kopf's `old`).
+
+Only HubSettings have handlers that compare essences: for any other kind (the Hub pods of the drift index)
+there is none to build, which would be a deep copy of every pod on every watch event.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any, cast
 
 import kopf
+
+from hubsettings_operator.spec.models import KIND
 
 FULL_COPY_MAX_BYTES = 64 * 1024
 DIGEST_PREFIX = "sha256:"
@@ -39,6 +45,14 @@ class CompactStatusDiffBaseStorage(kopf.StatusDiffBaseStorage):
             if node is None:
                 return None
         return node
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
+    ) -> kopf.BodyEssence:
+        if body.get("kind", KIND) != KIND:
+            # kopf accepts no essence (None) here: no old, no new, no diff for an object without such handlers.
+            return None  # type: ignore[return-value]
+        return super().build(body=body, extra_fields=extra_fields)
 
     def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
         stored = self._stored(body)

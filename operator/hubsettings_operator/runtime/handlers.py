@@ -207,8 +207,9 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         if config.shard_watch_selector:
             settings.watching.label_selectors[GROUP, PLURAL] = config.shard_watch_selector
 
+    # async: kopf runs a sync handler in its thread pool, one hand-over per pod (1,000 at start).
     @kopf.index("", "v1", "pods", id="hubsettings_pods", registry=registry)
-    def pods_index(
+    async def pods_index(
         namespace: str | None, name: str, labels: kopf.Labels, body: kopf.Body, **_: Any
     ) -> dict[str | None, dict[str, Any]]:
         if not selectors.matches(watch, labels):  # never expected: the API server filtered already

@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 
 from hubsettings_operator.redact import install_log_scrubber
-from hubsettings_operator.runtime import handlers, metrics
+from hubsettings_operator.runtime import handlers, metrics, toggles
 from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.diffbase import CompactStatusDiffBaseStorage
 from hubsettings_operator.runtime.kube import Kube, login
@@ -119,6 +119,7 @@ def run_operator(config: OperatorConfig) -> int:
     metrics.DB_CONNECTION_WAIT_TIMEOUTS.set_function(lambda: float(pools.saturated_total))
     pools.on_wait = metrics.DB_CONNECTION_WAIT_SECONDS.observe
     registry = build_registry(services)
+    toggles.install()  # start-up linear in the number of Hub pods listed (runtime/toggles.py)
     priority = config.priority if config.priority is not None else random.randint(1, 1_000_000)
     log.info(
         "starting hubsettings-operator: %s, peering %s (priority %d)",
