@@ -5,8 +5,9 @@ hands what it read to the pure decision (`convergence/decide.py`) and verdict (`
 the one Ready gate), then writes through the one status writer and posts the verdict's Events.
 
 In the operator a kopf daemon per HubSettings with `spec.convergence` runs `ConvergenceChecker.run`: a round
-right after each apply that changed rows (`poke`), every second while a replica is behind, else every
-`OperatorConfig.convergence_seconds`. The health timer calls `check_token`: a changed token Secret starts a
+right after each apply that changed rows (`poke`), then again after 20, 40, 80, ... ms up to one second while
+the replicas catch up (`convergence/schedule.py`, which also says which verdicts wait for a grace before they
+are written), every second while a replica stays behind, else every `OperatorConfig.convergence_seconds`. The health timer calls `check_token`: a changed token Secret starts a
 round at once (a fixed or rotated token shows within one health period). When a round changes the Hub version
 that governs validation (status/hub_version.py), the handlers' `revalidate` reconciles the object at once.
 """
@@ -25,6 +26,7 @@ from typing import Any
 import kopf
 
 from hubsettings_operator.convergence import decide as convergence
+from hubsettings_operator.convergence import schedule
 from hubsettings_operator.convergence.decide import Tracking
 from hubsettings_operator.convergence.probe import hub_pods, observe, read_token
 from hubsettings_operator.drift.sources import outside_watch, resolve_profile
@@ -40,8 +42,7 @@ from hubsettings_operator.table.plan import owner_marker
 
 log = logging.getLogger(__name__)
 
-PENDING_RECHECK_S = 0.25
-PENDING_WINDOW_S = 10.0
+PENDING_WINDOW_S = 10.0  # after a commit, rounds that find the replicas catching up follow the fast schedule
 
 
 class ConvergenceChecker:
@@ -56,6 +57,9 @@ class ConvergenceChecker:
         self._tracking: dict[str, Tracking] = {}
         self._pokes: dict[str, asyncio.Event] = {}
         self._changed_at: dict[str, float] = {}  # uid -> monotonic time of the apply not yet converged
+        self._committed_at: dict[
+            str, float
+        ] = {}  # uid -> monotonic time of the latest apply that changed rows
         self._token_seen: dict[str, str] = {}  # uid -> fingerprint of the token the last round used
         # Set by the handlers: reconcile an object now (this check never imports the reconcile).
         self.revalidate: Callable[[Mapping[str, Any]], Awaitable[None]] | None = None
@@ -63,12 +67,14 @@ class ConvergenceChecker:
     def poke(self, body: Mapping[str, Any]) -> None:
         """An apply changed rows: check now (and time how long the replicas take)."""
         uid = object_uid(body)
-        self._changed_at.setdefault(uid, time.monotonic())
+        now = time.monotonic()
+        self._changed_at.setdefault(uid, now)
+        self._committed_at[uid] = now
         self._pokes.setdefault(uid, asyncio.Event()).set()
 
     def forget(self, body: Mapping[str, Any]) -> None:
         uid = object_uid(body)
-        for store in (self._tracking, self._pokes, self._changed_at, self._token_seen):
+        for store in (self._tracking, self._pokes, self._changed_at, self._committed_at, self._token_seen):
             store.pop(uid, None)
 
     async def check_token(self, body: Mapping[str, Any]) -> bool:
@@ -105,17 +111,21 @@ class ConvergenceChecker:
         """The daemon's loop (until `stopped()`): a round, then wait for a poke or the period."""
         uid = object_uid(body)
         poke = self._pokes.setdefault(uid, asyncio.Event())
+        polls = 0  # rounds since the latest poke that found the replicas catching up
         while not stopped():
+            if poke.is_set():
+                polls = 0
             poke.clear()
             wait_s = self.interval
             try:
                 decision = await self.check(body, pods())
-                changed_at = self._changed_at.get(uid)
-                just_applied = changed_at is not None and time.monotonic() - changed_at < PENDING_WINDOW_S
-                if decision is not None and decision.pending and just_applied:
-                    # Our own status write reaches kopf's live body within milliseconds: look again soon
-                    # (only right after an apply; a CR that stays unsynced is checked at the normal pace).
-                    wait_s = min(PENDING_RECHECK_S, self.interval)
+                since = self.since_commit(uid)
+                just_applied = since is not None and since < PENDING_WINDOW_S
+                if decision is not None and just_applied and schedule.catching_up(decision):
+                    # Right after a commit: look again within milliseconds, backing off to the fast interval
+                    # (a CR that stays unsynced, or long after an apply, is checked at the normal pace).
+                    wait_s = schedule.recheck_delay(polls, cap=min(self.fast_interval, self.interval))
+                    polls += 1
                 elif decision is not None and decision.behind:
                     # Replicas catching up: confirm within a second. Steady unknowns (no token, no pods, a
                     # rejected token) wait the normal period: no polling storm.
@@ -133,6 +143,11 @@ class ConvergenceChecker:
                     )
         self.forget(body)
 
+    def since_commit(self, uid: str) -> float | None:
+        """Seconds since the latest apply of this object that changed rows (None: none seen)."""
+        at = self._committed_at.get(uid)
+        return None if at is None else time.monotonic() - at
+
     async def check(
         self, body: Mapping[str, Any], pods: list[Mapping[str, Any]]
     ) -> convergence.Decision | None:
@@ -141,12 +156,26 @@ class ConvergenceChecker:
             return None
         meta = body.get("metadata", {})
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        since = self.since_commit(object_uid(body))
+        kube = self.services.kube
+        if (
+            since is not None
+            and since < PENDING_WINDOW_S
+            and pending_write(body.get("status") or {}, meta.get("generation"))
+        ):
+            # Right after a commit kopf's copy of the object may not show the reconcile's status write yet
+            # (it arrives with the next watch event): read the object itself instead of waiting for it.
+            fresh = await kube.get_hubsettings(namespace, name)
+            if fresh is not None and _generation(fresh) == meta.get("generation"):
+                body = fresh
+                meta = body.get("metadata", {})
         status = body.get("status") or {}
         profile = resolve_profile(status.get("profile"), spec.database.profile)
         ref = spec.database.secretRef
-        kube = self.services.kube
-        dsn = await kube.dsn_from_secret(namespace, ref.name, ref.key)
-        token, problem = await read_token(kube, namespace, spec.convergence)
+        # Both Secrets at once: one API round trip of this round's latency, not two.
+        dsn, (token, problem) = await asyncio.gather(
+            kube.dsn_from_secret(namespace, ref.name, ref.key), read_token(kube, namespace, spec.convergence)
+        )
         self._token_seen[object_uid(body)] = _fingerprint(token)
         selected = hub_pods(pods, spec, namespace)
         written, probes, channel = await observe(
@@ -175,7 +204,8 @@ class ConvergenceChecker:
             pending=pending,
         )
         decision = dataclasses.replace(decision, pending=not_synced)
-        await self._publish(body, spec, decision)
+        if not schedule.hold_back(decision, since):
+            await self._publish(body, spec, decision)
         metrics.REPLICAS_BEHIND.labels(namespace, name).set(len(decision.behind))
         if decision.converged and uid in self._changed_at:
             metrics.CONVERGE_SECONDS.labels(namespace, name).observe(
@@ -226,6 +256,10 @@ def register(
         await checker.run(body, lambda: list(index.get(namespace, [])), lambda: bool(stopped))
 
     return checker
+
+
+def _generation(body: Mapping[str, Any]) -> Any:
+    return (body.get("metadata") or {}).get("generation")
 
 
 def _fingerprint(token: str | None) -> str:
