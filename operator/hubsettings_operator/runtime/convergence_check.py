@@ -158,24 +158,26 @@ class ConvergenceChecker:
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
         since = self.since_commit(object_uid(body))
         kube = self.services.kube
-        if (
+        stale = (
             since is not None
             and since < PENDING_WINDOW_S
-            and pending_write(body.get("status") or {}, meta.get("generation"))
-        ):
-            # Right after a commit kopf's copy of the object may not show the reconcile's status write yet
-            # (it arrives with the next watch event): read the object itself instead of waiting for it.
-            fresh = await kube.get_hubsettings(namespace, name)
-            if fresh is not None and _generation(fresh) == meta.get("generation"):
-                body = fresh
-                meta = body.get("metadata", {})
+            and pending_write(body.get("status") or {}, meta.get("generation")) is not None
+        )
+        ref = spec.database.secretRef
+        # The Secrets (and, when needed, the object) at once: one API round trip of this round's latency, not
+        # two or three, on the path between a replica's reload and Converged.
+        fresh, dsn, (token, problem) = await asyncio.gather(
+            kube.get_hubsettings(namespace, name) if stale else _nothing(),
+            kube.dsn_from_secret(namespace, ref.name, ref.key),
+            read_token(kube, namespace, spec.convergence),
+        )
+        if fresh is not None and _generation(fresh) == meta.get("generation"):
+            # Right after a commit kopf's copy of the object may not show the reconcile's status write yet (it
+            # arrives with the next watch event): the object as read now, instead of waiting for that event.
+            body = fresh
+            meta = body.get("metadata", {})
         status = body.get("status") or {}
         profile = resolve_profile(status.get("profile"), spec.database.profile)
-        ref = spec.database.secretRef
-        # Both Secrets at once: one API round trip of this round's latency, not two.
-        dsn, (token, problem) = await asyncio.gather(
-            kube.dsn_from_secret(namespace, ref.name, ref.key), read_token(kube, namespace, spec.convergence)
-        )
         self._token_seen[object_uid(body)] = _fingerprint(token)
         selected = hub_pods(pods, spec, namespace)
         written, probes, channel = await observe(
@@ -256,6 +258,10 @@ def register(
         await checker.run(body, lambda: list(index.get(namespace, [])), lambda: bool(stopped))
 
     return checker
+
+
+async def _nothing() -> dict[str, Any] | None:
+    return None
 
 
 def _generation(body: Mapping[str, Any]) -> Any:
