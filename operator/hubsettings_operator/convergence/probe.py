@@ -33,6 +33,7 @@ import aiohttp
 
 from hubsettings_operator import selectors
 from hubsettings_operator.convergence import decide as convergence
+from hubsettings_operator.convergence import schedule
 from hubsettings_operator.convergence.decide import PodProbe
 from hubsettings_operator.redact import register_secret, scrub
 from hubsettings_operator.secretdata import decode
@@ -50,7 +51,6 @@ from hubsettings_operator.table.store import SettingsStore, Target
 
 SERVER_CONFIG_PATH = "/api/v1/admin/server-config"
 HTTP_TIMEOUT_S = 5.0
-MAX_PARALLEL_PROBES = 20
 
 
 @dataclass(frozen=True)
@@ -253,34 +253,18 @@ async def observe(
     conv = spec.convergence or ConvergenceSpec()
     layout = layout_for(profile)
     channel = spec.database.channel or layout.channel
-    written, listening = await store.replica_view(
-        Target(table=spec.database.table), owner, channel, revisions=layout.revisioned
+    # The table and pg_stat_activity are read while the replicas are asked (one round costs the longer of the
+    # two, not their sum: this round is what stands between a replica's reload and Converged).
+    view = asyncio.ensure_future(
+        store.replica_view(Target(table=spec.database.table), owner, channel, revisions=layout.revisioned)
     )
+    try:
+        results = await _ask_replicas(pods, conv, token, token_problem, layout.replica_endpoint, profile)
+    except BaseException:
+        view.cancel()
+        raise
+    written, listening = await view
     checked = now_rfc3339()
-    results: dict[str, Answer] = {}
-    if not layout.replica_endpoint:
-        no_endpoint = (
-            f"the {profile.value} table layout has no per-replica settings endpoint: only listener presence "
-            "is reported"
-        )
-        results = {p.uid: Answer(None, no_endpoint) for p in pods}
-    elif token is None:
-        results = {p.uid: Answer(None, token_problem) for p in pods}
-    elif pods:
-        async with aiohttp.ClientSession() as session:
-            first = await read_loaded(session, pods[0], conv, token)
-            results[pods[0].uid] = first
-            if convergence.token_problem(first.error):
-                results.update({p.uid: first for p in pods[1:]})
-            else:
-                limit = asyncio.Semaphore(MAX_PARALLEL_PROBES)
-
-                async def one(pod: HubPod) -> None:
-                    async with limit:
-                        results[pod.uid] = await read_loaded(session, pod, conv, token)
-
-                await asyncio.gather(*(one(p) for p in pods[1:]))
-            await learn_schemas(session, pods, results, conv, token)
     probes = [
         PodProbe(
             name=p.name,
@@ -295,3 +279,39 @@ async def observe(
         for p in pods
     ]
     return written, probes, channel
+
+
+async def _ask_replicas(
+    pods: list[HubPod],
+    conv: ConvergenceSpec,
+    token: str | None,
+    token_problem: str | None,
+    replica_endpoint: bool,
+    profile: Profile,
+) -> dict[str, Answer]:
+    """Each pod's answer (by pod uid). The first pod is asked alone: a rejected token ends the round there (one
+    request, not one per pod); the others at most `schedule.MAX_IN_FLIGHT` at a time."""
+    if not replica_endpoint:
+        no_endpoint = (
+            f"the {profile.value} table layout has no per-replica settings endpoint: only listener presence "
+            "is reported"
+        )
+        return {p.uid: Answer(None, no_endpoint) for p in pods}
+    if token is None:
+        return {p.uid: Answer(None, token_problem) for p in pods}
+    results: dict[str, Answer] = {}
+    if not pods:
+        return results
+    async with aiohttp.ClientSession() as session:
+        first = await read_loaded(session, pods[0], conv, token)
+        results[pods[0].uid] = first
+        if convergence.token_problem(first.error):
+            results.update({p.uid: first for p in pods[1:]})
+        else:
+
+            async def one(pod: HubPod) -> None:
+                results[pod.uid] = await read_loaded(session, pod, conv, token)
+
+            await schedule.gather_bounded(pods[1:], one, schedule.MAX_IN_FLIGHT)
+        await learn_schemas(session, pods, results, conv, token)
+    return results

@@ -103,18 +103,17 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
                 f"Kubernetes API unavailable ({type(exc).__name__}); retrying",
                 delay=backoff(retry, cap=reconciler.max_backoff),
             ) from None
-        if outcome.result == "applied":
-            converge.poke(body)
         if outcome.retry_in is not None:
             raise kopf.TemporaryError(outcome.error or outcome.result, delay=outcome.retry_in)
 
     watch_selector = config.pod_watch_selector
     converge = convergence_check.register(registry, resource, services, watch_selector=watch_selector)
+    # Every apply that changed rows starts a convergence round at its commit (whichever handler reconciled).
+    reconciler.committed = converge.poke
 
     async def revalidate(body: Mapping[str, Any]) -> None:
         # The replicas' Hub versions changed: validate the spec against the new governing version now.
-        if (await reconciler.reconcile(body)).result == "applied":
-            converge.poke(body)
+        await reconciler.reconcile(body)
 
     converge.revalidate = revalidate
     kopf.on.create(*resource, id="hubsettings.reconcile.create", registry=registry, timeout=None)(reconcile)
@@ -138,9 +137,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
             return  # a status write of this very reconcile brought us here again
         in_flight.add(key)
         try:
-            outcome = await reconciler.reconcile(body)
-            if outcome.result == "applied":
-                converge.poke(body)
+            await reconciler.reconcile(body)
             meta = body.get("metadata", {})
             # Handled even when the reconcile failed or the object is suspended: its status says how.
             await services.kube.patch_status(
@@ -163,8 +160,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         await periodic(body)
 
     async def periodic(body: kopf.Body) -> None:
-        if (await reconciler.reconcile(body)).result == "applied":
-            converge.poke(body)
+        await reconciler.reconcile(body)
 
     @kopf.daemon(
         *resource,

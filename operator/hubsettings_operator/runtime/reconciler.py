@@ -23,7 +23,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +151,9 @@ class Reconciler:
         self._applied_generation: dict[str, int] = {}
         # Canonical texts of each validated spec's rows, so a no-op resync does not canonicalise them again.
         self._wanted = WantedCache()
+        # Set by the handlers: told of each apply that changed rows as soon as it is committed (before this
+        # reconcile's status write), so the convergence check asks the replicas while that write is under way.
+        self.committed: Callable[[Mapping[str, Any]], None] | None = None
 
     def dsn_changed(self, body: Mapping[str, Any], dsn: str) -> bool:
         """Whether `dsn` differs from the one the last reconcile of this object used."""
@@ -215,6 +218,8 @@ class Reconciler:
             status = first.status
             body = {**body, "status": status}
         outcome = await self._decide(body, attempt)
+        if outcome.result == "applied" and self.committed is not None:
+            self.committed(body)
         metrics.RECONCILES.labels(*_ident(body), outcome.result).inc()
         if outcome.apply is not None:
             self._record_apply(body, outcome)

@@ -79,7 +79,16 @@ class StatusWriter:
         fresh = await self.kube.get_hubsettings(namespace, name)
         if fresh is None:
             return Written(None, {})
+        return await self._merge(fresh, update, now)
+
+    async def write_over(self, fresh: Mapping[str, Any], update: StatusUpdate) -> Written:
+        """`write` for a caller that has just read the object from the API itself, under `lock_for` (as
+        `write` would have): merge over that status and patch what differs, without reading it again."""
+        return await self._merge(dict(fresh), update, rfc3339(self.clock()))
+
+    async def _merge(self, fresh: dict[str, Any], update: StatusUpdate, now: str) -> Written:
+        meta = fresh.get("metadata", {})
         patch = render(fresh.get("status") or {}, update, now)
         if patch:
-            await self.kube.patch_status(namespace, name, patch)
+            await self.kube.patch_status(str(meta.get("namespace")), str(meta.get("name")), patch)
         return Written(fresh, patch or {})
