@@ -98,9 +98,10 @@ def backoff(attempt: int, base: float = 2.0, cap: float = 60.0) -> float:
 REQUEUE_AFTER = (0.5, 2.0)
 
 
+@functools.lru_cache(maxsize=4096)
 def database_fingerprint(dsn: str) -> str:
     """Identity of the database a DSN points at (host:port/name), without its credentials: a rotated
-    password is the same database."""
+    password is the same database. A pure function of the text: computed once per DSN."""
     return fingerprint(describe_dsn(dsn))
 
 
@@ -113,9 +114,10 @@ def last_written_of(status: Mapping[str, Any]) -> dict[str, WrittenRecord]:
     """`status.written` as the table layer's records: what this object wrote last, per row key."""
     out: dict[str, WrittenRecord] = {}
     for key, raw in (status.get("written") or {}).items():
-        if isinstance(raw, Mapping) and isinstance(raw.get("digest"), str):
+        # `type(...) is dict` first: the ABC check alone cost more than the rest of the loop.
+        if (type(raw) is dict or isinstance(raw, Mapping)) and isinstance(digest := raw.get("digest"), str):
             revision = raw.get("revision")
-            out[str(key)] = _record(revision if isinstance(revision, int) else None, raw["digest"])
+            out[str(key)] = _record(revision if isinstance(revision, int) else None, digest)
     return out
 
 
