@@ -419,7 +419,15 @@ class SettingsStore:
                 result = ApplyResult(layout.profile, target.channel or layout.channel, plan, desired)
                 revisions: dict[str, int] = {}
                 if not plan.is_noop:
-                    out = await layout.write(conn, table, plan, result.channel, desired, intent.last_written)
+                    out = await layout.write(
+                        conn,
+                        table,
+                        plan,
+                        result.channel,
+                        desired,
+                        intent.last_written,
+                        self._registry.row_cache(self._dsn, target.table).query,
+                    )
                     result.notifications = out.notifications
                     result.rows_written = out.rows_written
                     revisions = out.revisions
