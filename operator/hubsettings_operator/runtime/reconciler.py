@@ -409,14 +409,15 @@ class Reconciler:
         namespace, name = _ident(body)
         result = outcome.apply
         assert result is not None
-        metrics.APPLY_SECONDS.labels(namespace, name).observe(result.duration_s)
+        series = metrics.apply_series(namespace, name)
+        series.apply_seconds.observe(result.duration_s)
         for change in result.plan.writes:
             metrics.ROWS_CHANGED.labels(namespace, name, change.action.value).inc()
         if result.notifications:
-            metrics.NOTIFICATIONS.labels(namespace, name).inc(len(result.notifications))
-        metrics.LAST_APPLY.labels(namespace, name).set(time.time())
+            series.notifications.inc(len(result.notifications))
+        series.last_apply.set(time.time())
         conflicts = len(result.plan.owned_by_other) + len(result.plan.conflicts)
-        metrics.CONFLICTS.labels(namespace, name).set(min(conflicts, MAX_CONFLICTS_IN_STATUS))
+        series.conflicts.set(min(conflicts, MAX_CONFLICTS_IN_STATUS))
 
     async def _released_owners(self, result: ApplyResult, table: str, where: str) -> frozenset[str]:
         """Owner markers of rows owned by another HubSettings that no longer exists, or that now writes to
