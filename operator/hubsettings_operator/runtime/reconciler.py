@@ -31,6 +31,7 @@ from hubsettings_operator.conditions import EventReason, EventType, Reason
 from hubsettings_operator.errors import DatabaseUnavailable, HubSettingsError, WaitingForConnection
 from hubsettings_operator.redact import describe_dsn, fingerprint, scrub
 from hubsettings_operator.runtime import metrics
+from hubsettings_operator.runtime.noop_memo import NoopKey, NoopMemo
 from hubsettings_operator.runtime.services import Services, generation_of, snapshot
 from hubsettings_operator.runtime.status_writer import Written, uid
 from hubsettings_operator.spec import live_schema
@@ -85,6 +86,8 @@ class Outcome:
     error: str | None = None
     apply: ApplyResult | None = None
     update: StatusUpdate | None = None
+    noop_key: NoopKey | None = None  # the inputs of this outcome (runtime/noop_memo.py), when it may be kept
+    noop_held: tuple[Any, ...] = ()
 
 
 def backoff(attempt: int, base: float = 2.0, cap: float = 60.0) -> float:
@@ -153,6 +156,8 @@ class Reconciler:
         self._applied_generation: dict[str, int] = {}
         # Canonical texts of each validated spec's rows, so a no-op resync does not canonicalise them again.
         self._wanted = WantedCache()
+        # The status outcome of each object's last no-op reconcile, on a key covering all of its inputs.
+        self._noops = NoopMemo()
 
     def dsn_changed(self, body: Mapping[str, Any], dsn: str) -> bool:
         """Whether `dsn` differs from the one the last reconcile of this object used."""
@@ -170,6 +175,7 @@ class Reconciler:
         key = uid(body)
         self._dsn_seen.pop(key, None)
         self._applied_generation.pop(key, None)
+        self._noops.forget(key)
         self.writer.forget(body)
         await self.registry.release(key)
 
@@ -226,6 +232,8 @@ class Reconciler:
             rules.gate_on_convergence(body, outcome.update, changed=outcome.result == "applied")
             written = await self.writer.write(body, outcome.update)
             outcome.status = {**outcome.update.fields, **written.patch}
+            if outcome.noop_key is not None and not written.patch and not outcome.events:
+                self._noops.put(key, outcome.noop_key, outcome.noop_held, outcome.status)
         if outcome.apply is not None and generation is not None:
             self._applied_generation[key] = max(generation, self._applied_generation.get(key, 0))
         for event in outcome.events:
@@ -293,6 +301,15 @@ class Reconciler:
                 )
         except HubSettingsError as exc:
             return self._failed(exc, body, spec, attempt)
+        noop_key: NoopKey | None = None
+        held: tuple[Any, ...] = ()
+        if not released and mixed is None and not result.plan.writes:
+            # Nothing written: the status this reconcile wants follows from these inputs alone.
+            held = (spec, live, result.plan)
+            noop_key = self._noops.key(status, generation, held, where, result.profile)
+            kept = self._noops.get(uid(body), noop_key) if noop_key is not None else None
+            if kept is not None:
+                return Outcome("noop", status=kept, apply=result)  # found in place before: nothing to write
         update, events = rules.applied(result, status, generation, self.now())
         target = TargetStatus(
             table=spec.database.table,
@@ -308,7 +325,12 @@ class Reconciler:
         update.fields["hubVersion"] = hub.as_status()
         update.fields["observedDrift"] = sorted(c.key for c in result.plan.observed_drift)
         outcome = Outcome(
-            "applied" if result.plan.writes else "noop", apply=result, update=update, events=events
+            "applied" if result.plan.writes else "noop",
+            apply=result,
+            update=update,
+            events=events,
+            noop_key=noop_key,
+            noop_held=held,
         )
         if adopted_event is not None:
             outcome.events.insert(0, adopted_event)
