@@ -122,7 +122,7 @@ async def execute_writes(
         ]
         head = sql.SQL("WITH {} ").format(sql.SQL(", ").join(parts)) if parts else sql.SQL("")
         tail = sql.SQL(
-            "SELECT pg_notify(%s, n.p) FROM unnest(%s::text[]) WITH ORDINALITY AS n(p, i) ORDER BY n.i"
+            "SELECT pg_notify(%s, n.p) FROM unnest(%b::text[]) WITH ORDINALITY AS n(p, i) ORDER BY n.i"
             if payloads
             else "SELECT 0"
         )

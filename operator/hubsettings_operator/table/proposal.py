@@ -130,7 +130,7 @@ class ProposalLayout:
                 (
                     (
                         "INSERT INTO {} (key, value, updated_at, updated_by) SELECT u.key, u.value, now(), %s "
-                        "FROM unnest(%s::text[], %s::text[]) AS u(key, value)"
+                        "FROM unnest(%b::text[], %b::text[]) AS u(key, value)"
                     ),
                     (plan.owner, keys, values),
                 )
@@ -141,7 +141,7 @@ class ProposalLayout:
                 (
                     (
                         "UPDATE {} AS t SET value = u.value, updated_at = now(), updated_by = %s "
-                        "FROM unnest(%s::text[], %s::text[]) AS u(key, value) WHERE t.key = u.key"
+                        "FROM unnest(%b::text[], %b::text[]) AS u(key, value) WHERE t.key = u.key"
                     ),
                     (plan.owner, keys, values),
                 )
@@ -149,7 +149,7 @@ class ProposalLayout:
         if deletes:
             writes.append(
                 (
-                    "DELETE FROM {} WHERE key = ANY(%s::text[]) AND updated_by = %s",
+                    "DELETE FROM {} WHERE key = ANY(%b::text[]) AND updated_by = %s",
                     (deletes, plan.owner),
                 )
             )

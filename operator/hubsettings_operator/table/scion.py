@@ -146,7 +146,7 @@ class ScionLayout:
                     (
                         "INSERT INTO {} (id, section, value, revision, updated_by, origin, create_time, "
                         "update_time) SELECT u.id, u.section, u.value::jsonb, u.revision, %s, 'managed', now(), "
-                        "now() FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bigint[]) "
+                        "now() FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bigint[]) "
                         "AS u(id, section, value, revision)"
                     ),
                     (plan.owner, ids, sections, values, revisions),
@@ -159,7 +159,7 @@ class ScionLayout:
                     (
                         "UPDATE {} AS t SET value = u.value::jsonb, revision = u.revision, updated_by = %s, "
                         "origin = 'managed', update_time = now() "
-                        "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS u(section, value, revision) "
+                        "FROM unnest(%b::text[], %b::text[], %b::bigint[]) AS u(section, value, revision) "
                         "WHERE t.section = u.section"
                     ),
                     (plan.owner, sections, values, revisions),
@@ -168,7 +168,7 @@ class ScionLayout:
         if deletes:
             writes.append(
                 (
-                    "DELETE FROM {} WHERE section = ANY(%s::text[]) AND updated_by = %s",
+                    "DELETE FROM {} WHERE section = ANY(%b::text[]) AND updated_by = %s",
                     (deletes, plan.owner),
                 )
             )
