@@ -327,14 +327,20 @@ class SettingsStore:
                 memo.must_write = intent.must_write(wanted.digests)
             if not dry_run and memo.must_write:
                 # What we wrote last differs from what we want now: skip the read that could only say so.
-                return await self._write(conn, target, layout, intent, wanted, memo, create=info is None)
+                return await self._write(
+                    conn, target, layout, intent, wanted, (cache, memo), create=info is None
+                )
             # Optimistic, lock-free read: all a dry run or a no-op needs.
             if info is not None:
-                plan = await self._read_and_plan(conn, target, layout, intent, wanted, memo, lock=False)
+                plan = await self._read_and_plan(
+                    conn, target, layout, intent, wanted, cache, memo, lock=False
+                )
             else:
                 plan = intent.plan({}, desired, wanted.canonical)
             if not (dry_run or plan.is_noop):
-                return await self._write(conn, target, layout, intent, wanted, memo, create=info is None)
+                return await self._write(
+                    conn, target, layout, intent, wanted, (cache, memo), create=info is None
+                )
             result = ApplyResult(
                 layout.profile, target.channel or layout.channel, plan, desired, dry_run=dry_run
             )
@@ -355,6 +361,7 @@ class SettingsStore:
         layout: TableLayout,
         intent: _Intent,
         wanted: Wanted,
+        cache: RowCache,
         memo: Memo,
         *,
         lock: bool,
@@ -363,7 +370,7 @@ class SettingsStore:
         same wanted rows and intent is reused. No await between the read and the plan: the version is this
         read's."""
         cur = await conn.execute(self._select(conn, target, layout, lock=lock))
-        cache = self._registry.row_cache(self._dsn, target.table)
+        # `cache` is the one `memo` belongs to (the registry may have dropped and remade the table's meanwhile).
         current = rows_from(layout, await cur.fetchall(), cache)
         if memo.plan is not None and memo.version == cache.version:
             return memo.plan
@@ -391,7 +398,7 @@ class SettingsStore:
         layout: TableLayout,
         intent: _Intent,
         wanted: Wanted,
-        memo: Memo,
+        kept: tuple[RowCache, Memo],
         *,
         create: bool,
     ) -> ApplyResult:
@@ -414,7 +421,7 @@ class SettingsStore:
                     if ddl is not None:
                         await conn.execute(ddl)
                 # Only this plan, made under the lock, is written: the optimistic one may be stale.
-                plan = await self._read_and_plan(conn, target, layout, intent, wanted, memo, lock=True)
+                plan = await self._read_and_plan(conn, target, layout, intent, wanted, *kept, lock=True)
                 desired = dict(wanted.rows)
                 result = ApplyResult(layout.profile, target.channel or layout.channel, plan, desired)
                 revisions: dict[str, int] = {}
@@ -426,7 +433,7 @@ class SettingsStore:
                         result.channel,
                         desired,
                         intent.last_written,
-                        self._registry.row_cache(self._dsn, target.table).query,
+                        kept[0].query,
                     )
                     result.notifications = out.notifications
                     result.rows_written = out.rows_written
