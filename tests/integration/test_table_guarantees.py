@@ -10,6 +10,7 @@ import contextlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from hubsettings_operator.errors import SchemaMismatch
 from hubsettings_operator.spec.models import ConflictMode
 from hubsettings_operator.table.apply import apply_spec
-from hubsettings_operator.table.plan import Action, ConflictReason, value_digest
+from hubsettings_operator.table.plan import Action, ConflictReason, WrittenRecord, value_digest
 from hubsettings_operator.table.pool import PoolRegistry, StoreOptions
 from hubsettings_operator.table.proposal import CHANNEL as PROPOSAL_CHANNEL
 from hubsettings_operator.table.scion import CHANNEL as SCION_CHANNEL
@@ -134,6 +135,80 @@ async def test_an_out_of_band_edit_keeping_revision_and_marker_is_seen_by_the_ca
         assert len(notes.payloads) == 1
         after = (await rows(db, "scion"))["maintenance"]
         assert after["value"]["admin_mode"] is True and after["revision"] == before["revision"] + 1
+    finally:
+        await registry.close()
+
+
+async def test_the_plan_kept_for_an_unchanged_read_is_the_plan_of_a_cold_apply_for_every_input(
+    db: str,
+) -> None:
+    """The operator's warm path (one registry, WantedCache) keeps the plan made over a read while the read,
+    the spec and the intent are the same (table/rowcache.py). Each input changed in turn (the rows, the spec,
+    the policy, pruning, the released owners, what we wrote last, the owner) gives exactly what a cold apply
+    (new registry, no cache) gives for the same inputs, and the plan is reused only when nothing changed."""
+    await execute(db, SCION_DDL)
+    other = "hubsettings-operator:scion/gone"
+    seeded = make_spec({**SETTINGS, "telemetry": {"enabled": False}})
+    seeder = SettingsStore(db)
+    try:
+        await apply_spec(seeder, seeded, other)  # rows of another owner, one of them then ours
+    finally:
+        await seeder.close()
+    await execute(db, "UPDATE hub_settings SET updated_by = %s WHERE section = 'maintenance'", (OWNER,))
+    registry = PoolRegistry()
+    wanted = WantedCache()
+
+    async def both(spec: Any, owner: str = OWNER, **kw: Any) -> tuple[Any, Any]:
+        warm = await apply_spec(SettingsStore(db, registry, owner="w"), spec, owner, wanted=wanted, **kw)
+        store = SettingsStore(db)
+        try:
+            cold = await apply_spec(store, spec, owner, **kw)
+        finally:
+            await store.close()
+        assert warm.plan == cold.plan and warm.written == cold.written
+        assert warm.owned_keys == cold.owned_keys and warm.owned_settings_hash() == cold.owned_settings_hash()
+        return warm, cold
+
+    try:
+        spec = make_spec(SETTINGS)
+        first, _ = await both(spec, dry_run=True)
+        again, _ = await both(spec, dry_run=True)
+        assert again.plan is first.plan  # nothing changed: reused
+        variants: list[tuple[Any, dict[str, Any]]] = [
+            (make_spec(SETTINGS, policy={"conflicts": "Report"}), {}),
+            (make_spec(SETTINGS, policy={"prune": False}), {}),
+            (spec, {"released_owners": frozenset({other})}),
+            (spec, {"last_written": first.written}),
+            (spec, {"last_written": {"maintenance": WrittenRecord(1, "0" * 16)}}),
+            (make_spec({"access": SETTINGS["access"]}), {}),
+            (make_spec(SETTINGS, policy={"sections": {"access": {"conflicts": "Observe"}}}), {}),
+        ]
+        for variant, kw in variants:
+            result, _ = await both(variant, dry_run=True, **kw)
+            assert result.plan is not first.plan
+        result, _ = await both(spec, "hubsettings-operator:scion/someone", dry_run=True)
+        assert result.plan is not first.plan
+        # The rows: an edit keeping revision, marker and update_time; a row deleted; a row added.
+        before, _ = await both(spec, dry_run=True, last_written=first.written)
+        for statement in (
+            "UPDATE hub_settings SET value = jsonb_set(value, '{admin_mode}', 'false') WHERE section = 'maintenance'",
+            "DELETE FROM hub_settings WHERE section = 'telemetry'",
+            "INSERT INTO hub_settings (id, section, value, revision, updated_by, origin, create_time, update_time) "
+            "VALUES (gen_random_uuid(), 'branding', '{}', 1, 'someone', 'managed', now(), now())",
+        ):
+            await execute(db, statement)
+            after, _ = await both(spec, dry_run=True, last_written=first.written)
+            assert after.plan is not before.plan
+            before = after
+        assert [c.key for c in before.plan.out_of_band] == ["maintenance"]
+        # And the real write path after a kept plan: writes exactly what a cold plan says, once.
+        async with listening(db, SCION_CHANNEL) as notes:
+            written = await apply_spec(
+                SettingsStore(db, registry, owner="w"), spec, OWNER, wanted=wanted, last_written=first.written
+            )
+        assert written.rows_written == len(before.plan.writes) > 0 and len(notes.payloads) == 1
+        settled, _ = await both(spec, dry_run=True, last_written=written.written)
+        assert settled.plan.is_noop
     finally:
         await registry.close()
 

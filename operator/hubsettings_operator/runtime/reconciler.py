@@ -31,6 +31,7 @@ from hubsettings_operator.conditions import EventReason, EventType, Reason
 from hubsettings_operator.errors import DatabaseUnavailable, HubSettingsError, WaitingForConnection
 from hubsettings_operator.redact import describe_dsn, fingerprint, scrub
 from hubsettings_operator.runtime import metrics
+from hubsettings_operator.runtime.noop_memo import NoopKey, NoopMemo
 from hubsettings_operator.runtime.services import Services, generation_of, snapshot
 from hubsettings_operator.runtime.status_writer import Written, uid
 from hubsettings_operator.spec import live_schema
@@ -85,6 +86,8 @@ class Outcome:
     error: str | None = None
     apply: ApplyResult | None = None
     update: StatusUpdate | None = None
+    noop_key: NoopKey | None = None  # the inputs of this outcome (runtime/noop_memo.py), when it may be kept
+    noop_held: tuple[Any, ...] = ()
 
 
 def backoff(attempt: int, base: float = 2.0, cap: float = 60.0) -> float:
@@ -98,9 +101,10 @@ def backoff(attempt: int, base: float = 2.0, cap: float = 60.0) -> float:
 REQUEUE_AFTER = (0.5, 2.0)
 
 
+@functools.lru_cache(maxsize=4096)
 def database_fingerprint(dsn: str) -> str:
     """Identity of the database a DSN points at (host:port/name), without its credentials: a rotated
-    password is the same database."""
+    password is the same database. A pure function of the text: computed once per DSN."""
     return fingerprint(describe_dsn(dsn))
 
 
@@ -113,9 +117,10 @@ def last_written_of(status: Mapping[str, Any]) -> dict[str, WrittenRecord]:
     """`status.written` as the table layer's records: what this object wrote last, per row key."""
     out: dict[str, WrittenRecord] = {}
     for key, raw in (status.get("written") or {}).items():
-        if isinstance(raw, Mapping) and isinstance(raw.get("digest"), str):
+        # `type(...) is dict` first: the ABC check alone cost more than the rest of the loop.
+        if (type(raw) is dict or isinstance(raw, Mapping)) and isinstance(digest := raw.get("digest"), str):
             revision = raw.get("revision")
-            out[str(key)] = _record(revision if isinstance(revision, int) else None, raw["digest"])
+            out[str(key)] = _record(revision if isinstance(revision, int) else None, digest)
     return out
 
 
@@ -154,6 +159,8 @@ class Reconciler:
         # Set by the handlers: told of each apply that changed rows as soon as it is committed (before this
         # reconcile's status write), so the convergence check asks the replicas while that write is under way.
         self.committed: Callable[[Mapping[str, Any]], None] | None = None
+        # The status outcome of each object's last no-op reconcile, on a key covering all of its inputs.
+        self._noops = NoopMemo()
 
     def dsn_changed(self, body: Mapping[str, Any], dsn: str) -> bool:
         """Whether `dsn` differs from the one the last reconcile of this object used."""
@@ -171,6 +178,7 @@ class Reconciler:
         key = uid(body)
         self._dsn_seen.pop(key, None)
         self._applied_generation.pop(key, None)
+        self._noops.forget(key)
         self.writer.forget(body)
         await self.registry.release(key)
 
@@ -229,6 +237,8 @@ class Reconciler:
             rules.gate_on_convergence(body, outcome.update, changed=outcome.result == "applied")
             written = await self.writer.write(body, outcome.update)
             outcome.status = {**outcome.update.fields, **written.patch}
+            if outcome.noop_key is not None and not written.patch and not outcome.events:
+                self._noops.put(key, outcome.noop_key, outcome.noop_held, outcome.status)
         if outcome.apply is not None and generation is not None:
             self._applied_generation[key] = max(generation, self._applied_generation.get(key, 0))
         for event in outcome.events:
@@ -296,6 +306,15 @@ class Reconciler:
                 )
         except HubSettingsError as exc:
             return self._failed(exc, body, spec, attempt)
+        noop_key: NoopKey | None = None
+        held: tuple[Any, ...] = ()
+        if not released and mixed is None and not result.plan.writes:
+            # Nothing written: the status this reconcile wants follows from these inputs alone.
+            held = (spec, live, result.plan)
+            noop_key = self._noops.key(status, generation, held, where, result.profile)
+            kept = self._noops.get(uid(body), noop_key) if noop_key is not None else None
+            if kept is not None:
+                return Outcome("noop", status=kept, apply=result)  # found in place before: nothing to write
         update, events = rules.applied(result, status, generation, self.now())
         target = TargetStatus(
             table=spec.database.table,
@@ -311,7 +330,12 @@ class Reconciler:
         update.fields["hubVersion"] = hub.as_status()
         update.fields["observedDrift"] = sorted(c.key for c in result.plan.observed_drift)
         outcome = Outcome(
-            "applied" if result.plan.writes else "noop", apply=result, update=update, events=events
+            "applied" if result.plan.writes else "noop",
+            apply=result,
+            update=update,
+            events=events,
+            noop_key=noop_key,
+            noop_held=held,
         )
         if adopted_event is not None:
             outcome.events.insert(0, adopted_event)
@@ -412,14 +436,15 @@ class Reconciler:
         namespace, name = _ident(body)
         result = outcome.apply
         assert result is not None
-        metrics.APPLY_SECONDS.labels(namespace, name).observe(result.duration_s)
+        series = metrics.apply_series(namespace, name)
+        series.apply_seconds.observe(result.duration_s)
         for change in result.plan.writes:
             metrics.ROWS_CHANGED.labels(namespace, name, change.action.value).inc()
         if result.notifications:
-            metrics.NOTIFICATIONS.labels(namespace, name).inc(len(result.notifications))
-        metrics.LAST_APPLY.labels(namespace, name).set(time.time())
+            series.notifications.inc(len(result.notifications))
+        series.last_apply.set(time.time())
         conflicts = len(result.plan.owned_by_other) + len(result.plan.conflicts)
-        metrics.CONFLICTS.labels(namespace, name).set(min(conflicts, MAX_CONFLICTS_IN_STATUS))
+        series.conflicts.set(min(conflicts, MAX_CONFLICTS_IN_STATUS))
 
     async def _released_owners(self, result: ApplyResult, table: str, where: str) -> frozenset[str]:
         """Owner markers of rows owned by another HubSettings that no longer exists, or that now writes to

@@ -37,22 +37,41 @@ def target_for(
 
 def section_modes(spec: HubSettingsSpec, default: ConflictMode | None = None) -> ModesFn | None:
     """Each row key's conflict mode under a concrete profile: its section's `spec.policy.sections` entry, else
-    `default` (`spec.policy.conflicts`). `None` when no section has its own policy (every row: `default`)."""
+    `default` (`spec.policy.conflicts`). `None` when no section has its own policy (every row: `default`).
+
+    One `mode_of` per profile, each remembering its answers: the spec is never mutated (validate_spec's
+    instances are read-only), so a key's mode never changes, and the store can tell an unchanged intent by
+    the identity of these functions (table/rowcache.py)."""
     if not spec.policy.sections:
         return None
     fallback = default or spec.policy.conflicts
+    per_profile: dict[Profile, ModeOf] = {}
 
     def modes_for(profile: Profile) -> ModeOf:
+        found = per_profile.get(profile)
+        if found is not None:
+            return found
         layout = layout_for(profile)
+        known: dict[str, ConflictMode] = {}
 
         def mode_of(key: str) -> ConflictMode:
-            # An extraSettings key is its own section (policy may name it); otherwise ask the layout.
-            section = key if key in spec.extraSettings else layout.section_of(key)
-            return section_policy(spec, section) if section in spec.policy.sections else fallback
+            mode = known.get(key)
+            if mode is None:
+                # An extraSettings key is its own section (policy may name it); otherwise ask the layout.
+                section = key if key in spec.extraSettings else layout.section_of(key)
+                mode = section_policy(spec, section) if section in spec.policy.sections else fallback
+                if len(known) < MODES_REMEMBERED:
+                    known[key] = mode
+            return mode
 
+        per_profile[profile] = mode_of
         return mode_of
 
     return modes_for
+
+
+# Row keys whose mode one `mode_of` remembers (a table's rows: a few dozen; bounded against a huge table).
+MODES_REMEMBERED = 4096
 
 
 def _cached_wanted(cache: WantedCache, spec: HubSettingsSpec, profile: Profile) -> Wanted:
@@ -81,8 +100,12 @@ async def apply_spec(
     only for specs never mutated afterwards (validate_spec's shared instances).
     """
     desired_for: DesiredFn = functools.partial(desired_rows, spec)
+    modes_for: ModesFn | None
     if wanted is not None:
         desired_for = functools.partial(_cached_wanted, wanted, spec)
+        modes_for = wanted.modes(spec, policy, functools.partial(section_modes, spec, policy))
+    else:
+        modes_for = section_modes(spec, policy)
 
     return await store.apply(
         target or target_for(spec),
@@ -93,5 +116,5 @@ async def apply_spec(
         dry_run=dry_run,
         released_owners=released_owners,
         last_written=last_written,
-        modes_for=section_modes(spec, policy),
+        modes_for=modes_for,
     )

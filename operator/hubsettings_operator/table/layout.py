@@ -11,7 +11,7 @@ This module holds the protocol and the helpers the layouts share, and imports no
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -88,29 +88,48 @@ class TableLayout(Protocol):
         channel: str,
         desired: Mapping[str, JSONValue],
         last_written: Mapping[str, WrittenRecord],
+        render: Render | None = None,
     ) -> WriteOutcome:
         """Queue the plan's writes and NOTIFYs on `conn`, inside the caller's transaction, with every row the
         plan touches already locked by the caller (so no statement needs a concurrency check of its own)."""
         ...
 
 
+# Renders a statement once per (database, table) and remembers it under a key (the store's `RowCache.query`):
+# psycopg's `sql` composition of identifiers and fixed text only, never a value.
+Render = Callable[[Hashable, Callable[[], bytes]], bytes]
+
+
 async def execute_writes(
     conn: psycopg.AsyncConnection[Any],
-    writes: Sequence[tuple[sql.Composable, Sequence[Any]]],
+    table: sql.Composable,
+    writes: Sequence[tuple[str, Sequence[Any]]],
     channel: str,
     payloads: Sequence[str],
+    render: Render | None = None,
 ) -> None:
-    """Every write as a data-modifying CTE of one statement that then sends the NOTIFYs, in order: one round
-    trip whatever the size of the change. PostgreSQL runs each data-modifying CTE to completion even when
-    nothing references it; the rows they touch are disjoint and already locked by the caller."""
-    parts = [sql.SQL("w{} AS ({})").format(sql.SQL(str(i)), stmt) for i, (stmt, _) in enumerate(writes)]
-    params: list[Any] = [p for _, ps in writes for p in ps]
-    head = sql.SQL("WITH {} ").format(sql.SQL(", ").join(parts)) if parts else sql.SQL("")
-    if payloads:
+    """Every write (a statement template whose `{}` is the table, and its parameters) as a data-modifying CTE
+    of one statement that then sends the NOTIFYs, in order: one round trip whatever the size of the change.
+    PostgreSQL runs each data-modifying CTE to completion even when nothing references it; the rows they
+    touch are disjoint and already locked by the caller. The statement depends only on which templates are
+    used and whether there are NOTIFYs: with `render` it is composed once per table, not once per apply."""
+    templates = tuple(template for template, _ in writes)
+
+    def compose() -> bytes:
+        parts = [
+            sql.SQL("w{} AS ({})").format(sql.SQL(str(i)), sql.SQL(template).format(table))
+            for i, template in enumerate(templates)
+        ]
+        head = sql.SQL("WITH {} ").format(sql.SQL(", ").join(parts)) if parts else sql.SQL("")
         tail = sql.SQL(
-            "SELECT pg_notify(%s, n.p) FROM unnest(%s::text[]) WITH ORDINALITY AS n(p, i) ORDER BY n.i"
+            "SELECT pg_notify(%s, n.p) FROM unnest(%b::text[]) WITH ORDINALITY AS n(p, i) ORDER BY n.i"
+            if payloads
+            else "SELECT 0"
         )
+        return (head + tail).as_bytes(conn)
+
+    query = render(("writes", templates, bool(payloads)), compose) if render is not None else compose()
+    params: list[Any] = [p for _, ps in writes for p in ps]
+    if payloads:
         params += [channel, list(payloads)]
-    else:
-        tail = sql.SQL("SELECT 0")
-    await conn.execute(head + tail, params)
+    await conn.execute(query, params)

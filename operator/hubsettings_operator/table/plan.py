@@ -10,6 +10,7 @@ so formatting, key order and `1` vs `1.0` are never a change, while `1` vs `true
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -166,9 +167,26 @@ class Plan:
     def by_action(self, *actions: Action) -> list[Change]:
         return [c for c in self.changes if c.action in actions]
 
+    @functools.cached_property
+    def _writes(self) -> tuple[Change, ...]:
+        # A plan never changes (frozen, and so are its changes): derived views are computed once per plan.
+        return tuple(c for c in self.changes if c.action in WRITE_ACTIONS)
+
     @property
     def writes(self) -> list[Change]:
-        return [c for c in self.changes if c.action in WRITE_ACTIONS]
+        return list(self._writes)
+
+    @functools.cached_property
+    def owned_keys(self) -> tuple[str, ...]:
+        """Row keys the owner holds after this plan (what it listed and could write), sorted."""
+        return tuple(
+            sorted(
+                c.key
+                for c in self.changes
+                if c.action in (Action.INSERT, Action.UPDATE, Action.ADOPT, Action.UNCHANGED)
+                and not c.observed
+            )
+        )
 
     @property
     def value_changes(self) -> list[Change]:
@@ -195,7 +213,7 @@ class Plan:
 
     @property
     def is_noop(self) -> bool:
-        return not self.writes
+        return not self._writes
 
 
 def make_plan(

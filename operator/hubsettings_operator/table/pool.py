@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import time
 from collections import deque
@@ -32,7 +33,7 @@ from psycopg.pq import TransactionStatus
 from hubsettings_operator.redact import register_dsn
 from hubsettings_operator.table.dberrors import PoolSaturated
 from hubsettings_operator.table.layout import TableInfo
-from hubsettings_operator.table.plan import CurrentRow
+from hubsettings_operator.table.rowcache import RowCache
 
 Connection = psycopg.AsyncConnection[Any]
 
@@ -68,6 +69,7 @@ class StoreOptions:
         }
 
 
+@functools.lru_cache(maxsize=4096)
 def dsn_key(dsn: str) -> str:
     return hashlib.sha256(dsn.encode()).hexdigest()
 
@@ -96,8 +98,9 @@ class PoolRegistry:
         self._owners: dict[str, str] = {}  # owner -> dsn key
         self._users: dict[str, set[str]] = {}  # dsn key -> owners
         self._tables: dict[tuple[str, str], tuple[TableInfo, float]] = {}
-        # Per (DSN, table): the rows last read -> their parse (store.rows_from), shared by every store of it.
-        self._rows: dict[tuple[str, str], dict[tuple[Any, ...], CurrentRow]] = {}
+        # Per (DSN, table): the rows last read -> their parse, and the plans over them (table/rowcache.py),
+        # shared by every store of it.
+        self._rows: dict[tuple[str, str], RowCache] = {}
         self._waiters: deque[_Waiter] = deque()
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -370,9 +373,14 @@ class PoolRegistry:
     def forget_table(self, dsn: str, table: str) -> None:
         self._tables.pop((dsn_key(dsn), table), None)
 
-    def row_cache(self, dsn: str, table: str) -> dict[tuple[Any, ...], CurrentRow]:
-        """The parse cache of a table's rows (`store.rows_from`): it outlives the stores, one per reconcile."""
-        return self._rows.setdefault((dsn_key(dsn), table), {})
+    def row_cache(self, dsn: str, table: str) -> RowCache:
+        """The parse cache of a table's rows and the plans over them (`store.rows_from`, table/rowcache.py): it
+        outlives the stores, one per reconcile."""
+        key = (dsn_key(dsn), table)
+        found = self._rows.get(key)
+        if found is None:
+            found = self._rows[key] = RowCache()
+        return found
 
     async def close(self) -> None:
         """Close every connection; connections in use are closed when they come back."""

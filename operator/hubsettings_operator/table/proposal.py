@@ -18,7 +18,7 @@ from psycopg import sql
 
 from hubsettings_operator.spec import catalog
 from hubsettings_operator.spec.models import HubSettingsSpec, Profile
-from hubsettings_operator.table.layout import MAX_NOTIFY_BYTES, WriteOutcome, execute_writes
+from hubsettings_operator.table.layout import MAX_NOTIFY_BYTES, Render, WriteOutcome, execute_writes
 from hubsettings_operator.table.plan import (
     Action,
     JSONValue,
@@ -108,6 +108,7 @@ class ProposalLayout:
         channel: str,
         desired: Mapping[str, JSONValue],
         last_written: Mapping[str, WrittenRecord],
+        render: Render | None = None,
     ) -> WriteOutcome:
         out = WriteOutcome()
         inserts: list[tuple[str, str]] = []
@@ -122,15 +123,15 @@ class ProposalLayout:
                 deletes.append(change.key)
             out.rows_written += 1
         # One set-based statement per kind of write, all in one statement with the NOTIFY.
-        writes: list[tuple[sql.Composable, tuple[Any, ...]]] = []
+        writes: list[tuple[str, tuple[Any, ...]]] = []
         if inserts:
             keys, values = (list(col) for col in zip(*inserts, strict=True))
             writes.append(
                 (
-                    sql.SQL(
+                    (
                         "INSERT INTO {} (key, value, updated_at, updated_by) SELECT u.key, u.value, now(), %s "
-                        "FROM unnest(%s::text[], %s::text[]) AS u(key, value)"
-                    ).format(table),
+                        "FROM unnest(%b::text[], %b::text[]) AS u(key, value)"
+                    ),
                     (plan.owner, keys, values),
                 )
             )
@@ -138,23 +139,23 @@ class ProposalLayout:
             keys, values = (list(col) for col in zip(*updates, strict=True))
             writes.append(
                 (
-                    sql.SQL(
+                    (
                         "UPDATE {} AS t SET value = u.value, updated_at = now(), updated_by = %s "
-                        "FROM unnest(%s::text[], %s::text[]) AS u(key, value) WHERE t.key = u.key"
-                    ).format(table),
+                        "FROM unnest(%b::text[], %b::text[]) AS u(key, value) WHERE t.key = u.key"
+                    ),
                     (plan.owner, keys, values),
                 )
             )
         if deletes:
             writes.append(
                 (
-                    sql.SQL("DELETE FROM {} WHERE key = ANY(%s::text[]) AND updated_by = %s").format(table),
+                    "DELETE FROM {} WHERE key = ANY(%b::text[]) AND updated_by = %s",
                     (deletes, plan.owner),
                 )
             )
         if plan.value_changes:
             out.notifications.append(payload(plan, desired, plan.owner))
-        await execute_writes(conn, writes, channel, out.notifications)
+        await execute_writes(conn, table, writes, channel, out.notifications, render)
         return out
 
 

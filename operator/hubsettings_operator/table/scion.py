@@ -21,7 +21,7 @@ from psycopg import sql
 from hubsettings_operator.errors import HubRuleRefused
 from hubsettings_operator.spec import catalog, gcp_iam
 from hubsettings_operator.spec.models import HubSettingsSpec, Profile
-from hubsettings_operator.table.layout import WriteOutcome, execute_writes
+from hubsettings_operator.table.layout import Render, WriteOutcome, execute_writes
 from hubsettings_operator.table.plan import Action, Change, JSONValue, Plan, WrittenRecord, canonical_json
 
 CHANNEL = "scion_ev_global"
@@ -110,6 +110,7 @@ class ScionLayout:
         channel: str,
         desired: Mapping[str, JSONValue],
         last_written: Mapping[str, WrittenRecord],
+        render: Render | None = None,
     ) -> WriteOutcome:
         out = WriteOutcome()
         inserts: list[tuple[Any, ...]] = []
@@ -137,17 +138,17 @@ class ScionLayout:
                 notify.append((change.key, revision))
             out.rows_written += 1
         # One set-based statement per kind of write, all in one statement with the NOTIFYs.
-        writes: list[tuple[sql.Composable, tuple[Any, ...]]] = []
+        writes: list[tuple[str, tuple[Any, ...]]] = []
         if inserts:
             ids, sections, values, revisions = (list(col) for col in zip(*inserts, strict=True))
             writes.append(
                 (
-                    sql.SQL(
+                    (
                         "INSERT INTO {} (id, section, value, revision, updated_by, origin, create_time, "
                         "update_time) SELECT u.id, u.section, u.value::jsonb, u.revision, %s, 'managed', now(), "
-                        "now() FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bigint[]) "
+                        "now() FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bigint[]) "
                         "AS u(id, section, value, revision)"
-                    ).format(table),
+                    ),
                     (plan.owner, ids, sections, values, revisions),
                 )
             )
@@ -155,26 +156,24 @@ class ScionLayout:
             sections, values, revisions = (list(col) for col in zip(*updates, strict=True))
             writes.append(
                 (
-                    sql.SQL(
+                    (
                         "UPDATE {} AS t SET value = u.value::jsonb, revision = u.revision, updated_by = %s, "
                         "origin = 'managed', update_time = now() "
-                        "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS u(section, value, revision) "
+                        "FROM unnest(%b::text[], %b::text[], %b::bigint[]) AS u(section, value, revision) "
                         "WHERE t.section = u.section"
-                    ).format(table),
+                    ),
                     (plan.owner, sections, values, revisions),
                 )
             )
         if deletes:
             writes.append(
                 (
-                    sql.SQL("DELETE FROM {} WHERE section = ANY(%s::text[]) AND updated_by = %s").format(
-                        table
-                    ),
+                    "DELETE FROM {} WHERE section = ANY(%b::text[]) AND updated_by = %s",
                     (deletes, plan.owner),
                 )
             )
         out.notifications = [envelope(section, revision) for section, revision in notify]
-        await execute_writes(conn, writes, channel, out.notifications)
+        await execute_writes(conn, table, writes, channel, out.notifications, render)
         return out
 
 

@@ -54,6 +54,7 @@ from hubsettings_operator.table.plan import (
     settings_hash,
 )
 from hubsettings_operator.table.pool import PoolRegistry, StoreOptions, dsn_key
+from hubsettings_operator.table.rowcache import Memo, RowCache, RowTuple
 from hubsettings_operator.table.wanted import Wanted
 
 __all__ = [
@@ -142,11 +143,7 @@ class ApplyResult:
     @property
     def owned_keys(self) -> list[str]:
         """Row keys this owner holds after the apply (what it listed and could write)."""
-        return sorted(
-            c.key
-            for c in self.plan.changes
-            if c.action in (Action.INSERT, Action.UPDATE, Action.ADOPT, Action.UNCHANGED) and not c.observed
-        )
+        return list(self.plan.owned_keys)
 
     def owned_settings_hash(self) -> str:
         """`settings_hash` of the desired rows this owner holds (from the texts the apply already has)."""
@@ -224,8 +221,17 @@ class SettingsStore:
     async def read_rows(
         self, conn: psycopg.AsyncConnection[Any], target: Target, layout: TableLayout, *, lock: bool
     ) -> dict[str, CurrentRow]:
-        cur = await conn.execute(layout.select_rows(target.identifier, lock=lock))
+        cur = await conn.execute(self._select(conn, target, layout, lock=lock))
         return rows_from(layout, await cur.fetchall(), self._registry.row_cache(self._dsn, target.table))
+
+    def _select(
+        self, conn: psycopg.AsyncConnection[Any], target: Target, layout: TableLayout, *, lock: bool
+    ) -> bytes:
+        """`layout.select_rows` as psycopg renders it (no parameters: only the table's identifier, quoted by
+        `sql.Identifier`), rendered once per (database, table, profile, lock) instead of once per read."""
+        return self._registry.row_cache(self._dsn, target.table).query(
+            (layout.profile, lock), lambda: layout.select_rows(target.identifier, lock=lock).as_bytes(conn)
+        )
 
     async def read(self, target: Target) -> tuple[Profile, dict[str, CurrentRow]]:
         """Current rows without locking (for `watch`, drift and tests)."""
@@ -314,18 +320,63 @@ class SettingsStore:
             intent = intent.for_profile(layout.profile)
             wanted = _as_wanted(desired_for(layout.profile))
             desired = dict(wanted.rows)
-            if not dry_run and intent.must_write(wanted.digests):
+            cache = self._registry.row_cache(self._dsn, target.table)
+            # The same wanted rows and intent as this owner's last apply: what was derived from them holds.
+            memo = cache.memo(intent.owner, wanted, (layout.profile, intent))
+            if memo.must_write is None:
+                memo.must_write = intent.must_write(wanted.digests)
+            if not dry_run and memo.must_write:
                 # What we wrote last differs from what we want now: skip the read that could only say so.
-                return await self._write(conn, target, layout, intent, desired, wanted, create=info is None)
+                return await self._write(
+                    conn, target, layout, intent, wanted, (cache, memo), create=info is None
+                )
             # Optimistic, lock-free read: all a dry run or a no-op needs.
-            current = await self.read_rows(conn, target, layout, lock=False) if info is not None else {}
-            plan = intent.plan(current, desired, wanted.canonical)
+            if info is not None:
+                plan = await self._read_and_plan(
+                    conn, target, layout, intent, wanted, cache, memo, lock=False
+                )
+            else:
+                plan = intent.plan({}, desired, wanted.canonical)
             if not (dry_run or plan.is_noop):
-                return await self._write(conn, target, layout, intent, desired, wanted, create=info is None)
+                return await self._write(
+                    conn, target, layout, intent, wanted, (cache, memo), create=info is None
+                )
             result = ApplyResult(
                 layout.profile, target.channel or layout.channel, plan, desired, dry_run=dry_run
             )
+            if info is not None and memo.plan is plan:
+                # Nothing written: the records follow from the plan alone, as the plan from the read.
+                if memo.written is None:
+                    memo.written = self._finish(result, layout, intent, wanted, {}).written
+                result.wanted = wanted
+                result.notes = wanted.notes(layout.profile, layout.notes)
+                result.written = dict(memo.written)
+                return result
             return self._finish(result, layout, intent, wanted, {})
+
+    async def _read_and_plan(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        target: Target,
+        layout: TableLayout,
+        intent: _Intent,
+        wanted: Wanted,
+        cache: RowCache,
+        memo: Memo,
+        *,
+        lock: bool,
+    ) -> Plan:
+        """Read every row and plan over them; the plan made over this very read (same cache version) for the
+        same wanted rows and intent is reused. No await between the read and the plan: the version is this
+        read's."""
+        cur = await conn.execute(self._select(conn, target, layout, lock=lock))
+        # `cache` is the one `memo` belongs to (the registry may have dropped and remade the table's meanwhile).
+        current = rows_from(layout, await cur.fetchall(), cache)
+        if memo.plan is not None and memo.version == cache.version:
+            return memo.plan
+        memo.plan = intent.plan(current, wanted.rows, wanted.canonical)
+        memo.version, memo.written = cache.version, None
+        return memo.plan
 
     @staticmethod
     def _finish(
@@ -346,8 +397,8 @@ class SettingsStore:
         target: Target,
         layout: TableLayout,
         intent: _Intent,
-        desired: dict[str, JSONValue],
         wanted: Wanted,
+        kept: tuple[RowCache, Memo],
         *,
         create: bool,
     ) -> ApplyResult:
@@ -369,16 +420,21 @@ class SettingsStore:
                     ddl = layout.create_table(table)
                     if ddl is not None:
                         await conn.execute(ddl)
-                cur = await conn.execute(layout.select_rows(table, lock=True))
                 # Only this plan, made under the lock, is written: the optimistic one may be stale.
-                rows = rows_from(
-                    layout, await cur.fetchall(), self._registry.row_cache(self._dsn, target.table)
-                )
-                plan = intent.plan(rows, desired, wanted.canonical)
+                plan = await self._read_and_plan(conn, target, layout, intent, wanted, *kept, lock=True)
+                desired = dict(wanted.rows)
                 result = ApplyResult(layout.profile, target.channel or layout.channel, plan, desired)
                 revisions: dict[str, int] = {}
                 if not plan.is_noop:
-                    out = await layout.write(conn, table, plan, result.channel, desired, intent.last_written)
+                    out = await layout.write(
+                        conn,
+                        table,
+                        plan,
+                        result.channel,
+                        desired,
+                        intent.last_written,
+                        kept[0].query,
+                    )
                     result.notifications = out.notifications
                     result.rows_written = out.rows_written
                     revisions = out.revisions
@@ -447,16 +503,12 @@ class _Intent:
         )
 
 
-# A row exactly as `layout.select_rows` returned it: key, value text, updated_by, updated_at, revision, origin.
-RowTuple = tuple[Any, ...]
-
-
 def _as_wanted(desired: Mapping[str, JSONValue] | Wanted) -> Wanted:
     return desired if isinstance(desired, Wanted) else Wanted.of(desired)
 
 
 def rows_from(
-    layout: TableLayout, rows: list[RowTuple], cache: dict[RowTuple, CurrentRow] | None = None
+    layout: TableLayout, rows: list[RowTuple], cache: RowCache | None = None
 ) -> dict[str, CurrentRow]:
     """Rows as `layout.select_rows` returns them -> `CurrentRow`s keyed by row key.
 
@@ -464,12 +516,14 @@ def rows_from(
     an unchanged row is neither parsed nor canonicalised again, while any edit (the value, even with the same
     revision, or who wrote it, or when) is a different row and a miss. Exact by construction: no digest of a
     digest, no trust in revisions. Every read reads every row, so the cache is left holding exactly the rows
-    of this read: one entry per row of the table, never the versions before."""
-    previous = cache if cache is not None else {}
+    of this read: one entry per row of the table, never the versions before. A read that is not exactly the
+    previous one (a miss, a row more or less) moves `cache.version` (the plans made over it are stale)."""
+    previous = cache.parsed if cache is not None else {}
     out: dict[str, CurrentRow] = {}
     seen: list[tuple[RowTuple, CurrentRow]] = []
+    hits = 0
     for row in rows:
-        hit = previous.get(row) if isinstance(row[1], str) else None
+        hit = previous.get(row) if type(row[1]) is str else None
         if hit is None:
             key, raw, updated_by, updated_at, revision, origin = row
             value, bad = layout.parse(raw)
@@ -483,12 +537,16 @@ def rows_from(
                 parse_error=bad,
                 canonical=canonical_json(value),
             )
+        else:
+            hits += 1
         out[hit.key] = hit
-        if isinstance(row[1], str):
+        if type(row[1]) is str:
             seen.append((row, hit))
-    if cache is not None:
-        cache.clear()
-        cache.update(seen)
+    # The same read as last time: every row found (so each is one of the cached rows), no two with one key
+    # (so they are distinct), as many as the cache holds (so none of them is missing).
+    same = hits == len(rows) == len(out) == len(previous)
+    if cache is not None and not same:
+        cache.replace(seen)
     return out
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from hubsettings_operator.spec.models import Profile
 from hubsettings_operator.table.plan import JSONValue, canonical_digest, canonical_json, settings_hash_of
@@ -51,6 +51,8 @@ class Wanted:
         return found
 
 
+T = TypeVar("T")
+
 # Specs remembered at once (one per HubSettings, plus the previous generation of those that changed).
 WANTED_CACHE_ENTRIES = 4096
 
@@ -64,6 +66,7 @@ class WantedCache:
     def __init__(self, entries: int = WANTED_CACHE_ENTRIES) -> None:
         self._entries = entries
         self._cache: OrderedDict[tuple[int, Profile], tuple[Any, Wanted]] = OrderedDict()
+        self._modes: OrderedDict[tuple[int, Any], tuple[Any, Any]] = OrderedDict()
 
     def get(self, spec: Any, profile: Profile, rows_for: Callable[[], Mapping[str, JSONValue]]) -> Wanted:
         key = (id(spec), profile)
@@ -76,3 +79,17 @@ class WantedCache:
         while len(self._cache) > self._entries:
             self._cache.popitem(last=False)
         return wanted
+
+    def modes(self, spec: Any, policy: Any, make: Callable[[], T]) -> T:
+        """`make()` (the spec's per-section conflict modes under `policy`) once per (spec instance, policy):
+        the same function for an unchanged spec, so the store sees an unchanged intent."""
+        key = (id(spec), policy)
+        hit = self._modes.get(key)
+        if hit is not None and hit[0] is spec:
+            self._modes.move_to_end(key)
+            return cast(T, hit[1])
+        made = make()
+        self._modes[key] = (spec, made)
+        while len(self._modes) > self._entries:
+            self._modes.popitem(last=False)
+        return made
