@@ -213,7 +213,9 @@ def _change(api: k8s.ApiClient, ns: str, name: str, dsn: str, tag: str) -> float
 
 
 def _operator(env: KubeTestEnv, log_dir: Path, name: str, namespaces: list[str]) -> BenchOperator:
-    extra = ["--max-db-connections", str(CAP)]
+    # Production backoff too (bench/kube.py's QUIET_ARGS keep the e2e tier's 3 s cap): retries after a
+    # failure come at the pace a real install sees.
+    extra = ["--max-db-connections", str(CAP), "--max-backoff-seconds", "60"]
     if not namespaces:
         extra.append("--all-namespaces")
     return BenchOperator(env.kubeconfig, namespaces, log_dir, name=name, extra_args=extra)

@@ -139,3 +139,27 @@ async def test_idle_connections_close_at_the_idle_timeout_without_any_further_ch
         assert registry.open_connections() == 0
     finally:
         await registry.close()
+
+
+async def test_the_health_probe_leaves_an_object_not_reconciled_yet_to_its_handler(db: str) -> None:
+    """At start a thousand objects wait for their create/resume handler; a health probe that reached one first
+    would reconcile it too (twice the work while everything queues). Before this process reconciled it, the
+    probe reads no Secret and touches neither the database nor status; afterwards it probes as always."""
+    kube = FakeKube()
+    registry = PoolRegistry(StoreOptions(application_name=APP), max_connections=CAP)
+    reconciler = Reconciler(build_services(kube, OperatorConfig(max_db_connections=CAP), pools=registry))
+    (name,) = put_hubs(kube, db, 1, app=APP, marker="gate.value")
+    try:
+        assert await reconciler.health(kube.objects[("scion", name)]) == "not-yet"
+        assert kube.reads == []
+        assert kube.patches == 0
+        assert registry.open_connections() == 0
+        assert (await reconciler.reconcile(kube.objects[("scion", name)])).result == "applied"
+        reads = len(kube.reads)
+        assert await reconciler.health(kube.objects[("scion", name)]) == "ok"
+        assert len(kube.reads) == reads + 1  # the probe re-reads the DSN Secret (a rotation shows)
+        # Forgotten (deleted): a new object of the same uid is again left to its handler.
+        await reconciler.forget(kube.objects[("scion", name)])
+        assert await reconciler.health(kube.objects[("scion", name)]) == "not-yet"
+    finally:
+        await registry.close()

@@ -10,6 +10,8 @@ Handler ids (stable, they name kopf's progress annotations):
   triggers a reconcile) and pings the database within a timeout shorter than the period, so an outage shows
   in status within about one period and a recovery is noticed without touching the CR;
 - `hubsettings.drift`: Layer 0 drift check against the pod index;
+- the health and drift timers' first runs are spread over their period per object (runtime/stagger.py): a
+  thousand objects seen at start do not probe, read Secrets and write drift status in the same second;
 - `hubsettings.convergence`: daemon per HubSettings with spec.convergence (runtime/convergence_check.py);
 - `hubsettings.finalize`: deletion policy Delete (only objects with that policy get the finalizer).
 """
@@ -28,6 +30,7 @@ from hubsettings_operator.runtime import convergence_check, drift_check, metrics
 from hubsettings_operator.runtime.kube import KUBE_API_ERRORS
 from hubsettings_operator.runtime.reconciler import Reconciler, backoff
 from hubsettings_operator.runtime.services import Services
+from hubsettings_operator.runtime.stagger import Stagger
 from hubsettings_operator.runtime.status_writer import uid as status_uid
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
 from hubsettings_operator.status.rules import Event
@@ -179,6 +182,9 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         while not await stopped.wait(requests.resync_period(body.get("spec"), config.resync_seconds)):
             await periodic(body)
 
+    health_stagger = Stagger(config.health_seconds)
+    drift_stagger = Stagger(config.drift_seconds)
+
     @kopf.timer(
         *resource,
         id="hubsettings.health",
@@ -190,6 +196,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     async def health(body: kopf.Body, **_: Any) -> None:
         """Report an outage within about one period; reconcile when not Ready or the DSN changed; a changed
         convergence token starts a convergence round."""
+        await health_stagger.wait_turn(status_uid(body))
         await reconciler.health(body)
         await converge.check_token(body)
 
@@ -225,6 +232,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         when=lambda spec, **_: bool(spec.get("bootstrap")),
     )
     async def drift_timer(body: kopf.Body, namespace: str | None, **kwargs: Any) -> None:
+        await drift_stagger.wait_turn(status_uid(body))
         index: kopf.Index[str | None, dict[str, Any]] = kwargs["hubsettings_pods"]
         pods = list(index.get(namespace, []))
         metrics.INDEXED_PODS.set(sum(len(v) for v in index.values()))
@@ -246,4 +254,6 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     @kopf.on.delete(*resource, id="hubsettings.forget", optional=True, registry=registry)
     async def forget(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
         metrics.forget(str(namespace), name)
+        health_stagger.forget(status_uid(body))
+        drift_stagger.forget(status_uid(body))
         await reconciler.forget(body)

@@ -151,6 +151,9 @@ class Reconciler:
         self._applied_generation: dict[str, int] = {}
         # Canonical texts of each validated spec's rows, so a no-op resync does not canonicalise them again.
         self._wanted = WantedCache()
+        # Objects this process has started a reconcile of: the health probe leaves the others to their
+        # create/resume handler (at start, a thousand objects queued for it would each be reconciled twice).
+        self._attempted: set[str] = set()
 
     def dsn_changed(self, body: Mapping[str, Any], dsn: str) -> bool:
         """Whether `dsn` differs from the one the last reconcile of this object used."""
@@ -168,6 +171,7 @@ class Reconciler:
         key = uid(body)
         self._dsn_seen.pop(key, None)
         self._applied_generation.pop(key, None)
+        self._attempted.discard(key)
         self.writer.forget(body)
         await self.registry.release(key)
 
@@ -201,6 +205,7 @@ class Reconciler:
 
     async def _reconcile_once(self, body: Mapping[str, Any], attempt: int) -> tuple[Outcome, Written | None]:
         key = uid(body)
+        self._attempted.add(key)
         generation = generation_of(body)
         if generation is not None and generation < self._applied_generation.get(key, 0):
             return Outcome("stale"), None  # a newer spec is already applied: never apply an older one
@@ -446,6 +451,8 @@ class Reconciler:
         report an outage at once, reconcile when not Ready or when the DSN changed. -> what it did."""
         snap: Mapping[str, Any] = snapshot(body)
         status = snap.get("status") or {}
+        if uid(snap) not in self._attempted:
+            return "not-yet"  # its create/resume handler has not run yet; it reconciles the object
         if not rules.should_probe(status):
             return "skipped"
         spec, _ = validate_spec(snap.get("spec"))
