@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -56,19 +56,17 @@ async def test_kopf_requests_are_bounded_in_flight_and_watch_streams_pass() -> N
         order.append(str(request.url))
         await release.wait()
         in_flight -= 1
-        return None  # type: ignore[return-value]
+        return cast(aiohttp.ClientResponse, None)
 
-    patches = [
-        asyncio.create_task(middleware(_Request(f"https://api/x/{i}"), handler))  # type: ignore[arg-type]
-        for i in range(6)
-    ]
+    async def call(url: str) -> None:
+        await middleware(cast(aiohttp.ClientRequest, _Request(url)), handler)
+
+    patches = [asyncio.create_task(call(f"https://api/x/{i}")) for i in range(6)]
     await asyncio.sleep(0)
     for _ in range(3):
         await asyncio.sleep(0)
     assert in_flight == 2  # the other four wait for a slot
-    watch = asyncio.create_task(
-        middleware(_Request("https://api/x?watch=true&resourceVersion=1"), handler)  # type: ignore[arg-type]
-    )
+    watch = asyncio.create_task(call("https://api/x?watch=true&resourceVersion=1"))
     for _ in range(3):
         await asyncio.sleep(0)
     assert in_flight == 3  # the watch stream did not wait behind them
