@@ -13,6 +13,8 @@ import asyncio
 from contextlib import AsyncExitStack
 from typing import Any
 
+from psycopg import conninfo
+
 from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.reconciler import REQUEUE_AFTER, Reconciler
 from hubsettings_operator.runtime.services import build_services
@@ -155,11 +157,42 @@ async def test_the_health_probe_leaves_an_object_not_reconciled_yet_to_its_handl
         assert kube.patches == 0
         assert registry.open_connections() == 0
         assert (await reconciler.reconcile(kube.objects[("scion", name)])).result == "applied"
-        reads = len(kube.reads)
         assert await reconciler.health(kube.objects[("scion", name)]) == "ok"
-        assert len(kube.reads) == reads + 1  # the probe re-reads the DSN Secret (a rotation shows)
         # Forgotten (deleted): a new object of the same uid is again left to its handler.
         await reconciler.forget(kube.objects[("scion", name)])
         assert await reconciler.health(kube.objects[("scion", name)]) == "not-yet"
+    finally:
+        await registry.close()
+
+
+async def test_the_health_probe_reads_the_dsn_secret_once_per_secret_period_and_at_once_when_the_ping_fails(
+    db: str,
+) -> None:
+    """1,000 objects re-reading their Secret every health period cost the API server 100 GETs/s. Between
+    reads (`secret_seconds`) the probe pings with the DSN it read last; a ping that fails re-reads the
+    Secret before blaming the database, so a fixed or rotated DSN is reconciled within one probe."""
+    kube = FakeKube()
+    registry = PoolRegistry(StoreOptions(application_name=APP), max_connections=CAP)
+    config = OperatorConfig(max_db_connections=CAP, secret_seconds=3600.0)
+    reconciler = Reconciler(build_services(kube, config, pools=registry))
+    (name,) = put_hubs(kube, db, 1, app=APP, marker="secret.value")
+    secret = ("scion", f"db-{name}", "url")
+    good = kube.secrets[secret]
+    kube.secrets[secret] = conninfo.make_conninfo(good, dbname="no_such_database_here")
+    obj = kube.objects[("scion", name)]
+    try:
+        assert (await reconciler.reconcile(obj)).result == "DatabaseUnavailable"
+        reads = len(kube.reads)
+        # The Secret is fixed; the probe's DSN is the broken one it read with the reconcile: its ping fails,
+        # it reads the Secret again, finds another DSN and reconciles (no DatabaseUnavailable from the probe).
+        kube.secrets[secret] = good
+        assert await reconciler.health(obj) == "dsn-changed"
+        assert len(kube.reads) == reads + 2  # the probe's re-read, then the reconcile's
+        assert _reasons(obj["status"])["Ready"][0] == "True"
+        # Healthy: probes within the secret period read nothing from the API server.
+        reads = len(kube.reads)
+        for _ in range(3):
+            assert await reconciler.health(obj) == "ok"
+        assert len(kube.reads) == reads
     finally:
         await registry.close()

@@ -146,6 +146,9 @@ class Reconciler:
         self.store_factory = services.store_factory
         # Fingerprint of the DSN each object's last reconcile used (the health probe compares it).
         self._dsn_seen: dict[str, str] = {}
+        # The DSN last read from each object's Secret and when (monotonic): the health probe pings with it and
+        # re-reads the Secret every `config.secret_seconds`, or at once when the ping fails.
+        self._dsn_read: dict[str, tuple[str, float]] = {}
         # Highest generation whose spec was applied, per object: an older body (a timer's) is never applied
         # over it.
         self._applied_generation: dict[str, int] = {}
@@ -170,6 +173,7 @@ class Reconciler:
         """The object is gone: drop what this process remembers of it and release its database connections."""
         key = uid(body)
         self._dsn_seen.pop(key, None)
+        self._dsn_read.pop(key, None)
         self._applied_generation.pop(key, None)
         self._attempted.discard(key)
         self.writer.forget(body)
@@ -267,6 +271,7 @@ class Reconciler:
             ref = spec.database.secretRef
             dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
             self._dsn_seen[uid(body)] = fingerprint(dsn)
+            self._dsn_read[uid(body)] = (dsn, time.monotonic())
             store = self.store_factory(dsn, uid(body))
             where = database_fingerprint(dsn)
             last_written = last_written_of(status)
@@ -460,18 +465,36 @@ class Reconciler:
             return "skipped"
         namespace, name = _ident(snap)
         ref = spec.database.secretRef
+        key = uid(snap)
         dsn_changed = False
+
+        async def read_dsn() -> str:
+            dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
+            self._dsn_read[key] = (dsn, time.monotonic())
+            return dsn
+
         try:
             # The Secret read is outside the probe's bound: a slow API server (a thousand objects queued on
-            # it) says nothing about the database.
-            dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
+            # it) says nothing about the database. Read every `secret_seconds`, not every probe.
+            cached = self._dsn_read.get(key)
+            read_now = cached is None or time.monotonic() - cached[1] >= self.config.secret_seconds
+            dsn = await read_dsn() if read_now or cached is None else cached[0]
             dsn_changed = self.dsn_changed(snap, dsn)
-            async with asyncio.timeout(self.config.probe_timeout):
+            try:
+                async with asyncio.timeout(self.config.probe_timeout):
+                    if not dsn_changed:
+                        # No queueing: a probe that finds the cap full is no evidence against the database.
+                        await self.store_factory(dsn, key).ping(
+                            Target(table=spec.database.table), queue=False
+                        )
+            except (TimeoutError, HubSettingsError) as failure:
+                if read_now or isinstance(failure, WaitingForConnection):
+                    raise
+                # The DSN was read up to `secret_seconds` ago: a rotated password fails with the old one.
+                # Read the Secret before blaming the database.
+                dsn_changed = self.dsn_changed(snap, await read_dsn())
                 if not dsn_changed:
-                    # No queueing: a probe that finds the cap full is no evidence against the database.
-                    await self.store_factory(dsn, uid(snap)).ping(
-                        Target(table=spec.database.table), queue=False
-                    )
+                    raise
         except WaitingForConnection:
             return "busy"
         except TimeoutError:
