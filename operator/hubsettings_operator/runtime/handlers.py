@@ -6,8 +6,8 @@ Handler ids (stable, they name kopf's progress annotations):
 - `hubsettings.resync.own`: the same on the object's own period (spec.resyncSeconds), a daemon per such object;
 - `hubsettings.reconcile.requested`: reconcile at once when the reconcile.fluxcd.io/requestedAt annotation
   holds a value status.lastHandledReconcileAt does not echo yet (runtime/requests.py), then echo it;
-- `hubsettings.health`: short-period probe (`Reconciler.health`): re-reads the DSN Secret (a rotated DSN
-  triggers a reconcile) and pings the database within a timeout shorter than the period, so an outage shows
+- `hubsettings.health`: short-period probe (`Reconciler.health`): re-reads the DSN Secret every
+  `--secret-seconds` and when a ping fails (a rotated DSN triggers a reconcile) and pings the database within a timeout shorter than the period, so an outage shows
   in status within about one period and a recovery is noticed without touching the CR;
 - `hubsettings.drift`: Layer 0 drift check against the pod index;
 - the health and drift timers' first runs are spread over their period per object (runtime/stagger.py): a
