@@ -154,6 +154,9 @@ class Reconciler:
         self._applied_generation: dict[str, int] = {}
         # Canonical texts of each validated spec's rows, so a no-op resync does not canonicalise them again.
         self._wanted = WantedCache()
+        # Generation whose Ready=True this process wrote or found last, per object: the health probe's body may
+        # lag the API server (kopf's, under load), and a stale "not Ready" must not start a reconcile.
+        self._ready_generation: dict[str, int] = {}
         # Objects this process has started a reconcile of: the health probe leaves the others to their
         # create/resume handler (at start, a thousand objects queued for it would each be reconciled twice).
         self._attempted: set[str] = set()
@@ -176,6 +179,7 @@ class Reconciler:
         self._dsn_read.pop(key, None)
         self._applied_generation.pop(key, None)
         self._attempted.discard(key)
+        self._ready_generation.pop(key, None)
         self.writer.forget(body)
         await self.registry.release(key)
 
@@ -219,7 +223,7 @@ class Reconciler:
         status: Mapping[str, Any] = body.get("status") or {}
         if not status.get("conditions"):
             first = await self.writer.write(
-                body, StatusUpdate(verdict=rules.progressing(), generation=generation)
+                body, StatusUpdate(verdict=rules.progressing(), generation=generation), only_first=True
             )
             status = first.status
             body = {**body, "status": status}
@@ -233,6 +237,7 @@ class Reconciler:
             rules.gate_on_convergence(body, outcome.update, changed=outcome.result == "applied")
             written = await self.writer.write(body, outcome.update)
             outcome.status = {**outcome.update.fields, **written.patch}
+            self._note_ready(key, written.status, written.generation)
         if outcome.apply is not None and generation is not None:
             self._applied_generation[key] = max(generation, self._applied_generation.get(key, 0))
         for event in outcome.events:
@@ -511,10 +516,18 @@ class Reconciler:
             log.info("DSN in Secret %s/%s changed: reconciling HubSettings %s", namespace, ref.name, name)
             await self.reconcile(body)
             return "dsn-changed"
-        if rules.is_ready(status):
+        if rules.is_ready(status) or self._ready_generation.get(key) == generation_of(snap):
             return "ok"
         await self.reconcile(body)
         return "reconciled"
+
+    def _note_ready(self, key: str, status: Mapping[str, Any], generation: int | None) -> None:
+        """Remember whether the status just written says Ready for its generation (see `_ready_generation`)."""
+        observed = status.get("observedGeneration")
+        if rules.is_ready(status) and isinstance(observed, int) and observed == generation:
+            self._ready_generation[key] = observed
+        else:
+            self._ready_generation.pop(key, None)
 
     async def _report_down(
         self, body: Mapping[str, Any], spec: HubSettingsSpec, exc: HubSettingsError
@@ -529,6 +542,7 @@ class Reconciler:
             assert outcome.update is not None
             outcome.update.generation = None
             written = await self.writer.write(fresh, outcome.update)
+            self._note_ready(uid(body), written.status, written.generation)
             if written.patch:
                 for event in outcome.events:
                     self.emit(fresh, event)
