@@ -10,8 +10,9 @@ Handler ids (stable, they name kopf's progress annotations):
   `--secret-seconds` and when a ping fails (a rotated DSN triggers a reconcile) and pings the database within a timeout shorter than the period, so an outage shows
   in status within about one period and a recovery is noticed without touching the CR;
 - `hubsettings.drift`: Layer 0 drift check against the pod index;
-- the health and drift timers' first runs are spread over their period per object (runtime/stagger.py): a
-  thousand objects seen at start do not probe, read Secrets and write drift status in the same second;
+- the resync, health and drift timers' first runs are spread over their period per object
+  (runtime/stagger.py): a thousand objects seen at start do not resync, probe, read Secrets and write drift
+  status in the same second;
 - `hubsettings.convergence`: daemon per HubSettings with spec.convergence (runtime/convergence_check.py);
 - `hubsettings.finalize`: deletion policy Delete (only objects with that policy get the finalizer).
 """
@@ -124,6 +125,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     kopf.on.update(*resource, id="hubsettings.reconcile.update", field="spec", registry=registry)(reconcile)
     kopf.on.resume(*resource, id="hubsettings.reconcile.resume", registry=registry)(reconcile)
     in_flight: set[tuple[str, str]] = set()
+    resync_stagger = Stagger(config.resync_seconds)
 
     # Reconcile on request (runtime/requests.py). A watch-event handler, because kopf's diff base leaves
     # metadata out (runner.py), so no update handler ever sees an annotation change; the echo in status makes
@@ -163,6 +165,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         when=lambda spec, **_: not requests.has_own_period(spec),
     )
     async def resync(body: kopf.Body, **_: Any) -> None:
+        await resync_stagger.wait_turn(status_uid(body))
         await periodic(body)
 
     async def periodic(body: kopf.Body) -> None:
@@ -254,6 +257,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     @kopf.on.delete(*resource, id="hubsettings.forget", optional=True, registry=registry)
     async def forget(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
         metrics.forget(str(namespace), name)
+        resync_stagger.forget(status_uid(body))
         health_stagger.forget(status_uid(body))
         drift_stagger.forget(status_uid(body))
         await reconciler.forget(body)
