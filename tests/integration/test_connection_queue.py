@@ -223,3 +223,25 @@ async def test_a_stale_body_without_status_neither_flips_ready_nor_starts_a_prob
         assert kube.patches == patches
     finally:
         await registry.close()
+
+
+async def test_the_health_probe_does_not_queue_a_reconcile_behind_one_under_way(db: str) -> None:
+    """While a reconcile holds the object's lock (its status write waiting for a slow API server), a probe
+    that took the object for not Ready would queue a second reconcile behind it: more of the same requests.
+    It reports "in-progress" and reads nothing."""
+    kube = FakeKube()
+    registry = PoolRegistry(StoreOptions(application_name=APP), max_connections=CAP)
+    reconciler = Reconciler(build_services(kube, OperatorConfig(max_db_connections=CAP), pools=registry))
+    (name,) = put_hubs(kube, db, 1, app=APP, marker="busy.value")
+    obj = kube.objects[("scion", name)]
+    try:
+        assert (await reconciler.reconcile(obj)).result == "applied"
+        reads, patches = len(kube.reads), kube.patches
+        async with reconciler.lock_for(obj):
+            assert (
+                await reconciler.health({**obj, "status": {}, "metadata": {**obj["metadata"]}})
+                == "in-progress"
+            )
+        assert (len(kube.reads), kube.patches) == (reads, patches)
+    finally:
+        await registry.close()

@@ -463,6 +463,10 @@ class Reconciler:
         status = snap.get("status") or {}
         if uid(snap) not in self._attempted:
             return "not-yet"  # its create/resume handler has not run yet; it reconciles the object
+        if self.lock_for(snap).locked():
+            # A reconcile (or a status write) of this object is under way and will write status itself. Under
+            # load its writes wait for the API server; a probe reconcile queued behind it adds more of them.
+            return "in-progress"
         if not rules.should_probe(status):
             return "skipped"
         spec, _ = validate_spec(snap.get("spec"))
