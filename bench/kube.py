@@ -28,6 +28,8 @@ QUIET_ARGS = [
     "300",
     "--health-seconds",
     "10",
+    "--secret-seconds",
+    "60",
     "--drift-seconds",
     "60",
     "--log-level",

@@ -13,6 +13,8 @@ import asyncio
 from contextlib import AsyncExitStack
 from typing import Any
 
+from psycopg import conninfo
+
 from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.reconciler import REQUEUE_AFTER, Reconciler
 from hubsettings_operator.runtime.services import build_services
@@ -137,5 +139,109 @@ async def test_idle_connections_close_at_the_idle_timeout_without_any_further_ch
                 break
             await asyncio.sleep(0.05)
         assert registry.open_connections() == 0
+    finally:
+        await registry.close()
+
+
+async def test_the_health_probe_leaves_an_object_not_reconciled_yet_to_its_handler(db: str) -> None:
+    """At start a thousand objects wait for their create/resume handler; a health probe that reached one first
+    would reconcile it too (twice the work while everything queues). Before this process reconciled it, the
+    probe reads no Secret and touches neither the database nor status; afterwards it probes as always."""
+    kube = FakeKube()
+    registry = PoolRegistry(StoreOptions(application_name=APP), max_connections=CAP)
+    reconciler = Reconciler(build_services(kube, OperatorConfig(max_db_connections=CAP), pools=registry))
+    (name,) = put_hubs(kube, db, 1, app=APP, marker="gate.value")
+    try:
+        assert await reconciler.health(kube.objects[("scion", name)]) == "not-yet"
+        assert kube.reads == []
+        assert kube.patches == 0
+        assert registry.open_connections() == 0
+        assert (await reconciler.reconcile(kube.objects[("scion", name)])).result == "applied"
+        assert await reconciler.health(kube.objects[("scion", name)]) == "ok"
+        # Forgotten (deleted): a new object of the same uid is again left to its handler.
+        await reconciler.forget(kube.objects[("scion", name)])
+        assert await reconciler.health(kube.objects[("scion", name)]) == "not-yet"
+    finally:
+        await registry.close()
+
+
+async def test_the_health_probe_reads_the_dsn_secret_once_per_secret_period_and_at_once_when_the_ping_fails(
+    db: str,
+) -> None:
+    """1,000 objects re-reading their Secret every health period cost the API server 100 GETs/s. Between
+    reads (`secret_seconds`) the probe pings with the DSN it read last; a ping that fails re-reads the
+    Secret before blaming the database, so a fixed or rotated DSN is reconciled within one probe."""
+    kube = FakeKube()
+    registry = PoolRegistry(StoreOptions(application_name=APP), max_connections=CAP)
+    config = OperatorConfig(max_db_connections=CAP, secret_seconds=3600.0)
+    reconciler = Reconciler(build_services(kube, config, pools=registry))
+    (name,) = put_hubs(kube, db, 1, app=APP, marker="secret.value")
+    secret = ("scion", f"db-{name}", "url")
+    good = kube.secrets[secret]
+    kube.secrets[secret] = conninfo.make_conninfo(good, dbname="no_such_database_here")
+    obj = kube.objects[("scion", name)]
+    try:
+        assert (await reconciler.reconcile(obj)).result == "DatabaseUnavailable"
+        reads = len(kube.reads)
+        # The Secret is fixed; the probe's DSN is the broken one it read with the reconcile: its ping fails,
+        # it reads the Secret again, finds another DSN and reconciles (no DatabaseUnavailable from the probe).
+        kube.secrets[secret] = good
+        assert await reconciler.health(obj) == "dsn-changed"
+        assert len(kube.reads) == reads + 2  # the probe's re-read, then the reconcile's
+        assert _reasons(obj["status"])["Ready"][0] == "True"
+        # Healthy: probes within the secret period read nothing from the API server.
+        reads = len(kube.reads)
+        for _ in range(3):
+            assert await reconciler.health(obj) == "ok"
+        assert len(kube.reads) == reads
+    finally:
+        await registry.close()
+
+
+async def test_a_stale_body_without_status_neither_flips_ready_nor_starts_a_probe_reconcile(db: str) -> None:
+    """Under load kopf's body of an object lags the API server by seconds: a timer may still see no status
+    when the object is Ready. Its reconcile must not write the first-sight Reconciling over Ready (two patches
+    that flip Ready off and on), and the health probe must not take it for not Ready and reconcile."""
+    kube = FakeKube()
+    registry = PoolRegistry(StoreOptions(application_name=APP), max_connections=CAP)
+    reconciler = Reconciler(build_services(kube, OperatorConfig(max_db_connections=CAP), pools=registry))
+    (name,) = put_hubs(kube, db, 1, app=APP, marker="stale.value")
+    obj = kube.objects[("scion", name)]
+    try:
+        assert (await reconciler.reconcile(obj)).result == "applied"
+        assert _reasons(obj["status"])["Ready"][0] == "True"
+        history, patches = len(kube.history), kube.patches
+        stale = {**obj, "status": {}}
+        assert (await reconciler.reconcile(stale)).result == "noop"
+        assert not any(
+            _reasons(status).get("Reconciling", ("False", ""))[0] == "True"
+            for status in kube.history[history:]
+        )
+        assert _reasons(obj["status"])["Ready"][0] == "True"
+        patches = kube.patches
+        assert await reconciler.health({**obj, "status": {}}) == "ok"
+        assert kube.patches == patches
+    finally:
+        await registry.close()
+
+
+async def test_the_health_probe_does_not_queue_a_reconcile_behind_one_under_way(db: str) -> None:
+    """While a reconcile holds the object's lock (its status write waiting for a slow API server), a probe
+    that took the object for not Ready would queue a second reconcile behind it: more of the same requests.
+    It reports "in-progress" and reads nothing."""
+    kube = FakeKube()
+    registry = PoolRegistry(StoreOptions(application_name=APP), max_connections=CAP)
+    reconciler = Reconciler(build_services(kube, OperatorConfig(max_db_connections=CAP), pools=registry))
+    (name,) = put_hubs(kube, db, 1, app=APP, marker="busy.value")
+    obj = kube.objects[("scion", name)]
+    try:
+        assert (await reconciler.reconcile(obj)).result == "applied"
+        reads, patches = len(kube.reads), kube.patches
+        async with reconciler.lock_for(obj):
+            assert (
+                await reconciler.health({**obj, "status": {}, "metadata": {**obj["metadata"]}})
+                == "in-progress"
+            )
+        assert (len(kube.reads), kube.patches) == (reads, patches)
     finally:
         await registry.close()

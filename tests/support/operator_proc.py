@@ -52,6 +52,8 @@ class OperatorProcess:
             "4",
             "--health-seconds",
             "1",
+            "--secret-seconds",
+            "1",
             "--drift-seconds",
             "2",
             "--max-backoff-seconds",

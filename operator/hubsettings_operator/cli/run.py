@@ -48,6 +48,13 @@ from hubsettings_operator.runtime.config import OperatorConfig
 )
 @click.option("--health-seconds", default=_D.health_seconds, show_default=True, help="Database probe period.")
 @click.option(
+    "--secret-seconds",
+    default=_D.secret_seconds,
+    show_default=True,
+    envvar="HUBSETTINGS_SECRET_SECONDS",
+    help="How often the health probe re-reads each DSN Secret (a failing probe re-reads it at once).",
+)
+@click.option(
     "--probe-timeout-seconds",
     default=None,
     type=float,

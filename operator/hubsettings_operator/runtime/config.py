@@ -51,6 +51,12 @@ class OperatorConfig:
     health_seconds: float = 10.0
     """Database probe period: an outage shows as DatabaseUnavailable within about one period."""
 
+    secret_seconds: float = 60.0
+    """How often the health probe re-reads each object's DSN Secret (one API GET). In between it pings with the
+    DSN it read last, and a ping that fails re-reads the Secret at once (a revoked password shows within one
+    health period); a new DSN whose old one still works is picked up within this period. Each reconcile
+    reads the Secret too. Re-read every health period, 1,000 objects cost 100 GETs/s (docs/scale.md)."""
+
     probe_timeout_seconds: float | None = None
     """Longest wait of one database probe (Secret read + ping); unset: half the health period, between 2 s and
     5 s. With the default 10 s period a probe that hangs (unreachable host, exhausted pool) reports within one
@@ -94,6 +100,7 @@ class OperatorConfig:
             "convergence_seconds",
             "trim_seconds",
             "health_seconds",
+            "secret_seconds",
             "max_backoff_seconds",
         ):
             if getattr(self, name) <= 0:

@@ -91,8 +91,8 @@ class ConvergenceChecker:
             store.pop(uid, None)
 
     async def check_token(self, body: Mapping[str, Any]) -> bool:
-        """Called on the health period (which already re-reads the DSN Secret): when the token Secret no
-        longer holds the token the last round used, start a round now (a fixed or rotated token shows within
+        """Called on the health period (every period, whatever `--secret-seconds` says of the DSN Secret): when
+        the token Secret no longer holds the token the last round used, start a round now (a fixed or rotated token shows within
         one health period, not one convergence period). True when it poked. The operator only `get`s Secrets
         it is pointed at (it never lists or watches Secrets), so this is a read, not a watch."""
         uid = object_uid(body)

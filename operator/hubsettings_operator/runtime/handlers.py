@@ -6,10 +6,13 @@ Handler ids (stable, they name kopf's progress annotations):
 - `hubsettings.resync.own`: the same on the object's own period (spec.resyncSeconds), a daemon per such object;
 - `hubsettings.reconcile.requested`: reconcile at once when the reconcile.fluxcd.io/requestedAt annotation
   holds a value status.lastHandledReconcileAt does not echo yet (runtime/requests.py), then echo it;
-- `hubsettings.health`: short-period probe (`Reconciler.health`): re-reads the DSN Secret (a rotated DSN
-  triggers a reconcile) and pings the database within a timeout shorter than the period, so an outage shows
+- `hubsettings.health`: short-period probe (`Reconciler.health`): re-reads the DSN Secret every
+  `--secret-seconds` and when a ping fails (a rotated DSN triggers a reconcile) and pings the database within a timeout shorter than the period, so an outage shows
   in status within about one period and a recovery is noticed without touching the CR;
 - `hubsettings.drift`: Layer 0 drift check against the pod index;
+- the resync, health and drift timers' first runs are spread over their period per object
+  (runtime/stagger.py): a thousand objects seen at start do not resync, probe, read Secrets and write drift
+  status in the same second;
 - `hubsettings.convergence`: daemon per HubSettings with spec.convergence (runtime/convergence_check.py);
 - `hubsettings.finalize`: deletion policy Delete (only objects with that policy get the finalizer).
 """
@@ -28,6 +31,7 @@ from hubsettings_operator.runtime import convergence_check, drift_check, metrics
 from hubsettings_operator.runtime.kube import KUBE_API_ERRORS
 from hubsettings_operator.runtime.reconciler import Reconciler, backoff
 from hubsettings_operator.runtime.services import Services
+from hubsettings_operator.runtime.stagger import Stagger
 from hubsettings_operator.runtime.status_writer import uid as status_uid
 from hubsettings_operator.spec.models import GROUP, PLURAL, VERSION
 from hubsettings_operator.status.rules import Event
@@ -120,6 +124,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     kopf.on.update(*resource, id="hubsettings.reconcile.update", field="spec", registry=registry)(reconcile)
     kopf.on.resume(*resource, id="hubsettings.reconcile.resume", registry=registry)(reconcile)
     in_flight: set[tuple[str, str]] = set()
+    resync_stagger = Stagger(config.resync_seconds)
 
     # Reconcile on request (runtime/requests.py). A watch-event handler, because kopf's diff base leaves
     # metadata out (runner.py), so no update handler ever sees an annotation change; the echo in status makes
@@ -157,6 +162,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         when=lambda spec, **_: not requests.has_own_period(spec),
     )
     async def resync(body: kopf.Body, **_: Any) -> None:
+        await resync_stagger.wait_turn(status_uid(body))
         await periodic(body)
 
     async def periodic(body: kopf.Body) -> None:
@@ -175,6 +181,9 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         while not await stopped.wait(requests.resync_period(body.get("spec"), config.resync_seconds)):
             await periodic(body)
 
+    health_stagger = Stagger(config.health_seconds)
+    drift_stagger = Stagger(config.drift_seconds)
+
     @kopf.timer(
         *resource,
         id="hubsettings.health",
@@ -186,6 +195,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     async def health(body: kopf.Body, **_: Any) -> None:
         """Report an outage within about one period; reconcile when not Ready or the DSN changed; a changed
         convergence token starts a convergence round."""
+        await health_stagger.wait_turn(status_uid(body))
         await reconciler.health(body)
         await converge.check_token(body)
 
@@ -222,6 +232,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         when=lambda spec, **_: bool(spec.get("bootstrap")),
     )
     async def drift_timer(body: kopf.Body, namespace: str | None, **kwargs: Any) -> None:
+        await drift_stagger.wait_turn(status_uid(body))
         index: kopf.Index[str | None, dict[str, Any]] = kwargs["hubsettings_pods"]
         pods = list(index.get(namespace, []))
         metrics.INDEXED_PODS.set(sum(len(v) for v in index.values()))
@@ -243,4 +254,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     @kopf.on.delete(*resource, id="hubsettings.forget", optional=True, registry=registry)
     async def forget(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
         metrics.forget(str(namespace), name)
+        resync_stagger.forget(status_uid(body))
+        health_stagger.forget(status_uid(body))
+        drift_stagger.forget(status_uid(body))
         await reconciler.forget(body)

@@ -10,6 +10,7 @@ operator's kopf login handler uses too; a 401 (a rotated service-account token) 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import logging
@@ -31,6 +32,11 @@ log = logging.getLogger(__name__)
 # of the `CONNECTIONS`: with a thousand objects, requests queue there (FIFO) instead of failing as timeouts.
 TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=10, sock_read=30)
 CONNECTIONS = 16
+# kopf's own requests (finalizers, handler progress, diff base; not its watch streams) in flight at once. kopf's
+# session has no bound: a thousand objects seen at start sent a thousand PATCHes at once, the API server
+# answered none within kopf's 30 s request timeout, and the retries kept it saturated (0 of 1,000 objects
+# handled in 15 minutes, docs/performance.md). Queued here, they reach the API server a few at a time.
+KOPF_REQUESTS = 16
 
 
 def in_cluster_server(environ: Mapping[str, str]) -> str | None:
@@ -53,6 +59,44 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         return kopf.login_with_kubeconfig(**kwargs)
     server = in_cluster_server(os.environ)
     return dataclasses.replace(info, server=server) if server else info
+
+
+def bounded_requests(limit: int) -> aiohttp.ClientMiddlewareType:
+    """An aiohttp client middleware: at most `limit` requests in flight, the rest wait in FIFO order. Watch
+    streams (long-lived by design) pass: they would hold a slot for minutes."""
+    gate = asyncio.Semaphore(limit)
+
+    async def middleware(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        if request.url.query.get("watch") == "true":
+            return await handler(request)
+        async with gate:
+            return await handler(request)
+
+    return middleware
+
+
+async def kopf_login(**kwargs: Any) -> kopf.AiohttpSession | None:
+    """kopf's login handler: the same credentials as `login`, in a session whose requests are bounded
+    (`KOPF_REQUESTS`). Async: the session belongs to the operator's event loop."""
+    info = login(**kwargs)
+    if info is None:
+        return None
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(),
+        proxy=info.proxy_url,
+        trust_env=info.trust_env,
+        middlewares=(bounded_requests(KOPF_REQUESTS),),
+    )
+    return kopf.AiohttpSession(
+        aiohttp_session=session,
+        server=info.server,
+        priority=info.priority,
+        default_namespace=info.default_namespace,
+        expiration=info.expiration,
+    )
 
 
 class KubeAPIError(Exception):

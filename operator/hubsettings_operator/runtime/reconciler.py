@@ -151,6 +151,9 @@ class Reconciler:
         self.store_factory = services.store_factory
         # Fingerprint of the DSN each object's last reconcile used (the health probe compares it).
         self._dsn_seen: dict[str, str] = {}
+        # The DSN last read from each object's Secret and when (monotonic): the health probe pings with it and
+        # re-reads the Secret every `config.secret_seconds`, or at once when the ping fails.
+        self._dsn_read: dict[str, tuple[str, float]] = {}
         # Highest generation whose spec was applied, per object: an older body (a timer's) is never applied
         # over it.
         self._applied_generation: dict[str, int] = {}
@@ -161,6 +164,12 @@ class Reconciler:
         self.committed: Callable[[Mapping[str, Any]], None] | None = None
         # The status outcome of each object's last no-op reconcile, on a key covering all of its inputs.
         self._noops = NoopMemo()
+        # Generation whose Ready=True this process wrote or found last, per object: the health probe's body may
+        # lag the API server (kopf's, under load), and a stale "not Ready" must not start a reconcile.
+        self._ready_generation: dict[str, int] = {}
+        # Objects this process has started a reconcile of: the health probe leaves the others to their
+        # create/resume handler (at start, a thousand objects queued for it would each be reconciled twice).
+        self._attempted: set[str] = set()
 
     def dsn_changed(self, body: Mapping[str, Any], dsn: str) -> bool:
         """Whether `dsn` differs from the one the last reconcile of this object used."""
@@ -177,8 +186,11 @@ class Reconciler:
         """The object is gone: drop what this process remembers of it and release its database connections."""
         key = uid(body)
         self._dsn_seen.pop(key, None)
+        self._dsn_read.pop(key, None)
         self._applied_generation.pop(key, None)
         self._noops.forget(key)
+        self._attempted.discard(key)
+        self._ready_generation.pop(key, None)
         self.writer.forget(body)
         await self.registry.release(key)
 
@@ -212,6 +224,7 @@ class Reconciler:
 
     async def _reconcile_once(self, body: Mapping[str, Any], attempt: int) -> tuple[Outcome, Written | None]:
         key = uid(body)
+        self._attempted.add(key)
         generation = generation_of(body)
         if generation is not None and generation < self._applied_generation.get(key, 0):
             return Outcome("stale"), None  # a newer spec is already applied: never apply an older one
@@ -221,7 +234,7 @@ class Reconciler:
         status: Mapping[str, Any] = body.get("status") or {}
         if not status.get("conditions"):
             first = await self.writer.write(
-                body, StatusUpdate(verdict=rules.progressing(), generation=generation)
+                body, StatusUpdate(verdict=rules.progressing(), generation=generation), only_first=True
             )
             status = first.status
             body = {**body, "status": status}
@@ -239,6 +252,7 @@ class Reconciler:
             outcome.status = {**outcome.update.fields, **written.patch}
             if outcome.noop_key is not None and not written.patch and not outcome.events:
                 self._noops.put(key, outcome.noop_key, outcome.noop_held, outcome.status)
+            self._note_ready(key, written.status, written.generation)
         if outcome.apply is not None and generation is not None:
             self._applied_generation[key] = max(generation, self._applied_generation.get(key, 0))
         for event in outcome.events:
@@ -277,6 +291,7 @@ class Reconciler:
             ref = spec.database.secretRef
             dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
             self._dsn_seen[uid(body)] = fingerprint(dsn)
+            self._dsn_read[uid(body)] = (dsn, time.monotonic())
             store = self.store_factory(dsn, uid(body))
             where = database_fingerprint(dsn)
             last_written = last_written_of(status)
@@ -476,6 +491,12 @@ class Reconciler:
         report an outage at once, reconcile when not Ready or when the DSN changed. -> what it did."""
         snap: Mapping[str, Any] = snapshot(body)
         status = snap.get("status") or {}
+        if uid(snap) not in self._attempted:
+            return "not-yet"  # its create/resume handler has not run yet; it reconciles the object
+        if self.lock_for(snap).locked():
+            # A reconcile (or a status write) of this object is under way and will write status itself. Under
+            # load its writes wait for the API server; a probe reconcile queued behind it adds more of them.
+            return "in-progress"
         if not rules.should_probe(status):
             return "skipped"
         spec, _ = validate_spec(snap.get("spec"))
@@ -483,18 +504,36 @@ class Reconciler:
             return "skipped"
         namespace, name = _ident(snap)
         ref = spec.database.secretRef
+        key = uid(snap)
         dsn_changed = False
+
+        async def read_dsn() -> str:
+            dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
+            self._dsn_read[key] = (dsn, time.monotonic())
+            return dsn
+
         try:
             # The Secret read is outside the probe's bound: a slow API server (a thousand objects queued on
-            # it) says nothing about the database.
-            dsn = await self.kube.dsn_from_secret(namespace, ref.name, ref.key)
+            # it) says nothing about the database. Read every `secret_seconds`, not every probe.
+            cached = self._dsn_read.get(key)
+            read_now = cached is None or time.monotonic() - cached[1] >= self.config.secret_seconds
+            dsn = await read_dsn() if read_now or cached is None else cached[0]
             dsn_changed = self.dsn_changed(snap, dsn)
-            async with asyncio.timeout(self.config.probe_timeout):
+            try:
+                async with asyncio.timeout(self.config.probe_timeout):
+                    if not dsn_changed:
+                        # No queueing: a probe that finds the cap full is no evidence against the database.
+                        await self.store_factory(dsn, key).ping(
+                            Target(table=spec.database.table), queue=False
+                        )
+            except (TimeoutError, HubSettingsError) as failure:
+                if read_now or isinstance(failure, WaitingForConnection):
+                    raise
+                # The DSN was read up to `secret_seconds` ago: a rotated password fails with the old one.
+                # Read the Secret before blaming the database.
+                dsn_changed = self.dsn_changed(snap, await read_dsn())
                 if not dsn_changed:
-                    # No queueing: a probe that finds the cap full is no evidence against the database.
-                    await self.store_factory(dsn, uid(snap)).ping(
-                        Target(table=spec.database.table), queue=False
-                    )
+                    raise
         except WaitingForConnection:
             return "busy"
         except TimeoutError:
@@ -511,10 +550,18 @@ class Reconciler:
             log.info("DSN in Secret %s/%s changed: reconciling HubSettings %s", namespace, ref.name, name)
             await self.reconcile(body)
             return "dsn-changed"
-        if rules.is_ready(status):
+        if rules.is_ready(status) or self._ready_generation.get(key) == generation_of(snap):
             return "ok"
         await self.reconcile(body)
         return "reconciled"
+
+    def _note_ready(self, key: str, status: Mapping[str, Any], generation: int | None) -> None:
+        """Remember whether the status just written says Ready for its generation (see `_ready_generation`)."""
+        observed = status.get("observedGeneration")
+        if rules.is_ready(status) and isinstance(observed, int) and observed == generation:
+            self._ready_generation[key] = observed
+        else:
+            self._ready_generation.pop(key, None)
 
     async def _report_down(
         self, body: Mapping[str, Any], spec: HubSettingsSpec, exc: HubSettingsError
@@ -529,6 +576,7 @@ class Reconciler:
             assert outcome.update is not None
             outcome.update.generation = None
             written = await self.writer.write(fresh, outcome.update)
+            self._note_ready(uid(body), written.status, written.generation)
             if written.patch:
                 for event in outcome.events:
                     self.emit(fresh, event)

@@ -21,7 +21,7 @@ from hubsettings_operator.redact import install_log_scrubber
 from hubsettings_operator.runtime import handlers, metrics, toggles
 from hubsettings_operator.runtime.config import OperatorConfig
 from hubsettings_operator.runtime.diffbase import CompactStatusDiffBaseStorage
-from hubsettings_operator.runtime.kube import Kube, login
+from hubsettings_operator.runtime.kube import Kube, kopf_login
 from hubsettings_operator.runtime.services import Services, build_services
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,9 @@ def build_registry(services: Services) -> kopf.OperatorRegistry:
         settings.execution.max_workers = 8
 
     # A fresh registry has none of kopf's default login handlers: kopf's own helpers (in-cluster service
-    # account, or $KUBECONFIG), the same the runtime's own calls use (runtime/kube.py).
-    kopf.on.login(registry=registry)(login)
+    # account, or $KUBECONFIG), the same the runtime's own calls use, in a session that bounds kopf's requests
+    # in flight (runtime/kube.py).
+    kopf.on.login(registry=registry)(kopf_login)
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:

@@ -66,10 +66,14 @@ class StatusWriter:
     def forget(self, body: Mapping[str, Any]) -> None:
         self._locks.pop(uid(body), None)
 
-    async def write(self, body: Mapping[str, Any], update: StatusUpdate) -> Written:
+    async def write(
+        self, body: Mapping[str, Any], update: StatusUpdate, *, only_first: bool = False
+    ) -> Written:
         """Merge `update` over the object's latest status and patch what differs. Call with `lock_for` held.
 
-        Skips the GET when nothing would change against `body`'s status (a no-op resync costs no request)."""
+        Skips the GET when nothing would change against `body`'s status (a no-op resync costs no request).
+        `only_first`: write only when the latest status has no conditions yet (the first write of an object
+        whose `body` may be a stale copy: under load kopf's body lags the API server by seconds)."""
         now = rfc3339(self.clock())
         known = body.get("status") or {}
         if not render(known, update, now):
@@ -79,6 +83,8 @@ class StatusWriter:
         fresh = await self.kube.get_hubsettings(namespace, name)
         if fresh is None:
             return Written(None, {})
+        if only_first and (fresh.get("status") or {}).get("conditions"):
+            return Written(fresh, {})
         return await self._merge(fresh, update, now)
 
     async def write_over(self, fresh: Mapping[str, Any], update: StatusUpdate) -> Written:
