@@ -33,7 +33,7 @@ from hubsettings_operator.convergence.probe import hub_pods, observe, read_token
 from hubsettings_operator.drift.sources import outside_watch, resolve_profile
 from hubsettings_operator.redact import scrub
 from hubsettings_operator.runtime import metrics
-from hubsettings_operator.runtime.services import Services
+from hubsettings_operator.runtime.services import Services, generation_of
 from hubsettings_operator.runtime.status_writer import Written
 from hubsettings_operator.runtime.status_writer import uid as object_uid
 from hubsettings_operator.spec.models import BootstrapSpec, ConvergenceSpec, HubSettingsSpec
@@ -226,7 +226,7 @@ class ConvergenceChecker:
                     if fresh is None:
                         return None
                     body = fresh
-                    decision = decide(tracking, pending_write(body.get("status") or {}, _generation(body)))
+                    decision = decide(tracking, pending_write(body.get("status") or {}, generation_of(body)))
                     if not schedule.hold_back(decision, since):
                         written_obj = await self._write(body, spec, decision, read_under_lock=True)
         else:
@@ -313,10 +313,6 @@ def register(
         await checker.run(body, lambda: list(index.get(namespace, [])), lambda: bool(stopped))
 
     return checker
-
-
-def _generation(body: Mapping[str, Any]) -> Any:
-    return (body.get("metadata") or {}).get("generation")
 
 
 def _fingerprint(token: str | None) -> str:
